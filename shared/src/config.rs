@@ -1,0 +1,228 @@
+//! Configuration from the environment (contract section 1). Every Lambda function, `keygate
+//! serve` and the CLI read the same variables. Bad configuration is one clear error naming the
+//! variable, never a panic.
+
+use std::path::PathBuf;
+
+/// Which mailer delivers reset mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailerKind {
+    /// Amazon SES (v2 API), from `KEYGATE_MAIL_FROM`.
+    Ses,
+    /// One JSON line per message appended to `KEYGATE_OUTBOX`.
+    Outbox,
+    /// A log line per message (recipient and expiry only: the token is never logged).
+    Log,
+}
+
+/// A configuration error: the variable and what is wrong with it. Never contains a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+/// keygate's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table: Option<String>,
+    pub signing_secret_id: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub reset_token_ttl: i64,
+    pub password_min_length: usize,
+    pub refresh_grace: i64,
+    pub leeway: i64,
+    pub jwks_url: String,
+    /// Raw `KEYGATE_ROUTE_ROLES` JSON; the authorizer parses and validates it at start.
+    pub route_roles: Option<String>,
+    pub mailer: MailerKind,
+    pub mail_from: Option<String>,
+    /// Contains `{token}`.
+    pub reset_url: String,
+    pub outbox: Option<PathBuf>,
+    pub admin_api: bool,
+    /// `KEYGATE_BOOTSTRAP_ADMIN` as (username, password). Debug output hides the password.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// `USERNAME:PASSWORD` of the admin that `keygate serve` ensures at start.
+#[derive(Clone)]
+pub struct BootstrapAdmin {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BootstrapAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapAdmin").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl BootstrapAdmin {
+    /// Parses `USERNAME:PASSWORD` (split at the first `:`; usernames cannot contain one).
+    pub fn parse(var: &'static str, s: &str) -> Result<BootstrapAdmin, ConfigError> {
+        match s.split_once(':') {
+            Some((u, p)) if !u.is_empty() && !p.is_empty() => {
+                Ok(BootstrapAdmin { username: u.to_owned(), password: p.to_owned() })
+            }
+            _ => Err(ConfigError { var, reason: "expected USERNAME:PASSWORD".into() }),
+        }
+    }
+}
+
+/// Where keygate runs: on Lambda some defaults differ (the mailer is `ses`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    Lambda,
+    Local,
+}
+
+impl Config {
+    /// Reads the process environment. On Lambda (`AWS_LAMBDA_RUNTIME_API` set) the default
+    /// mailer is `ses`; locally it is `log`.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let host = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() { Host::Lambda } else { Host::Local };
+        Config::from_lookup(host, |k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (the environment, or a map in tests).
+    pub fn from_lookup(host: Host, get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        let seconds = |var: &'static str, default: i64, min: i64| -> Result<i64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if n >= min && n <= 315_360_000 => Ok(n),
+                    _ => Err(ConfigError { var, reason: format!("expected a whole number of seconds >= {min}, got {v:?}") }),
+                },
+            }
+        };
+        let issuer = get("KEYGATE_ISSUER").unwrap_or_else(|| "http://127.0.0.1:3000".into());
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) || issuer.contains(char::is_whitespace) {
+            return Err(ConfigError { var: "KEYGATE_ISSUER", reason: "expected an http(s) URL".into() });
+        }
+        let audience = get("KEYGATE_AUDIENCE").unwrap_or_else(|| "keygate".into());
+        let access_token_ttl = seconds("KEYGATE_ACCESS_TOKEN_TTL", 900, 1)?;
+        let refresh_token_ttl = seconds("KEYGATE_REFRESH_TOKEN_TTL", 2_592_000, 1)?;
+        let reset_token_ttl = seconds("KEYGATE_RESET_TOKEN_TTL", 1800, 1)?;
+        let refresh_grace = seconds("KEYGATE_REFRESH_GRACE", 0, 0)?;
+        if refresh_grace > 300 {
+            return Err(ConfigError { var: "KEYGATE_REFRESH_GRACE", reason: "at most 300 seconds".into() });
+        }
+        let leeway = seconds("KEYGATE_LEEWAY", 30, 0)?;
+        if leeway > 300 {
+            return Err(ConfigError { var: "KEYGATE_LEEWAY", reason: "at most 300 seconds".into() });
+        }
+        let password_min_length = match get("KEYGATE_PASSWORD_MIN_LENGTH") {
+            None => 15,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (8..=256).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "KEYGATE_PASSWORD_MIN_LENGTH",
+                        reason: format!("expected a number of characters from 8 to 256, got {v:?}"),
+                    });
+                }
+            },
+        };
+        let jwks_url = get("KEYGATE_JWKS_URL").unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+        let mailer = match get("KEYGATE_MAILER").as_deref() {
+            None => match host {
+                Host::Lambda => MailerKind::Ses,
+                Host::Local => MailerKind::Log,
+            },
+            Some("ses") => MailerKind::Ses,
+            Some("outbox") => MailerKind::Outbox,
+            Some("log") => MailerKind::Log,
+            Some(other) => {
+                return Err(ConfigError { var: "KEYGATE_MAILER", reason: format!("expected ses, outbox or log, got {other:?}") });
+            }
+        };
+        let outbox = get("KEYGATE_OUTBOX").map(PathBuf::from);
+        if mailer == MailerKind::Outbox && outbox.is_none() {
+            return Err(ConfigError { var: "KEYGATE_OUTBOX", reason: "required when KEYGATE_MAILER=outbox".into() });
+        }
+        let mail_from = get("KEYGATE_MAIL_FROM");
+        let reset_url = get("KEYGATE_RESET_URL").unwrap_or_else(|| format!("{issuer}/reset?token={{token}}"));
+        if !reset_url.contains("{token}") {
+            return Err(ConfigError { var: "KEYGATE_RESET_URL", reason: "must contain {token}".into() });
+        }
+        let admin_api = match get("KEYGATE_ADMIN_API").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(ConfigError { var: "KEYGATE_ADMIN_API", reason: format!("expected on or off, got {other:?}") }),
+        };
+        let bootstrap_admin = get("KEYGATE_BOOTSTRAP_ADMIN")
+            .map(|v| BootstrapAdmin::parse("KEYGATE_BOOTSTRAP_ADMIN", &v))
+            .transpose()?;
+        Ok(Config {
+            table: get("KEYGATE_TABLE"),
+            signing_secret_id: get("KEYGATE_SIGNING_SECRET_ID"),
+            issuer,
+            audience,
+            access_token_ttl,
+            refresh_token_ttl,
+            reset_token_ttl,
+            password_min_length,
+            refresh_grace,
+            leeway,
+            jwks_url,
+            route_roles: get("KEYGATE_ROUTE_ROLES"),
+            mailer,
+            mail_from,
+            reset_url,
+            outbox,
+            admin_api,
+            bootstrap_admin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(Host::Local, |k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:3000");
+        assert_eq!(c.audience, "keygate");
+        assert_eq!((c.access_token_ttl, c.refresh_token_ttl, c.reset_token_ttl), (900, 2_592_000, 1800));
+        assert_eq!((c.password_min_length, c.refresh_grace, c.leeway), (15, 0, 30));
+        assert_eq!(c.jwks_url, "http://127.0.0.1:3000/.well-known/jwks.json");
+        assert_eq!(c.reset_url, "http://127.0.0.1:3000/reset?token={token}");
+        assert_eq!(c.mailer, MailerKind::Log);
+        assert!(c.admin_api && c.table.is_none() && c.signing_secret_id.is_none());
+        let lambda = Config::from_lookup(Host::Lambda, |_| None).unwrap();
+        assert_eq!(lambda.mailer, MailerKind::Ses);
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_hide_secrets() {
+        assert_eq!(cfg(&[("KEYGATE_ACCESS_TOKEN_TTL", "soon")]).unwrap_err().var, "KEYGATE_ACCESS_TOKEN_TTL");
+        assert_eq!(cfg(&[("KEYGATE_REFRESH_GRACE", "-1")]).unwrap_err().var, "KEYGATE_REFRESH_GRACE");
+        assert_eq!(cfg(&[("KEYGATE_MAILER", "pigeon")]).unwrap_err().var, "KEYGATE_MAILER");
+        assert_eq!(cfg(&[("KEYGATE_MAILER", "outbox")]).unwrap_err().var, "KEYGATE_OUTBOX");
+        assert_eq!(cfg(&[("KEYGATE_ADMIN_API", "maybe")]).unwrap_err().var, "KEYGATE_ADMIN_API");
+        assert_eq!(cfg(&[("KEYGATE_ISSUER", "ftp://x")]).unwrap_err().var, "KEYGATE_ISSUER");
+        let e = cfg(&[("KEYGATE_BOOTSTRAP_ADMIN", "no-colon-secret")]).unwrap_err();
+        assert_eq!(e.var, "KEYGATE_BOOTSTRAP_ADMIN");
+        assert!(!e.to_string().contains("no-colon-secret"));
+        let c = cfg(&[("KEYGATE_BOOTSTRAP_ADMIN", "root:pass:word"), ("KEYGATE_ISSUER", "https://auth.example.com/")]).unwrap();
+        let admin = c.bootstrap_admin.clone().unwrap();
+        assert_eq!((admin.username.as_str(), admin.password.as_str()), ("root", "pass:word"));
+        assert!(!format!("{c:?}").contains("pass:word"));
+        assert_eq!(c.issuer, "https://auth.example.com");
+    }
+}

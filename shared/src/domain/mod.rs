@@ -1,0 +1,27 @@
+//! Pure rules and types. Nothing here knows of AWS, HTTP or the clock's source: time comes in
+//! as [`UnixTime`] arguments.
+
+pub mod account;
+pub mod keys;
+pub mod lockout;
+pub mod password;
+pub mod refresh;
+pub mod roles;
+pub mod secret;
+pub mod time;
+pub mod username;
+
+pub use account::{Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, ResetRecord, UserId};
+pub use lockout::Failures;
+pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
+pub use refresh::{Decision, Family, FamilyId, RotateOutcome};
+pub use roles::{Role, Roles};
+pub use secret::{ApiKey, KeyId, RefreshToken, ResetToken, TokenHash};
+pub use time::UnixTime;
+pub use username::{Username, UsernameKey};
+
+/// A value that failed to parse into a domain type. The message is safe to show to clients:
+/// it never contains the rejected value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub &'static str);

@@ -1,0 +1,246 @@
+//! Passwords: the policy for new ones (NIST SP 800-63B-4), argon2id hashing (OWASP parameters),
+//! and a dummy verification that makes unknown users cost what known ones cost.
+
+use argon2::password_hash::{PasswordHash as Phc, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest accepted password, in bytes of the UTF-8 input.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Why a new password was refused. Each maps to `weak_password`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password must be at least {0} characters")]
+    TooShort(usize),
+    #[error("password must be at most 1024 bytes")]
+    TooLong,
+    #[error("password is too common or too predictable")]
+    Common,
+}
+
+/// The policy for new passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Minimum length in characters (Unicode code points after NFKC).
+    pub min_chars: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy { min_chars: 15 }
+    }
+}
+
+/// A new password that satisfies the policy, NFKC-normalized (never trimmed, case-folded or
+/// truncated). Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+/// A password presented at login: NFKC-normalized, at most [`MAX_PASSWORD_BYTES`] long.
+/// Anything longer can never match and is verified against the dummy hash instead.
+#[derive(Clone)]
+pub struct LoginPassword(Option<String>);
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(<redacted>)")
+    }
+}
+impl std::fmt::Debug for LoginPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginPassword(<redacted>)")
+    }
+}
+
+impl NewPassword {
+    /// Checks `raw` against the policy. `context` holds words a password must not be
+    /// (the username, the service name), compared case-insensitively.
+    pub fn parse(raw: &str, policy: &PasswordPolicy, context: &[&str]) -> Result<NewPassword, PasswordError> {
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        let normalized: String = raw.nfkc().collect();
+        if normalized.chars().count() < policy.min_chars {
+            return Err(PasswordError::TooShort(policy.min_chars));
+        }
+        if is_predictable(&normalized, context) {
+            return Err(PasswordError::Common);
+        }
+        Ok(NewPassword(normalized))
+    }
+
+    /// The normalized password.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl LoginPassword {
+    /// Normalizes a presented password.
+    pub fn new(raw: &str) -> LoginPassword {
+        if raw.len() > MAX_PASSWORD_BYTES {
+            LoginPassword(None)
+        } else {
+            LoginPassword(Some(raw.nfkc().collect()))
+        }
+    }
+}
+
+/// Well-known passwords of 15 characters or more, from public breach corpora, lowercased.
+/// Shorter ones fail the length rule first.
+static COMMON: &[&str] = &[
+    "123456789012345", "1234567890123456", "12345678901234567890", "123456789123456789",
+    "111111111111111", "000000000000000", "qwertyuiopasdfghjkl", "qwertyuiopasdfgh",
+    "qwertyuiopasdfghjklzxcvbnm", "qwertyuiop123456", "1qaz2wsx3edc4rfv", "1qaz2wsx3edc4rfv5tgb",
+    "zaq12wsxcde34rfv", "1q2w3e4r5t6y7u8i", "1q2w3e4r5t6y7u8i9o0p", "q1w2e3r4t5y6u7i8",
+    "passwordpassword", "password12345678", "password1234567", "password123456789",
+    "iloveyouiloveyou", "iloveyou12345678", "letmeinletmein1", "letmein123456789",
+    "welcome123456789", "welcome12345678", "administrator123", "administrator1",
+    "administrator12", "trustno1trustno1", "correcthorsebatterystaple", "correct horse battery staple",
+    "thequickbrownfox", "thequickbrownfoxjumpsoverthelazydog", "abcdefghijklmnop",
+    "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmno", "abc123abc123abc", "asdfghjklasdfghjkl",
+    "zxcvbnmzxcvbnm1", "monkeymonkeymonkey", "dragondragondragon", "football12345678",
+    "baseball12345678", "superman12345678", "changemechangeme", "changeme12345678",
+    "mypasswordismypassword", "p@ssw0rdp@ssw0rd", "p@ssword12345678", "passw0rd12345678",
+    "qwerty123456789", "qwertyqwertyqwerty", "1234qwerasdfzxcv", "qwerasdfzxcv1234",
+    "secretsecretsecret", "iloveyouforever", "sunshinesunshine", "princessprincess",
+    "starwarsstarwars", "whateverwhatever", "masterkeymasterkey", "keygatekeygate",
+];
+
+fn is_predictable(pw: &str, context: &[&str]) -> bool {
+    let lower = pw.to_lowercase();
+    if COMMON.contains(&lower.as_str()) {
+        return true;
+    }
+    if context.iter().any(|w| !w.is_empty() && lower == w.to_lowercase()) {
+        return true;
+    }
+    let chars: Vec<char> = lower.chars().collect();
+    // A short unit repeated: "aaaaaaaaaaaaaaa", "abcabcabcabcabc", "passwordpassword".
+    for unit in 1..=8.min(chars.len() / 2) {
+        if chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]) {
+            return true;
+        }
+    }
+    // One ascending or descending run: "abcdefghijklmno", "987654321098765" (digits wrap).
+    let step = |a: char, b: char, d: i32| {
+        if a.is_ascii_digit() && b.is_ascii_digit() {
+            (b as i32 - a as i32).rem_euclid(10) == d.rem_euclid(10)
+        } else {
+            b as i32 - a as i32 == d
+        }
+    };
+    chars.windows(2).all(|w| step(w[0], w[1], 1)) || chars.windows(2).all(|w| step(w[0], w[1], -1))
+}
+
+/// An argon2id hash in PHC string form.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+impl PasswordHash {
+    /// Rebuilds a hash read back from storage.
+    pub fn from_stored(phc: String) -> PasswordHash {
+        PasswordHash(phc)
+    }
+    /// The PHC string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Hashes and verifies passwords with argon2id.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon: Argon2<'static>,
+    dummy: PasswordHash,
+}
+
+/// The hasher failed (bad parameters or a corrupt stored hash).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed")]
+pub struct HashError;
+
+impl PasswordHasher {
+    /// argon2id with OWASP's first recommended configuration: m = 19 MiB, t = 2, p = 1.
+    pub fn owasp() -> PasswordHasher {
+        Self::with_params(19 * 1024, 2, 1)
+    }
+
+    /// argon2id with explicit parameters (memory in KiB, iterations, lanes).
+    pub fn with_params(m_kib: u32, t: u32, p: u32) -> PasswordHasher {
+        let params = Params::new(m_kib, t, p, None).unwrap_or_default();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::encode_b64(&[0x5a; 16]).ok();
+        let dummy = salt
+            .and_then(|s| argon.hash_password(b"keygate dummy password", &s).map(|h| h.to_string()).ok())
+            .map(PasswordHash)
+            .unwrap_or_else(|| PasswordHash(String::new()));
+        PasswordHasher { argon, dummy }
+    }
+
+    /// Hashes a new password with a fresh random salt.
+    pub fn hash(&self, pw: &NewPassword) -> Result<PasswordHash, HashError> {
+        let salt_bytes = super::secret::random_bytes::<16>();
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| HashError)?;
+        let h = self.argon.hash_password(pw.0.as_bytes(), &salt).map_err(|_| HashError)?;
+        Ok(PasswordHash(h.to_string()))
+    }
+
+    /// Verifies `pw` against `hash`. With `hash: None` (unknown user), verifies against a
+    /// dummy hash of the same cost and returns false, so both cases take the same time.
+    pub fn verify(&self, pw: &LoginPassword, hash: Option<&PasswordHash>) -> bool {
+        let target = hash.unwrap_or(&self.dummy);
+        let candidate = pw.0.as_deref().unwrap_or("\u{0}keygate: never matches");
+        let ok = Phc::new(&target.0)
+            .map(|phc| self.argon.verify_password(candidate.as_bytes(), &phc).is_ok())
+            .unwrap_or(false);
+        ok && hash.is_some() && pw.0.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> PasswordPolicy {
+        PasswordPolicy::default()
+    }
+
+    #[test]
+    fn policy_rules() {
+        assert_eq!(NewPassword::parse("short", &policy(), &[]).unwrap_err(), PasswordError::TooShort(15));
+        assert_eq!(NewPassword::parse(&"ab1".repeat(400), &policy(), &[]).unwrap_err(), PasswordError::TooLong);
+        for common in ["passwordpassword", "PasswordPassword", "123456789012345", "aaaaaaaaaaaaaaaaaa", "abcdefghijklmno", "987654321098765", "correct horse battery staple"] {
+            assert_eq!(NewPassword::parse(common, &policy(), &[]).unwrap_err(), PasswordError::Common, "{common}");
+        }
+        assert_eq!(NewPassword::parse("alice-the-admin", &policy(), &["Alice-The-Admin"]).unwrap_err(), PasswordError::Common);
+        assert!(NewPassword::parse("tangerine kite orbit", &policy(), &[]).is_ok());
+        // Length counts characters, not bytes; spaces are kept.
+        assert!(NewPassword::parse("ééééé ééééé éééé", &policy(), &[]).is_ok());
+        assert_eq!(NewPassword::parse(" padded value ", &policy(), &[]).unwrap_err(), PasswordError::TooShort(15));
+    }
+
+    #[test]
+    fn hash_and_verify_with_normalization() {
+        let hasher = PasswordHasher::with_params(64, 1, 1);
+        // "ﬁ" (U+FB01) normalizes to "fi" under NFKC.
+        let pw = NewPassword::parse("ﬁne tangerine kite", &policy(), &[]).unwrap();
+        let h = hasher.hash(&pw).unwrap();
+        assert!(h.as_str().starts_with("$argon2id$"));
+        assert!(hasher.verify(&LoginPassword::new("fine tangerine kite"), Some(&h)));
+        assert!(hasher.verify(&LoginPassword::new("ﬁne tangerine kite"), Some(&h)));
+        assert!(!hasher.verify(&LoginPassword::new("Fine tangerine kite"), Some(&h)));
+        assert!(!hasher.verify(&LoginPassword::new("ﬁne tangerine kite "), Some(&h)));
+        assert!(!hasher.verify(&LoginPassword::new("keygate dummy password"), None));
+        assert!(!hasher.verify(&LoginPassword::new(&"x".repeat(2000)), Some(&h)));
+    }
+}

@@ -1,0 +1,141 @@
+//! Refresh-token families: one login starts a family with an absolute lifetime; each refresh
+//! retires the presented token and issues its successor.
+//!
+//! The family keeps only the hash of its current token and of the one just retired. A
+//! refresh token names its family, and the family id (128 random bits) is known only to holders
+//! of the family's tokens, so a token that names a live family but is not its current one is a
+//! retired token presented again, whichever generation it was: the whole family is revoked.
+//! Within `KEYGATE_REFRESH_GRACE` seconds of a rotation, the just-retired token may be presented
+//! again and gets a fresh pair in the same family instead (a client that lost the answer).
+
+pub use super::secret::FamilyId;
+use super::{TokenHash, UnixTime, UserId, UsernameKey};
+
+/// One login session's chain of refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub family_id: FamilyId,
+    pub username_key: UsernameKey,
+    pub user_id: UserId,
+    pub client_id: String,
+    /// The account's `session_epoch` when the family started; the family dies when they differ.
+    pub session_epoch: u64,
+    pub created_at: UnixTime,
+    /// The absolute end of the session: no refresh after this, whatever the rotations.
+    pub expires_at: UnixTime,
+    pub current_hash: TokenHash,
+    pub previous_hash: Option<TokenHash>,
+    /// When `previous_hash` was retired.
+    pub rotated_at: UnixTime,
+    pub revoked: bool,
+}
+
+/// What to do with a presented refresh token, given its family's stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The current token: retire it, issue the successor.
+    Rotate,
+    /// The just-retired token within the grace window: issue a fresh successor in the family.
+    GraceReissue,
+    /// A retired token presented again: revoke the family.
+    RevokeFamily,
+    /// A dead family (revoked or expired): refuse, change nothing.
+    Reject,
+}
+
+/// The rule, for a presented token whose hash is `presented`.
+pub fn decide(f: &Family, presented: &TokenHash, now: UnixTime, grace: i64) -> Decision {
+    if f.revoked || now >= f.expires_at {
+        return Decision::Reject;
+    }
+    if f.current_hash.ct_eq(presented) {
+        return Decision::Rotate;
+    }
+    let is_previous = f.previous_hash.as_ref().is_some_and(|p| p.ct_eq(presented));
+    if is_previous && grace > 0 && now < f.rotated_at + grace {
+        return Decision::GraceReissue;
+    }
+    Decision::RevokeFamily
+}
+
+/// Applies a decision: the family's state afterwards, or `None` when nothing is written.
+pub fn apply(f: &Family, decision: Decision, presented: &TokenHash, next: &TokenHash, now: UnixTime) -> Option<Family> {
+    let mut g = f.clone();
+    match decision {
+        Decision::Rotate => {
+            g.previous_hash = Some(presented.clone());
+            g.current_hash = next.clone();
+            g.rotated_at = now;
+        }
+        Decision::GraceReissue => g.current_hash = next.clone(),
+        Decision::RevokeFamily => g.revoked = true,
+        Decision::Reject => return None,
+    }
+    Some(g)
+}
+
+/// The result of a rotation attempt, as the store reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The successor is now current; the family's new state.
+    Rotated(Family),
+    /// The presented token was a retired one: the family is now revoked.
+    Reused,
+    /// No such family, or it is revoked or expired: nothing changed.
+    Invalid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RefreshToken;
+
+    fn family(now: UnixTime) -> (Family, RefreshToken) {
+        let fid = FamilyId::generate();
+        let t = RefreshToken::generate(fid.clone());
+        let f = Family {
+            family_id: fid,
+            username_key: UsernameKey::of_any("ann"),
+            user_id: UserId::generate(),
+            client_id: "keygate".into(),
+            session_epoch: 0,
+            created_at: now,
+            expires_at: now + 100,
+            current_hash: t.hash(),
+            previous_hash: None,
+            rotated_at: now,
+            revoked: false,
+        };
+        (f, t)
+    }
+
+    #[test]
+    fn rotation_then_reuse_revokes() {
+        let (f, t1) = family(0);
+        let t2 = RefreshToken::generate(f.family_id.clone());
+        assert_eq!(decide(&f, &t1.hash(), 10, 0), Decision::Rotate);
+        let g = apply(&f, Decision::Rotate, &t1.hash(), &t2.hash(), 10).unwrap();
+        assert_eq!(decide(&g, &t2.hash(), 11, 0), Decision::Rotate);
+        assert_eq!(decide(&g, &t1.hash(), 11, 0), Decision::RevokeFamily);
+        let h = apply(&g, Decision::RevokeFamily, &t1.hash(), &t2.hash(), 11).unwrap();
+        assert_eq!(decide(&h, &t2.hash(), 12, 0), Decision::Reject);
+    }
+
+    #[test]
+    fn grace_window_reissues_only_for_the_just_retired_token() {
+        let (f, t1) = family(0);
+        let t2 = RefreshToken::generate(f.family_id.clone());
+        let g = apply(&f, Decision::Rotate, &t1.hash(), &t2.hash(), 10).unwrap();
+        assert_eq!(decide(&g, &t1.hash(), 14, 5), Decision::GraceReissue);
+        assert_eq!(decide(&g, &t1.hash(), 15, 5), Decision::RevokeFamily);
+        let stranger = RefreshToken::generate(f.family_id.clone());
+        assert_eq!(decide(&g, &stranger.hash(), 11, 5), Decision::RevokeFamily);
+    }
+
+    #[test]
+    fn absolute_lifetime() {
+        let (f, t1) = family(0);
+        assert_eq!(decide(&f, &t1.hash(), 99, 0), Decision::Rotate);
+        assert_eq!(decide(&f, &t1.hash(), 100, 0), Decision::Reject);
+    }
+}

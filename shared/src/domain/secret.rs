@@ -1,0 +1,243 @@
+//! Random secrets and the opaque tokens built from them. Every token is stored only as its
+//! SHA-256 hash; the part before the secret says where to find the record, so that a lookup is
+//! one read. `Debug` never shows a secret.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // SystemRandom reads the OS generator; it fails only if the OS has none, which no
+    // supported platform lacks. Zeroes would be caught by the uniqueness of conditional writes.
+    let _ = SystemRandom::new().fill(&mut buf);
+    buf
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_b64(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// SHA-256 of a token's secret part, hex-encoded: what storage holds instead of the token.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    fn of(secret: &str) -> TokenHash {
+        TokenHash(hex(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref()))
+    }
+    /// Rebuilds a hash read back from storage.
+    pub fn from_stored(s: String) -> TokenHash {
+        TokenHash(s)
+    }
+    /// The hex text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Constant-time equality.
+    pub fn ct_eq(&self, other: &TokenHash) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenHash({}…)", &self.0[..self.0.len().min(8)])
+    }
+}
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident, $bytes:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+        impl $name {
+            /// A new random id.
+            pub fn generate() -> Self {
+                Self(hex(&random_bytes::<$bytes>()))
+            }
+            /// Parses an id (lowercase hex of the right length).
+            pub fn parse(s: &str) -> Option<Self> {
+                is_hex(s, $bytes * 2).then(|| Self(s.to_owned()))
+            }
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Id of a refresh-token family (one login session); 128 bits.
+    FamilyId, 16
+);
+id_type!(
+    /// Id of an API key; 64 bits, public (it is shown in listings and logs).
+    KeyId, 8
+);
+
+const SECRET_B64_LEN: usize = 43; // 32 bytes, base64url without padding
+
+fn new_secret() -> String {
+    B64.encode(random_bytes::<32>())
+}
+
+/// A refresh token: `kgr_<family id>_<secret>`. The secret carries 256 bits.
+#[derive(Clone)]
+pub struct RefreshToken {
+    family: FamilyId,
+    secret: String,
+}
+
+/// A password-reset token: `kgp_<secret>`. The secret carries 256 bits.
+#[derive(Clone)]
+pub struct ResetToken {
+    secret: String,
+}
+
+/// An API key: `kgk_<key id>_<secret>`. The secret carries 256 bits.
+#[derive(Clone)]
+pub struct ApiKey {
+    key_id: KeyId,
+    secret: String,
+}
+
+impl RefreshToken {
+    /// A new token in `family`.
+    pub fn generate(family: FamilyId) -> RefreshToken {
+        RefreshToken { family, secret: new_secret() }
+    }
+    /// Parses a presented token; `None` for anything malformed.
+    pub fn parse(s: &str) -> Option<RefreshToken> {
+        let rest = s.strip_prefix("kgr_")?;
+        let (fid, secret) = rest.split_at_checked(32)?;
+        let secret = secret.strip_prefix('_')?;
+        let family = FamilyId::parse(fid)?;
+        is_b64(secret, SECRET_B64_LEN).then(|| RefreshToken { family, secret: secret.to_owned() })
+    }
+    /// The family this token belongs to.
+    pub fn family(&self) -> &FamilyId {
+        &self.family
+    }
+    /// The hash that storage keeps.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.secret)
+    }
+    /// The token as given to the client. Never log it.
+    pub fn expose(&self) -> String {
+        format!("kgr_{}_{}", self.family, self.secret)
+    }
+}
+
+impl ResetToken {
+    /// A new reset token.
+    pub fn generate() -> ResetToken {
+        ResetToken { secret: new_secret() }
+    }
+    /// Parses a presented token; `None` for anything malformed.
+    pub fn parse(s: &str) -> Option<ResetToken> {
+        let secret = s.strip_prefix("kgp_")?;
+        is_b64(secret, SECRET_B64_LEN).then(|| ResetToken { secret: secret.to_owned() })
+    }
+    /// The hash that storage keeps.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.secret)
+    }
+    /// The token as mailed to the user. Never log it.
+    pub fn expose(&self) -> String {
+        format!("kgp_{}", self.secret)
+    }
+}
+
+impl ApiKey {
+    /// A new key.
+    pub fn generate() -> ApiKey {
+        ApiKey { key_id: KeyId::generate(), secret: new_secret() }
+    }
+    /// Parses a presented key; `None` for anything malformed.
+    pub fn parse(s: &str) -> Option<ApiKey> {
+        let rest = s.strip_prefix("kgk_")?;
+        let (id, secret) = rest.split_at_checked(16)?;
+        let secret = secret.strip_prefix('_')?;
+        let key_id = KeyId::parse(id)?;
+        is_b64(secret, SECRET_B64_LEN).then(|| ApiKey { key_id, secret: secret.to_owned() })
+    }
+    /// The key's public id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+    /// The hash that storage keeps.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.secret)
+    }
+    /// The key as shown once at creation. Never log it.
+    pub fn expose(&self) -> String {
+        format!("kgk_{}_{}", self.key_id, self.secret)
+    }
+}
+
+macro_rules! redacted_debug {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}(<redacted>)", stringify!($t))
+            }
+        }
+    )*};
+}
+redacted_debug!(RefreshToken, ResetToken, ApiKey);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_hash() {
+        let rt = RefreshToken::generate(FamilyId::generate());
+        let parsed = RefreshToken::parse(&rt.expose()).unwrap();
+        assert_eq!(parsed.family(), rt.family());
+        assert!(parsed.hash().ct_eq(&rt.hash()));
+        let other = RefreshToken::generate(rt.family().clone());
+        assert!(!other.hash().ct_eq(&rt.hash()));
+
+        let k = ApiKey::generate();
+        let pk = ApiKey::parse(&k.expose()).unwrap();
+        assert_eq!(pk.key_id(), k.key_id());
+        assert_eq!(pk.hash(), k.hash());
+
+        let r = ResetToken::generate();
+        assert_eq!(ResetToken::parse(&r.expose()).unwrap().hash(), r.hash());
+        assert!(!format!("{r:?}{k:?}{rt:?}").contains(&r.expose()[4..]));
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected() {
+        let rt = RefreshToken::generate(FamilyId::generate()).expose();
+        for bad in ["", "kgr_", "kgr_zz", &rt[..rt.len() - 1], &format!("{rt}x"), &rt.replace("kgr_", "kgk_"), "kgp_", "kgk_0123456789abcdef_"] {
+            assert!(RefreshToken::parse(bad).is_none() || bad == rt, "{bad}");
+            assert!(ApiKey::parse(bad).is_none(), "{bad}");
+            assert!(ResetToken::parse(bad).is_none(), "{bad}");
+        }
+        assert!(RefreshToken::parse(&rt.replacen('_', "-", 1)).is_none());
+    }
+}

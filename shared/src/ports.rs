@@ -1,0 +1,141 @@
+//! The ports: what the services need from the outside world. Adapters implement them
+//! (`adapters::memory` and `adapters::dynamodb` for [`Store`], `adapters::local_key` and
+//! `adapters::secrets_manager` for [`KeySource`], `adapters::mail` for [`Mailer`]).
+//!
+//! Every operation that must not race is atomic in each implementation (a conditional write in
+//! DynamoDB, one critical section in the embedded store); the store conformance suite
+//! (`tests/tests/store_conformance.rs`) runs the same cases against both.
+
+use crate::domain::keys::SigningKey;
+use crate::domain::{
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, ResetRecord, RotateOutcome,
+    TokenHash, UnixTime, UsernameKey,
+};
+use async_trait::async_trait;
+use keygate_sdk::Jwks;
+use std::sync::Arc;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness condition failed (username or email taken, id reused).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The backing service is unreachable, throttling or failing. Maps to 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back (corrupt item). Maps to 503 and is logged.
+    #[error("corrupt stored item: {0}")]
+    Corrupt(String),
+}
+
+/// Window and limit for password-reset deliveries per account.
+pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = 900;
+/// At most this many reset mails per account per window.
+pub const RESET_DELIVERY_LIMIT: u32 = 3;
+
+/// Accounts, API keys, refresh-token families, reset tokens and throttling counters.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates an account. `Conflict` if the username key (or the email key) is taken.
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// The account with this username key.
+    async fn account(&self, key: &UsernameKey) -> Result<Option<Account>, StoreError>;
+    /// The account with this email key.
+    async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError>;
+    /// The account (if any) and the failure counter for a username key, in one read.
+    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError>;
+    /// Applies `update` to an existing account; `None` if there is no such account.
+    /// `revoke_sessions` increments `session_epoch` atomically.
+    async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError>;
+
+    /// Records one more consecutive login failure for `key` (existing account or not); returns
+    /// the new counter. Atomic under concurrency: N concurrent failures add N.
+    async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError>;
+    /// Resets the failure counter after a success.
+    async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError>;
+
+    /// Stores a new API key. `Conflict` if the id exists.
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// The API key with this id, if it exists (expired ones included: callers check).
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Deletes an API key; whether it existed.
+    async fn delete_api_key(&self, key_id: &KeyId) -> Result<bool, StoreError>;
+
+    /// Stores a new family. `Conflict` if the id exists.
+    async fn create_family(&self, family: &Family) -> Result<(), StoreError>;
+    /// The family with this id (for tests and operators; the refresh path uses `rotate_refresh`).
+    async fn family(&self, family_id: &FamilyId) -> Result<Option<Family>, StoreError>;
+    /// Atomically applies `domain::refresh::decide` / `apply` to the stored family for a
+    /// presented token hash: rotates to `next`, reissues within `grace`, revokes on reuse, or
+    /// changes nothing. Of N concurrent calls with the same current token, at most one rotates.
+    async fn rotate_refresh(
+        &self,
+        family_id: &FamilyId,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: UnixTime,
+        grace: i64,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// Marks a family revoked (no-op if absent).
+    async fn revoke_family(&self, family_id: &FamilyId) -> Result<(), StoreError>;
+
+    /// Stores a reset token record.
+    async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError>;
+    /// Atomically consumes a reset token: returns its record if it existed and had not expired
+    /// at `now`; afterwards it is gone. Of N concurrent calls, at most one gets `Some`.
+    async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError>;
+    /// Counts a reset delivery for `key`; `true` if it is within the limit
+    /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]), `false` if over it.
+    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError>;
+}
+
+/// A key source failure.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The backing service is unreachable. Maps to 503.
+    #[error("key source unavailable: {0}")]
+    Unavailable(String),
+    /// The stored key is not a valid private JWK.
+    #[error("invalid signing key: {0}")]
+    Invalid(String),
+}
+
+/// Where the signing key and the published public keys come from.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// The key to sign with now (`AWSCURRENT`).
+    async fn signing_key(&self) -> Result<Arc<SigningKey>, KeyError>;
+    /// The public keys to publish: current, and during rotation pending and previous.
+    async fn jwks(&self) -> Result<Arc<Jwks>, KeyError>;
+}
+
+/// A password-reset message.
+#[derive(Clone)]
+pub struct ResetMail {
+    pub to: String,
+    pub username: String,
+    /// The reset token. Never log it.
+    pub token: String,
+    /// `KEYGATE_RESET_URL` with the token filled in. Never log it.
+    pub reset_url: String,
+    pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for ResetMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetMail").field("username", &self.username).field("expires_at", &self.expires_at).finish_non_exhaustive()
+    }
+}
+
+/// A mail delivery failure.
+#[derive(Debug, thiserror::Error)]
+#[error("mail delivery failed: {0}")]
+pub struct MailError(pub String);
+
+/// Sends password-reset mail.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Delivers one reset message.
+    async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError>;
+}
