@@ -1,1 +1,230 @@
-fn main() {}
+//! `keygate`: the local server and the operator's tools (contract section 4).
+
+use clap::{Args, Parser, Subcommand};
+use keygate_shared::config::{BootstrapAdmin, Config};
+use keygate_shared::domain::keys::{Alg, SigningKey};
+use keygate_shared::runtime::{Mode, build};
+use keygate_shared::services::{Keygate, NewUser};
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// keygate: JWT authentication for APIs on AWS.
+///
+/// Every command reads the KEYGATE_* environment variables (see the README). The operator
+/// commands work on the DynamoDB table named by KEYGATE_TABLE and the signing secret named by
+/// KEYGATE_SIGNING_SECRET_ID, with the standard AWS credential chain.
+#[derive(Parser)]
+#[command(name = "keygate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every route on one port: embedded store and a generated key unless KEYGATE_TABLE /
+    /// KEYGATE_SIGNING_SECRET_ID are set.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+        /// Ensure this admin account exists at start (USERNAME:PASSWORD); overrides
+        /// KEYGATE_BOOTSTRAP_ADMIN.
+        #[arg(long, value_name = "USERNAME:PASSWORD")]
+        admin: Option<String>,
+    },
+    /// Create the DynamoDB table (TTL on) and the signing secret with a first key, where absent.
+    Bootstrap {
+        /// Algorithm of the first signing key.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "apikey")]
+    ApiKey(ApiKeyCommand),
+    /// Manage login sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Issue tokens for scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print a new private signing key (a private JWK). Treat the output as a secret.
+    Keygen {
+        /// RS256 (default), ES256 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input, never from the arguments.
+    Add(UserAdd),
+}
+
+#[derive(Args)]
+struct UserAdd {
+    username: String,
+    #[arg(long)]
+    email: Option<String>,
+    /// A role (repeatable).
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<String>,
+    /// Read the password from standard input (one line; the trailing newline is removed).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key and print it (shown this once) as JSON.
+    Create {
+        name: String,
+        /// A role (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// Lifetime in seconds (no expiry by default).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+    },
+    /// Revoke (delete) an API key; it stops working at once.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// Revoke every login session (refresh token) of an account.
+    Revoke { username: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print an access token for an account.
+    Issue { username: String },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keygate: {msg}");
+    ExitCode::FAILURE
+}
+
+fn parse_alg(s: &str) -> Result<Alg, String> {
+    s.parse::<Alg>().map_err(|_| format!("--alg: expected RS256, ES256 or EdDSA, got {s:?}"))
+}
+
+/// keygate wired to the AWS table and secret, for operator commands.
+async fn operator(config: Config, needs_key: bool) -> Result<Keygate, String> {
+    if config.table.is_none() {
+        return Err("KEYGATE_TABLE: required: operator commands work on the DynamoDB table (see `keygate bootstrap`)".into());
+    }
+    if needs_key && config.signing_secret_id.is_none() {
+        return Err("KEYGATE_SIGNING_SECRET_ID: required to sign tokens".into());
+    }
+    build(config, Mode::Local).await.map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    keygate_shared::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("configuration error: {e}")),
+    };
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn run(command: Command, mut config: Config) -> Result<(), String> {
+    match command {
+        Command::Serve { addr, admin } => {
+            if let Some(a) = admin {
+                config.bootstrap_admin = Some(BootstrapAdmin::parse("--admin", &a).map_err(|e| e.to_string())?);
+            }
+            serve(config, &addr).await
+        }
+        Command::Bootstrap { alg } => {
+            let alg = parse_alg(&alg)?;
+            let table = config.table.clone().ok_or("KEYGATE_TABLE: required: the name of the table to create")?;
+            let secret =
+                config.signing_secret_id.clone().ok_or("KEYGATE_SIGNING_SECRET_ID: required: the name of the secret to create")?;
+            let sdk = keygate_shared::adapters::aws::sdk_config().await;
+            let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+            let created = keygate_shared::adapters::dynamodb::create_table(&dynamo, &table).await.map_err(|e| e.to_string())?;
+            println!("table {table}: {}", if created { "created (TTL on)" } else { "exists" });
+            let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+            let created = keygate_shared::adapters::secrets_manager::create_signing_secret(&sm, &secret, alg)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("secret {secret}: {}", if created { "created with a first key" } else { "exists" });
+            Ok(())
+        }
+        Command::User(UserCommand::Add(u)) => {
+            if !u.password_stdin {
+                return Err("the password is read from standard input: pass --password-stdin".into());
+            }
+            let mut input = String::new();
+            std::io::stdin().take(64 * 1024).read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
+            let password = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&input).to_owned();
+            let app = operator(config, false).await?;
+            let account = app
+                .create_user(NewUser { username: u.username, password, email: u.email, roles: u.roles })
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()})
+            );
+            Ok(())
+        }
+        Command::ApiKey(ApiKeyCommand::Create { name, roles, expires_in }) => {
+            let app = operator(config, false).await?;
+            let created = app.create_api_key(&name, &roles, expires_in).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::ApiKey(ApiKeyCommand::Revoke { key_id }) => {
+            let app = operator(config, false).await?;
+            app.delete_api_key(&key_id).await.map_err(|e| e.to_string())?;
+            println!("API key {key_id} revoked");
+            Ok(())
+        }
+        Command::Sessions(SessionsCommand::Revoke { username }) => {
+            let app = operator(config, false).await?;
+            app.revoke_sessions(&username).await.map_err(|e| e.to_string())?;
+            println!("every session of {username} revoked");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Issue { username }) => {
+            let app = operator(config, true).await?;
+            println!("{}", app.issue_token(&username).await.map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Keygen { alg } => {
+            let key = SigningKey::generate(parse_alg(&alg)?).map_err(|e| e.to_string())?;
+            println!("{}", key.to_jwk_json());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, addr: &str) -> Result<(), String> {
+    let admin = config.bootstrap_admin.clone();
+    let store = if config.table.is_some() { "DynamoDB table" } else { "embedded store" };
+    let key = if config.signing_secret_id.is_some() { "Secrets Manager key" } else { "generated RS256 key" };
+    let issuer = config.issuer.clone();
+    let app = Arc::new(build(config, Mode::Local).await.map_err(|e| e.to_string())?);
+    if let Some(a) = admin {
+        app.ensure_admin(&a.username, &a.password).await.map_err(|e| format!("--admin / KEYGATE_BOOTSTRAP_ADMIN: {e}"))?;
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--addr {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    eprintln!("keygate listening on http://{local} ({store}, {key}; issuer {issuer})");
+    keygate_shared::http::server::serve(app, listener).await.map_err(|e| e.to_string())
+}

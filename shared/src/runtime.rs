@@ -1,1 +1,108 @@
+//! Start-up: build the configuration and the clients once per process (per Lambda container),
+//! then serve. A function binary's `main` is one call to [`lambda_main`].
 
+use crate::adapters;
+use crate::config::{Config, ConfigError, MailerKind};
+use crate::domain::keys::Alg;
+use crate::http::Function;
+use crate::ports::{KeySource, MailError, Mailer, ResetMail, Store};
+use crate::services::Keygate;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Why keygate could not start. One line, naming the variable where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where keygate runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A Lambda function: DynamoDB and Secrets Manager are required (for the parts it uses).
+    Lambda(Function),
+    /// `keygate serve` and the CLI: embedded store and generated key unless configured.
+    Local,
+}
+
+/// A mailer for functions that send no mail.
+struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send_reset(&self, _mail: &ResetMail) -> Result<(), MailError> {
+        Err(MailError("this function sends no mail".into()))
+    }
+}
+
+fn needs_store(mode: Mode) -> bool {
+    !matches!(mode, Mode::Lambda(Function::Jwks))
+}
+
+fn needs_keys(mode: Mode) -> bool {
+    !matches!(mode, Mode::Lambda(Function::Revoke | Function::ForgotPasswordRequest | Function::ForgotPasswordConfirm))
+}
+
+fn needs_mail(mode: Mode) -> bool {
+    matches!(mode, Mode::Local | Mode::Lambda(Function::ForgotPasswordRequest))
+}
+
+fn required(var: &'static str, v: &Option<String>) -> Result<String, ConfigError> {
+    v.clone().ok_or_else(|| ConfigError { var, reason: "required on Lambda".into() })
+}
+
+/// Builds keygate for `mode` from `config`. Makes no network call: AWS clients connect lazily.
+pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
+    let on_lambda = matches!(mode, Mode::Lambda(_));
+    if on_lambda && needs_store(mode) {
+        required("KEYGATE_TABLE", &config.table)?;
+    }
+    if on_lambda && needs_keys(mode) {
+        required("KEYGATE_SIGNING_SECRET_ID", &config.signing_secret_id)?;
+    }
+    let wants_aws = config.table.is_some()
+        || config.signing_secret_id.is_some()
+        || (needs_mail(mode) && config.mailer == MailerKind::Ses);
+    let sdk = if wants_aws { Some(adapters::aws::sdk_config().await) } else { None };
+
+    let store: Arc<dyn Store> = match (&config.table, &sdk) {
+        (Some(table), Some(sdk)) if needs_store(mode) => Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.clone())),
+        _ => Arc::new(adapters::memory::MemoryStore::new()),
+    };
+    let keys: Arc<dyn KeySource> = match (&config.signing_secret_id, &sdk) {
+        (Some(id), Some(sdk)) if needs_keys(mode) => {
+            Arc::new(adapters::secrets_manager::SecretsManagerKeySource::new(sdk, id.clone()))
+        }
+        _ => Arc::new(
+            adapters::local_key::GeneratedKeySource::new(Alg::RS256)
+                .map_err(|e| StartError::Other(format!("could not generate a signing key: {e}")))?,
+        ),
+    };
+    let mailer: Arc<dyn Mailer> =
+        if needs_mail(mode) { adapters::mail::build_mailer(&config, sdk.as_ref()).await? } else { Arc::new(NoMailer) };
+    Ok(Keygate::new(config, store, keys, mailer))
+}
+
+/// The whole `main` of a Lambda function: configuration and clients once, then the handler
+/// loop. Bad configuration is one line on stderr and exit status 1, never a panic trace.
+pub async fn lambda_main(function: Function) {
+    crate::telemetry::init();
+    let app = match Config::from_env() {
+        Ok(config) => build(config, Mode::Lambda(function)).await,
+        Err(e) => Err(e.into()),
+    };
+    let app = match app {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            eprintln!("keygate: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = crate::http::lambda::serve(app, function).await {
+        eprintln!("keygate: the Lambda runtime stopped: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,6 @@
-fn main() {}
+//! The `jwks` Lambda function (see the contract's route table).
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    keygate_shared::runtime::lambda_main(keygate_shared::http::Function::Jwks).await;
+}

@@ -1,0 +1,165 @@
+//! Request parsing: JSON or form bodies into typed requests, and HTTP Basic credentials.
+
+use super::Request;
+use super::error::ApiError;
+use base64::Engine as _;
+use http::header;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// Which body encodings a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// JSON or `application/x-www-form-urlencoded`.
+    JsonOrForm,
+    /// JSON only.
+    Json,
+}
+
+fn content_type(req: &Request) -> Option<String> {
+    let v = req.headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+/// The body as a JSON object, or `None` when the body is empty.
+pub fn object(req: &Request, accept: Accept) -> Result<Option<Map<String, Value>>, ApiError> {
+    let Some(body) = req.body.as_ref() else {
+        return Err(ApiError::too_large());
+    };
+    if body.len() > super::MAX_BODY_BYTES {
+        return Err(ApiError::too_large());
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    match content_type(req).as_deref() {
+        Some("application/json") => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            Ok(_) => Err(ApiError::invalid_request("the body must be a JSON object")),
+            Err(_) => Err(ApiError::invalid_request("the body is not valid JSON")),
+        },
+        Some("application/x-www-form-urlencoded") if accept == Accept::JsonOrForm => {
+            let mut m = Map::new();
+            for (k, v) in form_urlencoded::parse(body) {
+                if m.insert(k.into_owned(), Value::String(v.into_owned())).is_some() {
+                    return Err(ApiError::invalid_request("a form parameter appears more than once"));
+                }
+            }
+            Ok(Some(m))
+        }
+        _ => Err(ApiError::invalid_request(match accept {
+            Accept::Json => "the content type must be application/json",
+            Accept::JsonOrForm => "the content type must be application/json or application/x-www-form-urlencoded",
+        })),
+    }
+}
+
+/// The body parsed into `T`; an empty body is an error.
+pub fn typed<T: DeserializeOwned>(req: &Request, accept: Accept) -> Result<T, ApiError> {
+    let Some(m) = object(req, accept)? else {
+        return Err(ApiError::invalid_request("a request body is required"));
+    };
+    from_object(m)
+}
+
+/// Deserializes an already parsed body object into `T`.
+pub fn from_object<T: DeserializeOwned>(m: Map<String, Value>) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(m)).map_err(|e| {
+        // serde's message names the field and the expected type, never the value.
+        let msg = e.to_string();
+        let msg = msg.split(" at line").next().unwrap_or("").to_owned();
+        ApiError::invalid_request(format!("invalid request body: {msg}"))
+    })
+}
+
+/// Credentials from `Authorization: Basic base64(user:password)` (RFC 7617), if present.
+/// A present but malformed header is an error.
+pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ApiError> {
+    let Some(v) = req.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ApiError::invalid_request("malformed Authorization header"))?;
+    let Some((scheme, rest)) = v.split_once(' ') else {
+        return Err(ApiError::invalid_request("malformed Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| ApiError::invalid_request("malformed Basic credentials"))?;
+    let text = String::from_utf8(decoded).map_err(|_| ApiError::invalid_request("malformed Basic credentials"))?;
+    match text.split_once(':') {
+        Some((u, p)) => Ok(Some((u.to_owned(), p.to_owned()))),
+        None => Err(ApiError::invalid_request("malformed Basic credentials")),
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, if present.
+pub fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue, Method};
+
+    fn req(ct: Option<&str>, body: &str) -> Request {
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = ct {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        }
+        Request {
+            method: Method::POST,
+            path: "/auth/token".into(),
+            headers,
+            body: Some(Bytes::from(body.to_owned())),
+            request_id: "t".into(),
+        }
+    }
+
+    #[test]
+    fn json_and_form_bodies() {
+        let m = object(&req(Some("application/json; charset=utf-8"), r#"{"a":"b"}"#), Accept::JsonOrForm).unwrap().unwrap();
+        assert_eq!(m["a"], "b");
+        let m = object(&req(Some("application/x-www-form-urlencoded"), "a=b%20c&d=%2B"), Accept::JsonOrForm).unwrap().unwrap();
+        assert_eq!((m["a"].as_str(), m["d"].as_str()), (Some("b c"), Some("+")));
+        assert!(object(&req(None, ""), Accept::Json).unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_bodies() {
+        for (ct, body) in [
+            (Some("application/json"), "{"),
+            (Some("application/json"), "[1]"),
+            (Some("text/plain"), "a=b"),
+            (None, "{}"),
+            (Some("application/x-www-form-urlencoded"), "a=1&a=2"),
+        ] {
+            let e = object(&req(ct, body), Accept::JsonOrForm).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"), "{ct:?} {body}");
+        }
+        assert_eq!(object(&req(Some("application/x-www-form-urlencoded"), "a=b"), Accept::Json).unwrap_err().code, "invalid_request");
+        let big = req(Some("application/json"), &"x".repeat(16 * 1024 + 1));
+        assert_eq!(object(&big, Accept::Json).unwrap_err().status.as_u16(), 413);
+        let mut none = req(Some("application/json"), "{}");
+        none.body = None;
+        assert_eq!(object(&none, Accept::Json).unwrap_err().code, "request_too_large");
+    }
+
+    #[test]
+    fn basic_and_bearer() {
+        let mut r = req(None, "");
+        r.headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YW5uOnB3OndpdGg6Y29sb25z"));
+        assert_eq!(basic_credentials(&r).unwrap(), Some(("ann".into(), "pw:with:colons".into())));
+        r.headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        assert!(basic_credentials(&r).is_err());
+        r.headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        assert_eq!(basic_credentials(&r).unwrap(), None);
+        assert_eq!(bearer(&r), Some("abc"));
+    }
+}

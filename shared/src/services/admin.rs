@@ -1,0 +1,163 @@
+//! Operator use cases: accounts, sessions and API keys (contract section 4).
+
+use super::{Error, Keygate, Result};
+use crate::domain::time::{now, rfc3339};
+use crate::domain::{
+    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username, UsernameKey,
+};
+use serde::Serialize;
+
+/// A new account's details, as given by an operator.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// A change to an account, as given by an operator.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub roles: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// The answer to an API key's creation: the only time the key is shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyCreated {
+    pub key_id: String,
+    pub api_key: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// An account as operators see it (never the password hash).
+pub fn account_view(a: &Account) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": a.user_id.as_str(),
+        "username": a.username.as_str(),
+        "email": a.email.as_ref().map(|e| e.as_str()),
+        "roles": a.roles.names(),
+        "disabled": a.disabled,
+        "created_at": rfc3339(a.created_at),
+        "updated_at": rfc3339(a.updated_at),
+    })
+}
+
+fn admin_audit(action: &'static str, outcome: &'static str, target: &str) {
+    tracing::info!(target: "keygate::audit", event = "admin", action, outcome, target, "audit");
+}
+
+impl Keygate {
+    /// Creates an account. 409 if the username (after NFKC and case folding) or email exists.
+    pub async fn create_user(&self, new: NewUser) -> Result<Account> {
+        let now = now();
+        let username = Username::parse(&new.username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let email = new.email.as_deref().map(Email::parse).transpose().map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let roles = Roles::parse(&new.roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let password = NewPassword::parse(&new.password, &self.policy, &[username.as_str(), "keygate"])
+            .map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let password_hash =
+            self.blocking(move |h| h.hash(&password)).await?.map_err(|e| Error::Unavailable(e.to_string()))?;
+        let account = Account {
+            user_id: UserId::generate(),
+            username,
+            email,
+            roles,
+            disabled: false,
+            password_hash,
+            session_epoch: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.create_account(&account).await {
+            Ok(()) => {}
+            Err(crate::ports::StoreError::Conflict(what)) => {
+                admin_audit("create_user", "conflict", account.username.as_str());
+                return Err(Error::Conflict(format!("{what} already exists")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        admin_audit("create_user", "success", account.user_id.as_str());
+        Ok(account)
+    }
+
+    /// Ensures an admin account exists (for `--admin` and `KEYGATE_BOOTSTRAP_ADMIN`): creates it
+    /// with the `admin` role if absent; an existing account is left as it is.
+    pub async fn ensure_admin(&self, username: &str, password: &str) -> Result<Account> {
+        let key = UsernameKey::of_any(username);
+        if let Some(existing) = self.store.account(&key).await? {
+            return Ok(existing);
+        }
+        let new =
+            NewUser { username: username.to_owned(), password: password.to_owned(), email: None, roles: vec!["admin".into()] };
+        match self.create_user(new).await {
+            Err(Error::Conflict(_)) => self.store.account(&key).await?.ok_or_else(|| Error::NotFound("no such user".into())),
+            other => other,
+        }
+    }
+
+    /// Changes an account's roles or disabled flag.
+    pub async fn update_user(&self, username: &str, change: UserChange) -> Result<Account> {
+        let roles = change.roles.as_deref().map(Roles::parse).transpose().map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let update = AccountUpdate { roles, disabled: change.disabled, updated_at: now(), ..Default::default() };
+        let updated = self.store.update_account(&UsernameKey::of_any(username), &update).await?;
+        let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
+        admin_audit("update_user", "success", account.user_id.as_str());
+        Ok(account)
+    }
+
+    /// Revokes every session (refresh-token family) of an account.
+    pub async fn revoke_sessions(&self, username: &str) -> Result<()> {
+        let update = AccountUpdate { revoke_sessions: true, updated_at: now(), ..Default::default() };
+        let updated = self.store.update_account(&UsernameKey::of_any(username), &update).await?;
+        let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
+        admin_audit("revoke_sessions", "success", account.user_id.as_str());
+        Ok(())
+    }
+
+    /// Creates an API key; the answer is the only place the key appears.
+    pub async fn create_api_key(&self, name: &str, roles: &[String], expires_in: Option<i64>) -> Result<ApiKeyCreated> {
+        let now = now();
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+            return Err(Error::InvalidRequest("name must be 1-128 printable characters".into()));
+        }
+        let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let expires_at = match expires_in {
+            None => None,
+            Some(s) if (1..=315_360_000).contains(&s) => Some(now + s),
+            Some(_) => return Err(Error::InvalidRequest("expires_in must be 1 to 315360000 seconds".into())),
+        };
+        let key = ApiKey::generate();
+        let record = ApiKeyRecord {
+            key_id: key.key_id().clone(),
+            name: name.to_owned(),
+            roles: roles.clone(),
+            secret_hash: key.hash(),
+            created_at: now,
+            expires_at,
+        };
+        self.store.put_api_key(&record).await?;
+        admin_audit("create_api_key", "success", record.key_id.as_str());
+        Ok(ApiKeyCreated {
+            key_id: record.key_id.to_string(),
+            api_key: key.expose(),
+            name: record.name,
+            roles: roles.names(),
+            expires_at: expires_at.map(rfc3339),
+        })
+    }
+
+    /// Deletes an API key; it stops working at once.
+    pub async fn delete_api_key(&self, key_id: &str) -> Result<()> {
+        let id = KeyId::parse(key_id).ok_or_else(|| Error::NotFound("no such API key".into()))?;
+        if !self.store.delete_api_key(&id).await? {
+            return Err(Error::NotFound("no such API key".into()));
+        }
+        admin_audit("delete_api_key", "success", id.as_str());
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! Services: keygate's use cases (login, refresh, revoke, reset, admin), written against the
+//! ports. Each returns a typed [`Error`]; `http::error` maps it to the contract's answer.
+
+mod admin;
+mod reset;
+mod tokens;
+
+pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
+pub use reset::Identifier;
+pub use tokens::TokenPair;
+
+use crate::config::Config;
+use crate::domain::keys::SigningKey;
+use crate::domain::{PasswordHasher, PasswordPolicy};
+use crate::ports::{KeyError, KeySource, Mailer, StoreError};
+use keygate_sdk::{AccessClaims, Verifier, VerifyOptions};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A use case's failure. Each variant is one contract error; see `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400 `invalid_request`.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 401 `invalid_grant`: wrong password, unknown user, bad key, disabled account, dead token.
+    #[error("the credentials or the refresh token are invalid")]
+    InvalidGrant,
+    /// 400 `unsupported_grant_type`.
+    #[error("grant_type must be password, api_key or refresh_token")]
+    UnsupportedGrantType,
+    /// 429 `too_many_attempts` with `Retry-After`.
+    #[error("too many failed attempts; retry later")]
+    TooManyAttempts { retry_after: i64 },
+    /// 400 `invalid_token` (reset token unknown, expired or spent).
+    #[error("the reset token is invalid, expired or already used")]
+    InvalidResetToken,
+    /// 400 `weak_password`.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// 401 `invalid_token` (missing or invalid bearer token).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `insufficient_scope`.
+    #[error("this requires the {0} role")]
+    Forbidden(&'static str),
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 `conflict`.
+    #[error("{0}")]
+    Conflict(String),
+    /// 503 `temporarily_unavailable`. The text is logged, not shown.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Conflict(what) => Error::Conflict(what.to_owned()),
+            other => Error::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Error {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+/// The result of a use case.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// keygate: configuration and the ports, built once per process (per Lambda container).
+pub struct Keygate {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn crate::ports::Store>,
+    pub keys: Arc<dyn KeySource>,
+    pub mailer: Arc<dyn Mailer>,
+    pub hasher: PasswordHasher,
+    pub policy: PasswordPolicy,
+    /// Forgot-password answers take at least this long, whether or not the account exists.
+    pub forgot_floor: Duration,
+    /// The cached verifier of our own tokens (admin API, `/auth/validate`), rebuilt when the
+    /// published key set changes.
+    verifier: tokio::sync::RwLock<Option<(Arc<keygate_sdk::Jwks>, Arc<Verifier>)>>,
+}
+
+impl Keygate {
+    /// Assembles keygate from its parts.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn crate::ports::Store>,
+        keys: Arc<dyn KeySource>,
+        mailer: Arc<dyn Mailer>,
+    ) -> Keygate {
+        let policy = PasswordPolicy { min_chars: config.password_min_length };
+        Keygate {
+            config: Arc::new(config),
+            store,
+            keys,
+            mailer,
+            hasher: PasswordHasher::owasp(),
+            policy,
+            forgot_floor: Duration::from_millis(250),
+            verifier: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    /// Signs an access token.
+    async fn sign(&self, claims: &AccessClaims) -> Result<String> {
+        let key: Arc<SigningKey> = self.keys.signing_key().await?;
+        key.sign(claims).map_err(|e| Error::Unavailable(format!("signing failed: {e}")))
+    }
+
+    /// Verifies one of our own access tokens (for the admin API and `/auth/validate`), with
+    /// the same rules as the authorizer.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims> {
+        let jwks = self.keys.jwks().await?;
+        let cached = {
+            let guard = self.verifier.read().await;
+            guard.as_ref().filter(|(j, _)| Arc::ptr_eq(j, &jwks)).map(|(_, v)| v.clone())
+        };
+        let verifier = match cached {
+            Some(v) => v,
+            None => {
+                let v = Arc::new(Verifier::new(self.verify_options(), &jwks));
+                *self.verifier.write().await = Some((jwks, v.clone()));
+                v
+            }
+        };
+        verifier
+            .verify(token, crate::domain::time::now())
+            .map_err(|e| Error::Unauthorized(format!("invalid access token: {e}")))
+    }
+
+    /// The verification options for our own tokens.
+    pub fn verify_options(&self) -> VerifyOptions {
+        VerifyOptions {
+            issuer: self.config.issuer.clone(),
+            audience: self.config.audience.clone(),
+            leeway: self.config.leeway,
+            max_lifetime: self.config.access_token_ttl,
+        }
+    }
+
+    /// Runs password hashing work off the async executor.
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(PasswordHasher) -> T + Send + 'static) -> Result<T> {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || f(hasher))
+            .await
+            .map_err(|e| Error::Unavailable(format!("hashing task failed: {e}")))
+    }
+
+    /// The public keys to publish.
+    pub async fn jwks(&self) -> Result<Arc<keygate_sdk::Jwks>> {
+        Ok(self.keys.jwks().await?)
+    }
+
+    /// The OpenID Connect discovery document (the subset API Gateway's JWT authorizer and
+    /// OAuth clients read; RFC 8414 names).
+    pub fn discovery(&self) -> serde_json::Value {
+        let iss = &self.config.issuer;
+        serde_json::json!({
+            "issuer": iss,
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "token_endpoint": format!("{iss}/auth/token"),
+            "revocation_endpoint": format!("{iss}/auth/revoke"),
+            "grant_types_supported": ["password", "api_key", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "scopes_supported": [],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "roles", "scope", "preferred_username"],
+        })
+    }
+}

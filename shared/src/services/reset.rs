@@ -1,0 +1,95 @@
+//! The two-step forgot-password flow: a single-use token delivered by mail, then a new password.
+
+use super::{Error, Keygate, Result};
+use crate::domain::time::now;
+use crate::domain::{AccountUpdate, Email, NewPassword, ResetRecord, ResetToken, UsernameKey};
+use crate::ports::ResetMail;
+
+/// Who forgot their password.
+#[derive(Debug, Clone)]
+pub enum Identifier {
+    Username(String),
+    Email(String),
+}
+
+impl Keygate {
+    /// Starts a reset. Answers alike (and no sooner than `forgot_floor`) whether or not the
+    /// account exists; only an existing, enabled account with an email address gets mail, at
+    /// most 3 per 15 minutes.
+    pub async fn forgot_password(&self, who: Identifier) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        let result = self.deliver_reset(who).await;
+        tokio::time::sleep_until(started + self.forgot_floor).await;
+        result
+    }
+
+    async fn deliver_reset(&self, who: Identifier) -> Result<()> {
+        let now = now();
+        let account = match &who {
+            Identifier::Username(u) => self.store.account(&UsernameKey::of_any(u)).await?,
+            Identifier::Email(e) => match Email::parse(e) {
+                Ok(email) => self.store.account_by_email(&email.key()).await?,
+                Err(_) => None,
+            },
+        };
+        let Some(account) = account.filter(|a| !a.disabled) else {
+            tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "no_delivery", "audit");
+            return Ok(());
+        };
+        let Some(to) = account.email.clone() else {
+            tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "no_email", subject = account.user_id.as_str(), "audit");
+            return Ok(());
+        };
+        if !self.store.allow_reset_delivery(account.key(), now).await? {
+            tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "rate_limited", subject = account.user_id.as_str(), "audit");
+            return Ok(());
+        }
+        let token = ResetToken::generate();
+        let expires_at = now + self.config.reset_token_ttl;
+        self.store
+            .put_reset_token(&ResetRecord {
+                token_hash: token.hash(),
+                username_key: account.key().clone(),
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        let exposed = token.expose();
+        let mail = ResetMail {
+            to: to.as_str().to_owned(),
+            username: account.username.as_str().to_owned(),
+            reset_url: self.config.reset_url.replace("{token}", &exposed),
+            token: exposed,
+            expires_at,
+        };
+        match self.mailer.send_reset(&mail).await {
+            Ok(()) => tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "delivered", subject = account.user_id.as_str(), "audit"),
+            // The answer stays 202: a failing mailer must not reveal that the account exists.
+            Err(e) => tracing::error!(target: "keygate::audit", event = "forgot_password", outcome = "mail_failed", subject = account.user_id.as_str(), error = %e, "audit"),
+        }
+        Ok(())
+    }
+
+    /// Finishes a reset: spends the token, sets the new password, revokes every session.
+    /// A weak password is refused before the token is looked at, so it stays usable.
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<()> {
+        let now = now();
+        let password =
+            NewPassword::parse(new_password, &self.policy, &["keygate"]).map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let Some(token) = ResetToken::parse(token) else {
+            return Err(Error::InvalidResetToken);
+        };
+        let hash = self.blocking(move |h| h.hash(&password)).await?.map_err(|e| Error::Unavailable(e.to_string()))?;
+        let Some(record) = self.store.spend_reset_token(&token.hash(), now).await? else {
+            tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "invalid_token", "audit");
+            return Err(Error::InvalidResetToken);
+        };
+        let update = AccountUpdate { password_hash: Some(hash), revoke_sessions: true, updated_at: now, ..Default::default() };
+        let Some(account) = self.store.update_account(&record.username_key, &update).await? else {
+            return Err(Error::InvalidResetToken);
+        };
+        self.store.clear_login_failures(&record.username_key).await?;
+        tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "success", subject = account.user_id.as_str(), "audit");
+        Ok(())
+    }
+}

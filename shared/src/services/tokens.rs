@@ -1,0 +1,208 @@
+//! Login (password and API key), refresh rotation, logout, and token issuance.
+
+use super::{Error, Keygate, Result};
+use crate::domain::time::now;
+use crate::domain::{
+    Account, ApiKey, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
+};
+use keygate_sdk::AccessClaims;
+use serde::Serialize;
+
+/// A token response (RFC 6749 section 5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<i64>,
+}
+
+/// The default `client_id` of password logins.
+pub const DEFAULT_CLIENT_ID: &str = "keygate";
+
+fn audit(event: &'static str, outcome: &'static str, subject: &str) {
+    tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
+}
+
+impl Keygate {
+    fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> AccessClaims {
+        AccessClaims {
+            iss: self.config.issuer.clone(),
+            sub: account.user_id.as_str().to_owned(),
+            aud: self.config.audience.clone(),
+            exp: now + self.config.access_token_ttl,
+            iat: now,
+            nbf: Some(now),
+            jti: FamilyId::generate().to_string(),
+            client_id: client_id.to_owned(),
+            roles: account.roles.names(),
+            scope: account.roles.scope(),
+            preferred_username: Some(account.username.as_str().to_owned()),
+        }
+    }
+
+    /// Starts a session for `account`: a new refresh-token family and a token pair.
+    async fn start_session(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<TokenPair> {
+        let family_id = FamilyId::generate();
+        let refresh = RefreshToken::generate(family_id.clone());
+        let expires_at = now + self.config.refresh_token_ttl;
+        let family = Family {
+            family_id,
+            username_key: account.key().clone(),
+            user_id: account.user_id.clone(),
+            client_id: client_id.to_owned(),
+            session_epoch: account.session_epoch,
+            created_at: now,
+            expires_at,
+            current_hash: refresh.hash(),
+            previous_hash: None,
+            rotated_at: now,
+            revoked: false,
+        };
+        let access_token = self.sign(&self.claims_for_account(account, client_id, now)).await?;
+        self.store.create_family(&family).await?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl,
+            refresh_token: Some(refresh.expose()),
+            refresh_expires_in: Some(expires_at - now),
+        })
+    }
+
+    /// The password grant. Unknown users cost one password-hash verification and count a
+    /// failure like known ones, so both answer alike in body and timing.
+    pub async fn password_login(&self, username: &str, password: &str, client_id: Option<&str>) -> Result<TokenPair> {
+        let now = now();
+        let key = UsernameKey::of_any(username);
+        let (account, failures) = self.store.login_lookup(&key, now).await?;
+        if let Some(retry_after) = failures.retry_after(now) {
+            audit("login", "throttled", key.as_str());
+            return Err(Error::TooManyAttempts { retry_after });
+        }
+        let presented = LoginPassword::new(password);
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        let ok = self.blocking(move |h| h.verify(&presented, stored.as_ref())).await?;
+        let account = match account {
+            Some(a) if ok && !a.disabled => a,
+            _ => {
+                self.store.record_login_failure(&key, now).await?;
+                audit("login", "failure", key.as_str());
+                return Err(Error::InvalidGrant);
+            }
+        };
+        if failures.count > 0 {
+            self.store.clear_login_failures(&key).await?;
+        }
+        let pair = self.start_session(&account, client_id.unwrap_or(DEFAULT_CLIENT_ID), now).await?;
+        audit("login", "success", account.user_id.as_str());
+        Ok(pair)
+    }
+
+    /// The API-key grant: an access token only (the key is the long-lived credential).
+    pub async fn api_key_login(&self, presented: &str) -> Result<TokenPair> {
+        let now = now();
+        let Some(key) = ApiKey::parse(presented) else {
+            audit("api_key_login", "failure", "malformed");
+            return Err(Error::InvalidGrant);
+        };
+        let record = self.store.api_key(key.key_id()).await?;
+        let record = match record {
+            Some(r) if r.secret_hash.ct_eq(&key.hash()) && r.is_live(now) => r,
+            _ => {
+                audit("api_key_login", "failure", key.key_id().as_str());
+                return Err(Error::InvalidGrant);
+            }
+        };
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            sub: format!("apikey:{}", record.key_id),
+            aud: self.config.audience.clone(),
+            exp: now + self.config.access_token_ttl,
+            iat: now,
+            nbf: Some(now),
+            jti: FamilyId::generate().to_string(),
+            client_id: record.key_id.to_string(),
+            roles: record.roles.names(),
+            scope: record.roles.scope(),
+            preferred_username: None,
+        };
+        let access_token = self.sign(&claims).await?;
+        audit("api_key_login", "success", record.key_id.as_str());
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl,
+            refresh_token: None,
+            refresh_expires_in: None,
+        })
+    }
+
+    /// Rotates a refresh token: retires it and returns a new pair in the same family, with the
+    /// account's roles read afresh. A retired token presented again revokes the family.
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair> {
+        let now = now();
+        let Some(token) = RefreshToken::parse(presented) else {
+            return Err(Error::InvalidGrant);
+        };
+        let next = RefreshToken::generate(token.family().clone());
+        let outcome = self
+            .store
+            .rotate_refresh(token.family(), &token.hash(), &next.hash(), now, self.config.refresh_grace)
+            .await?;
+        let family = match outcome {
+            RotateOutcome::Rotated(f) => f,
+            RotateOutcome::Reused => {
+                tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
+                return Err(Error::InvalidGrant);
+            }
+            RotateOutcome::Invalid => {
+                audit("refresh", "failure", "invalid");
+                return Err(Error::InvalidGrant);
+            }
+        };
+        let account = self.store.account(&family.username_key).await?;
+        let account = match account {
+            Some(a) if !a.disabled && a.session_epoch == family.session_epoch => a,
+            _ => {
+                self.store.revoke_family(&family.family_id).await?;
+                audit("refresh", "failure", family.user_id.as_str());
+                return Err(Error::InvalidGrant);
+            }
+        };
+        let access_token = self.sign(&self.claims_for_account(&account, &family.client_id, now)).await?;
+        audit("refresh", "success", account.user_id.as_str());
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl,
+            refresh_token: Some(next.expose()),
+            refresh_expires_in: Some(family.expires_at - now),
+        })
+    }
+
+    /// Logout (RFC 7009): revokes the presented token's family. Succeeds whether or not the
+    /// token was valid.
+    pub async fn revoke(&self, presented: &str) -> Result<()> {
+        if let Some(token) = RefreshToken::parse(presented) {
+            self.store.revoke_family(token.family()).await?;
+            audit("revoke", "success", "session");
+        }
+        Ok(())
+    }
+
+    /// An access token for `username`, for operators' scripts (`keygate token issue`).
+    pub async fn issue_token(&self, username: &str) -> Result<String> {
+        let now = now();
+        let key = UsernameKey::of_any(username);
+        let account = self.store.account(&key).await?.ok_or_else(|| Error::NotFound("no such user".into()))?;
+        if account.disabled {
+            return Err(Error::Conflict("the account is disabled".into()));
+        }
+        audit("token_issue", "success", account.user_id.as_str());
+        self.sign(&self.claims_for_account(&account, "keygate-cli", now)).await
+    }
+}
