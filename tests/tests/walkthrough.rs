@@ -1,0 +1,117 @@
+//! The README's walkthrough, step by step, against the real `keygate serve` binary.
+
+use keygate_tests::bins::{binary, http};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(outbox: &std::path::Path) -> Server {
+    let mut child = Command::new(binary("keygate"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--admin", "admin:correct-horse-battery-9"])
+        .env("KEYGATE_MAILER", "outbox")
+        .env("KEYGATE_OUTBOX", outbox)
+        .env_remove("KEYGATE_TABLE")
+        .env_remove("KEYGATE_SIGNING_SECRET_ID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn keygate serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("keygate serve exited before listening").expect("read stderr");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").parse().expect("socket address");
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+fn post_json(s: &Server, path: &str, body: &Value, auth: Option<&str>) -> keygate_tests::bins::HttpAnswer {
+    let bearer = auth.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(b) = bearer.as_deref() {
+        headers.push(("authorization", b));
+    }
+    http(s.addr, "POST", path, &headers, &body.to_string())
+}
+
+#[test]
+fn readme_walkthrough() {
+    let dir = std::env::temp_dir().join(format!("keygate-walkthrough-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outbox = dir.join("outbox.jsonl");
+    let s = start(&outbox);
+
+    // 1. The admin logs in and creates a user.
+    let admin = post_json(&s, "/auth/token", &json!({"grant_type":"password","username":"admin","password":"correct-horse-battery-9"}), None);
+    assert_eq!(admin.status, 200, "{}", admin.body);
+    let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
+    let created = post_json(
+        &s,
+        "/admin/users",
+        &json!({"username":"ann","password":"tangerine kite orbit 42","email":"ann@example.com","roles":["reader"]}),
+        Some(&admin),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    // 2. Ann logs in with HTTP Basic (curl -u).
+    use base64::Engine as _;
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:tangerine kite orbit 42"));
+    let ann = http(s.addr, "POST", "/auth/token", &[("authorization", &basic)], "");
+    assert_eq!(ann.status, 200, "{}", ann.body);
+    assert_eq!(ann.header("cache-control"), Some("no-store"));
+    let ann = ann.json();
+    for field in ["access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"] {
+        assert!(ann.get(field).is_some(), "{field}");
+    }
+
+    // 3. JWKS, discovery, validate.
+    let jwks = http(s.addr, "GET", "/.well-known/jwks.json", &[], "");
+    assert_eq!(jwks.status, 200);
+    assert!(!jwks.json()["keys"].as_array().unwrap().is_empty());
+    assert_eq!(http(s.addr, "GET", "/.well-known/openid-configuration", &[], "").json()["issuer"], "http://127.0.0.1:3000");
+    let at = format!("Bearer {}", ann["access_token"].as_str().unwrap());
+    let v = http(s.addr, "GET", "/auth/validate", &[("authorization", &at)], "");
+    assert_eq!(v.status, 200);
+    assert_eq!(v.header("x-auth-roles"), Some("reader"));
+    assert!(v.header("x-auth-subject").is_some());
+
+    // 4. Refresh, then the retired token again: 401 invalid_grant.
+    let r1 = ann["refresh_token"].as_str().unwrap();
+    let ann2 = post_json(&s, "/auth/refresh", &json!({"refresh_token": r1}), None);
+    assert_eq!(ann2.status, 200, "{}", ann2.body);
+    let reuse = post_json(&s, "/auth/refresh", &json!({"refresh_token": r1}), None);
+    assert_eq!((reuse.status, reuse.json()["error"].as_str()), (401, Some("invalid_grant")));
+
+    // 5. Logout.
+    let out = post_json(&s, "/auth/revoke", &json!({"refresh_token": ann2.json()["refresh_token"]}), None);
+    assert_eq!((out.status, out.json()), (200, json!({})));
+
+    // 6. Forgot and reset.
+    let f = post_json(&s, "/auth/password/forgot", &json!({"username":"ann"}), None);
+    assert_eq!((f.status, f.json()), (202, json!({"status":"accepted"})));
+    let last = std::fs::read_to_string(&outbox).unwrap();
+    let mail: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    let reset = post_json(&s, "/auth/password/reset", &json!({"token": mail["token"], "new_password":"violet harbor lantern 7"}), None);
+    assert_eq!(reset.status, 204, "{}", reset.body);
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:violet harbor lantern 7"));
+    let again = http(s.addr, "POST", "/auth/token", &[("authorization", &basic)], "");
+    assert_eq!(again.json()["token_type"], "Bearer");
+    let _ = std::fs::remove_dir_all(&dir);
+}
