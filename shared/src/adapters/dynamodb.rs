@@ -1,1 +1,628 @@
-//! (being written)
+//! The DynamoDB store: one table, string keys `pk` and `sk`, TTL attribute `ttl` (epoch
+//! seconds). Every step that must not race is one conditional write.
+//!
+//! | item | pk | sk | attributes |
+//! | --- | --- | --- | --- |
+//! | account | `USER#<username key>` | `ACCOUNT` | user_id, username, email, roles, disabled, password_hash, session_epoch, created_at, updated_at |
+//! | email index | `EMAIL#<email key>` | `EMAIL` | username_key (written with the account in one transaction) |
+//! | login failures | `USER#<username key>` | `LOCK` | count, last_failure_at, ttl |
+//! | reset deliveries | `USER#<username key>` | `RESETRATE` | window_start, count, ttl |
+//! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
+//! | refresh family | `FAMILY#<family id>` | `FAMILY` | username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked, ttl |
+//! | reset token | `RESET#<token hash>` | `RESET` | username_key, created_at, expires_at, ttl |
+//!
+//! Only hashes of API keys, refresh and reset tokens are stored. DynamoDB deletes expired
+//! items some time after their `ttl` (and moto never does), so reads treat them as absent.
+
+use crate::domain::lockout::{FORGET_AFTER_SECONDS, Failures};
+use crate::domain::refresh::{Decision, decide};
+use crate::domain::{
+    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
+    RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
+};
+use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue as Av, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, Put,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem,
+};
+use std::collections::HashMap;
+
+type Item = HashMap<String, Av>;
+
+/// The DynamoDB implementation of [`Store`].
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: std::error::Error>(e: E) -> StoreError {
+    StoreError::Unavailable(super::aws::describe(&e))
+}
+
+fn s(v: impl Into<String>) -> Av {
+    Av::S(v.into())
+}
+fn n(v: i64) -> Av {
+    Av::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn user_pk(k: &UsernameKey) -> String {
+    format!("USER#{}", k.as_str())
+}
+
+struct Read<'a>(&'a Item);
+
+impl Read<'_> {
+    fn str(&self, name: &str) -> Result<String, StoreError> {
+        match self.0.get(name) {
+            Some(Av::S(v)) => Ok(v.clone()),
+            _ => Err(StoreError::Corrupt(format!("missing string {name}"))),
+        }
+    }
+    fn opt_str(&self, name: &str) -> Option<String> {
+        match self.0.get(name) {
+            Some(Av::S(v)) => Some(v.clone()),
+            _ => None,
+        }
+    }
+    fn int(&self, name: &str) -> Result<i64, StoreError> {
+        self.opt_int(name).ok_or_else(|| StoreError::Corrupt(format!("missing number {name}")))
+    }
+    fn opt_int(&self, name: &str) -> Option<i64> {
+        match self.0.get(name) {
+            Some(Av::N(v)) => v.parse().ok(),
+            _ => None,
+        }
+    }
+    fn bool(&self, name: &str) -> bool {
+        matches!(self.0.get(name), Some(Av::Bool(true)))
+    }
+    fn roles(&self) -> Result<Roles, StoreError> {
+        let names: Vec<String> = match self.0.get("roles") {
+            Some(Av::L(list)) => list.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+            _ => Vec::new(),
+        };
+        Roles::parse(&names).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+    /// Whether the item's TTL has passed (DynamoDB may still return it).
+    fn expired(&self, now: UnixTime) -> bool {
+        self.opt_int("ttl").is_some_and(|t| t <= now)
+    }
+}
+
+fn roles_av(r: &Roles) -> Av {
+    Av::L(r.names().into_iter().map(Av::S).collect())
+}
+
+fn account_item(a: &Account) -> Item {
+    let mut item = key(user_pk(a.key()), "ACCOUNT");
+    item.insert("user_id".into(), s(a.user_id.as_str()));
+    item.insert("username".into(), s(a.username.as_str()));
+    if let Some(e) = &a.email {
+        item.insert("email".into(), s(e.as_str()));
+    }
+    item.insert("roles".into(), roles_av(&a.roles));
+    item.insert("disabled".into(), Av::Bool(a.disabled));
+    item.insert("password_hash".into(), s(a.password_hash.as_str()));
+    item.insert("session_epoch".into(), n(a.session_epoch as i64));
+    item.insert("created_at".into(), n(a.created_at));
+    item.insert("updated_at".into(), n(a.updated_at));
+    item
+}
+
+fn account_of(item: &Item) -> Result<Account, StoreError> {
+    let r = Read(item);
+    let corrupt = |e: crate::domain::Invalid| StoreError::Corrupt(e.to_string());
+    Ok(Account {
+        user_id: UserId::from_stored(r.str("user_id")?),
+        username: Username::parse(&r.str("username")?).map_err(corrupt)?,
+        email: r.opt_str("email").map(|e| Email::parse(&e)).transpose().map_err(corrupt)?,
+        roles: r.roles()?,
+        disabled: r.bool("disabled"),
+        password_hash: PasswordHash::from_stored(r.str("password_hash")?),
+        session_epoch: r.int("session_epoch")?.max(0) as u64,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
+    })
+}
+
+fn family_item(f: &Family) -> Item {
+    let mut item = key(format!("FAMILY#{}", f.family_id), "FAMILY");
+    item.insert("username_key".into(), s(f.username_key.as_str()));
+    item.insert("user_id".into(), s(f.user_id.as_str()));
+    item.insert("client_id".into(), s(&f.client_id));
+    item.insert("session_epoch".into(), n(f.session_epoch as i64));
+    item.insert("created_at".into(), n(f.created_at));
+    item.insert("expires_at".into(), n(f.expires_at));
+    item.insert("ttl".into(), n(f.expires_at));
+    item.insert("current_hash".into(), s(f.current_hash.as_str()));
+    if let Some(p) = &f.previous_hash {
+        item.insert("previous_hash".into(), s(p.as_str()));
+    }
+    item.insert("rotated_at".into(), n(f.rotated_at));
+    item.insert("revoked".into(), Av::Bool(f.revoked));
+    item
+}
+
+fn family_of(id: &FamilyId, item: &Item) -> Result<Family, StoreError> {
+    let r = Read(item);
+    Ok(Family {
+        family_id: id.clone(),
+        username_key: UsernameKey::from_stored(r.str("username_key")?),
+        user_id: UserId::from_stored(r.str("user_id")?),
+        client_id: r.str("client_id")?,
+        session_epoch: r.int("session_epoch")?.max(0) as u64,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        current_hash: TokenHash::from_stored(r.str("current_hash")?),
+        previous_hash: r.opt_str("previous_hash").map(TokenHash::from_stored),
+        rotated_at: r.int("rotated_at")?,
+        revoked: r.bool("revoked"),
+    })
+}
+
+impl DynamoStore {
+    /// A store on `table`. Makes no call until used.
+    pub fn new(sdk: &SdkConfig, table: String) -> DynamoStore {
+        DynamoStore { client: Client::new(sdk), table }
+    }
+
+    async fn get(&self, k: Item) -> Result<Option<Item>, StoreError> {
+        let out =
+            self.client.get_item().table_name(&self.table).set_key(Some(k)).consistent_read(true).send().await.map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn set_revoked(&self, id: &FamilyId) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("FAMILY#{id}"), "FAMILY")))
+            .update_expression("SET revoked = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", Av::Bool(true))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map(|p| TransactWriteItem::builder().put(p).build())
+                .map_err(unavailable)
+        };
+        let mut items = vec![put(account_item(account))?];
+        if let Some(e) = &account.email {
+            let mut idx = key(format!("EMAIL#{}", e.key().as_str()), "EMAIL");
+            idx.insert("username_key".into(), s(account.key().as_str()));
+            items.push(put(idx)?);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => {
+                    let reasons = t.cancellation_reasons();
+                    let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    if failed(1) && !failed(0) {
+                        Err(StoreError::Conflict("email"))
+                    } else if failed(0) || reasons.is_empty() {
+                        Err(StoreError::Conflict("username"))
+                    } else {
+                        Err(StoreError::Unavailable("the account transaction was cancelled".into()))
+                    }
+                }
+                _ => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn account(&self, k: &UsernameKey) -> Result<Option<Account>, StoreError> {
+        self.get(key(user_pk(k), "ACCOUNT")).await?.as_ref().map(account_of).transpose()
+    }
+
+    async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError> {
+        let Some(idx) = self.get(key(format!("EMAIL#{}", email.as_str()), "EMAIL")).await? else {
+            return Ok(None);
+        };
+        let username_key = UsernameKey::from_stored(Read(&idx).str("username_key")?);
+        self.account(&username_key).await
+    }
+
+    async fn login_lookup(&self, k: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let keys = KeysAndAttributes::builder()
+            .keys(key(user_pk(k), "ACCOUNT"))
+            .keys(key(user_pk(k), "LOCK"))
+            .consistent_read(true)
+            .build()
+            .map_err(unavailable)?;
+        let out = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
+        let mut account = None;
+        let mut failures = Failures::default();
+        for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            let r = Read(item);
+            match r.opt_str("sk").as_deref() {
+                Some("ACCOUNT") => account = Some(account_of(item)?),
+                Some("LOCK") if !r.expired(now) => {
+                    failures = Failures { count: r.int("count")?.max(0) as u32, last_failure_at: r.int("last_failure_at")? }
+                }
+                _ => {}
+            }
+        }
+        let unprocessed = out.unprocessed_keys().is_some_and(|u| !u.is_empty());
+        if unprocessed {
+            // Throttled reads: fall back to single consistent reads.
+            account = self.account(k).await?;
+            if let Some(item) = self.get(key(user_pk(k), "LOCK")).await?
+                && !Read(&item).expired(now)
+            {
+                let r = Read(&item);
+                failures = Failures { count: r.int("count")?.max(0) as u32, last_failure_at: r.int("last_failure_at")? };
+            }
+        }
+        Ok((account, failures))
+    }
+
+    async fn update_account(&self, k: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
+        let mut sets = vec!["updated_at = :updated"];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(k), "ACCOUNT")))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllNew)
+            .expression_attribute_values(":updated", n(update.updated_at));
+        if let Some(r) = &update.roles {
+            sets.push("#roles = :roles");
+            req = req.expression_attribute_names("#roles", "roles").expression_attribute_values(":roles", roles_av(r));
+        }
+        if let Some(d) = update.disabled {
+            sets.push("disabled = :disabled");
+            req = req.expression_attribute_values(":disabled", Av::Bool(d));
+        }
+        if let Some(h) = &update.password_hash {
+            sets.push("password_hash = :hash");
+            req = req.expression_attribute_values(":hash", s(h.as_str()));
+        }
+        if update.revoke_sessions {
+            sets.push("session_epoch = session_epoch + :one");
+            req = req.expression_attribute_values(":one", n(1));
+        }
+        match req.update_expression(format!("SET {}", sets.join(", "))).send().await {
+            Ok(out) => out.attributes.as_ref().map(account_of).transpose(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record_login_failure(&self, k: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
+        let ttl = now + FORGET_AFTER_SECONDS;
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(k), "LOCK")))
+            .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR #ttl > :now")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":ttl", n(ttl))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let r = Read(&item);
+                Ok(Failures { count: r.int("count")?.max(0) as u32, last_failure_at: r.int("last_failure_at")? })
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                // An expired counter that DynamoDB has not swept yet: start again at one.
+                let mut item = key(user_pk(k), "LOCK");
+                item.insert("count".into(), n(1));
+                item.insert("last_failure_at".into(), n(now));
+                item.insert("ttl".into(), n(ttl));
+                self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+                Ok(Failures { count: 1, last_failure_at: now })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn clear_login_failures(&self, k: &UsernameKey) -> Result<(), StoreError> {
+        self.client.delete_item().table_name(&self.table).set_key(Some(key(user_pk(k), "LOCK"))).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_api_key(&self, rec: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut item = key(format!("APIKEY#{}", rec.key_id), "APIKEY");
+        item.insert("name".into(), s(&rec.name));
+        item.insert("roles".into(), roles_av(&rec.roles));
+        item.insert("secret_hash".into(), s(rec.secret_hash.as_str()));
+        item.insert("created_at".into(), n(rec.created_at));
+        if let Some(e) = rec.expires_at {
+            item.insert("expires_at".into(), n(e));
+            item.insert("ttl".into(), n(e));
+        }
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict("api key id"))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn api_key(&self, id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let Some(item) = self.get(key(format!("APIKEY#{id}"), "APIKEY")).await? else {
+            return Ok(None);
+        };
+        let r = Read(&item);
+        Ok(Some(ApiKeyRecord {
+            key_id: id.clone(),
+            name: r.str("name")?,
+            roles: r.roles()?,
+            secret_hash: TokenHash::from_stored(r.str("secret_hash")?),
+            created_at: r.int("created_at")?,
+            expires_at: r.opt_int("expires_at"),
+        }))
+    }
+
+    async fn delete_api_key(&self, id: &KeyId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("APIKEY#{id}"), "APIKEY")))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn create_family(&self, f: &Family) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(family_item(f)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict("family id"))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn family(&self, id: &FamilyId) -> Result<Option<Family>, StoreError> {
+        self.get(key(format!("FAMILY#{id}"), "FAMILY")).await?.map(|i| family_of(id, &i)).transpose()
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: &FamilyId,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: UnixTime,
+        grace: i64,
+    ) -> Result<RotateOutcome, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let fkey = key(format!("FAMILY#{id}"), "FAMILY");
+        for _ in 0..4 {
+            let rotated = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(fkey.clone()))
+                .update_expression("SET previous_hash = :p, current_hash = :n, rotated_at = :now")
+                .condition_expression("current_hash = :p AND revoked = :f AND expires_at > :now")
+                .expression_attribute_values(":p", s(presented.as_str()))
+                .expression_attribute_values(":n", s(next.as_str()))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":f", Av::Bool(false))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let old = match rotated {
+                Ok(out) => return Ok(RotateOutcome::Rotated(family_of(id, &out.attributes.unwrap_or_default())?)),
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
+                        Some(item) if !item.is_empty() => Some(item.clone()),
+                        _ => self.get(fkey.clone()).await?,
+                    },
+                    _ => return Err(unavailable(e)),
+                },
+            };
+            let Some(old) = old else {
+                return Ok(RotateOutcome::Invalid);
+            };
+            let family = family_of(id, &old)?;
+            match decide(&family, presented, now, grace) {
+                Decision::Reject => return Ok(RotateOutcome::Invalid),
+                Decision::Rotate => continue,
+                Decision::RevokeFamily => {
+                    self.set_revoked(id).await?;
+                    return Ok(RotateOutcome::Reused);
+                }
+                Decision::GraceReissue => {
+                    let reissued = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(fkey.clone()))
+                        .update_expression("SET current_hash = :n")
+                        .condition_expression("previous_hash = :p AND current_hash = :c AND revoked = :f")
+                        .expression_attribute_values(":p", s(presented.as_str()))
+                        .expression_attribute_values(":c", s(family.current_hash.as_str()))
+                        .expression_attribute_values(":n", s(next.as_str()))
+                        .expression_attribute_values(":f", Av::Bool(false))
+                        .return_values(ReturnValue::AllNew)
+                        .send()
+                        .await;
+                    match reissued {
+                        Ok(out) => return Ok(RotateOutcome::Rotated(family_of(id, &out.attributes.unwrap_or_default())?)),
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                        Err(e) => return Err(unavailable(e)),
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unavailable("refresh rotation kept racing; retry".into()))
+    }
+
+    async fn revoke_family(&self, id: &FamilyId) -> Result<(), StoreError> {
+        self.set_revoked(id).await
+    }
+
+    async fn put_reset_token(&self, rec: &ResetRecord) -> Result<(), StoreError> {
+        let mut item = key(format!("RESET#{}", rec.token_hash.as_str()), "RESET");
+        item.insert("username_key".into(), s(rec.username_key.as_str()));
+        item.insert("created_at".into(), n(rec.created_at));
+        item.insert("expires_at".into(), n(rec.expires_at));
+        item.insert("ttl".into(), n(rec.expires_at));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("RESET#{}", hash.as_str()), "RESET")))
+            .condition_expression("attribute_exists(pk) AND expires_at > :now")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match r {
+            Ok(out) => {
+                let Some(item) = out.attributes.filter(|a| !a.is_empty()) else { return Ok(None) };
+                let r = Read(&item);
+                Ok(Some(ResetRecord {
+                    token_hash: hash.clone(),
+                    username_key: UsernameKey::from_stored(r.str("username_key")?),
+                    created_at: r.int("created_at")?,
+                    expires_at: r.int("expires_at")?,
+                }))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        let rkey = key(user_pk(k), "RESETRATE");
+        let fresh = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(rkey.clone()))
+            .update_expression("SET window_start = :now, #count = :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR window_start <= :cutoff")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(now + RESET_DELIVERY_WINDOW_SECONDS))
+            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .send()
+            .await;
+        match fresh {
+            Ok(_) => return Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(rkey))
+            .update_expression("ADD #count :one")
+            .condition_expression("#count < :limit AND window_start > :cutoff")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(RESET_DELIVERY_LIMIT)))
+            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// Creates keygate's table (on-demand, `pk`/`sk`, TTL on `ttl`) unless it exists; waits until
+/// it is active. Returns whether it was created.
+pub async fn create_table(client: &Client, table: &str) -> Result<bool, StoreError> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(unavailable)
+    };
+    let schema = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(unavailable);
+    let created = client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .key_schema(schema("pk", KeyType::Hash)?)
+        .key_schema(schema("sk", KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    let created = match created {
+        Ok(_) => true,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
+        Err(e) => return Err(unavailable(e)),
+    };
+    for _ in 0..600 {
+        let d = client.describe_table().table_name(table).send().await.map_err(unavailable)?;
+        if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if created {
+        let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name("ttl").build().map_err(unavailable)?;
+        client.update_time_to_live().table_name(table).time_to_live_specification(spec).send().await.map_err(unavailable)?;
+    }
+    Ok(created)
+}

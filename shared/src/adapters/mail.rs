@@ -1,1 +1,132 @@
-//! (being written)
+//! Mailers: SES (production), an outbox file (tests, local walkthroughs) and a log line
+//! (local default; it never logs the token or the link).
+
+use crate::config::{Config, ConfigError, MailerKind};
+use crate::domain::time::rfc3339;
+use crate::ports::{MailError, Mailer, ResetMail};
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+/// Appends one JSON line per message to a file: `{"to","username","token","reset_url","expires_at"}`.
+pub struct OutboxMailer {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl OutboxMailer {
+    /// A mailer writing to `path` (created if missing).
+    pub fn new(path: PathBuf) -> OutboxMailer {
+        OutboxMailer { path, lock: tokio::sync::Mutex::new(()) }
+    }
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError> {
+        let mut line = serde_json::json!({
+            "to": mail.to,
+            "username": mail.username,
+            "token": mail.token,
+            "reset_url": mail.reset_url,
+            "expires_at": rfc3339(mail.expires_at),
+        })
+        .to_string();
+        line.push('\n');
+        let _guard = self.lock.lock().await;
+        let mut f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(|e| MailError(format!("outbox {}: {e}", self.path.display())))?;
+        f.write_all(line.as_bytes()).await.map_err(|e| MailError(format!("outbox: {e}")))?;
+        f.flush().await.map_err(|e| MailError(format!("outbox: {e}")))
+    }
+}
+
+/// Logs that a message would be sent: recipient and expiry only.
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError> {
+        tracing::info!(
+            to = mail.to.as_str(),
+            username = mail.username.as_str(),
+            expires_at = rfc3339(mail.expires_at).as_str(),
+            "password reset mail (log mailer: the link is not logged; use KEYGATE_MAILER=outbox to capture it)"
+        );
+        Ok(())
+    }
+}
+
+/// Sends through Amazon SES (v2 API).
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+    from: String,
+}
+
+impl SesMailer {
+    /// A mailer sending from `from`.
+    pub fn new(sdk: &SdkConfig, from: String) -> SesMailer {
+        SesMailer { client: aws_sdk_sesv2::Client::new(sdk), from }
+    }
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError> {
+        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+        let text = format!(
+            "Hello {},\n\nsomeone asked to reset your password. To choose a new one, open:\n\n{}\n\nThe link works once, until {}. If you did not ask for this, ignore this mail.\n",
+            mail.username,
+            mail.reset_url,
+            rfc3339(mail.expires_at)
+        );
+        let content = |s: String| Content::builder().data(s).charset("UTF-8").build();
+        let subject = content("Reset your password".into()).map_err(|e| MailError(e.to_string()))?;
+        let body = content(text).map_err(|e| MailError(e.to_string()))?;
+        let message = Message::builder().subject(subject).body(Body::builder().text(body).build()).build();
+        self.client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(Destination::builder().to_addresses(&mail.to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+            .map_err(|e| MailError(super::aws::describe(&e)))?;
+        Ok(())
+    }
+}
+
+/// The mailer `config` asks for.
+pub async fn build_mailer(config: &Config, sdk: Option<&SdkConfig>) -> Result<Arc<dyn Mailer>, ConfigError> {
+    Ok(match config.mailer {
+        MailerKind::Log => Arc::new(LogMailer),
+        MailerKind::Outbox => {
+            let path = config
+                .outbox
+                .clone()
+                .ok_or_else(|| ConfigError { var: "KEYGATE_OUTBOX", reason: "required when KEYGATE_MAILER=outbox".into() })?;
+            Arc::new(OutboxMailer::new(path))
+        }
+        MailerKind::Ses => {
+            let from = config
+                .mail_from
+                .clone()
+                .ok_or_else(|| ConfigError { var: "KEYGATE_MAIL_FROM", reason: "required when KEYGATE_MAILER=ses".into() })?;
+            let owned;
+            let sdk = match sdk {
+                Some(s) => s,
+                None => {
+                    owned = super::aws::sdk_config().await;
+                    &owned
+                }
+            };
+            Arc::new(SesMailer::new(sdk, from))
+        }
+    })
+}

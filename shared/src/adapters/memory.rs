@@ -1,1 +1,196 @@
-//! (being written)
+//! The embedded store: plain maps behind one mutex. Every operation is one critical section,
+//! so each is atomic, as the conditional writes of the DynamoDB store are. Expired records
+//! read as absent.
+
+use crate::domain::lockout::{FORGET_AFTER_SECONDS, Failures};
+use crate::domain::refresh::{Decision, apply, decide};
+use crate::domain::{
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, ResetRecord, RotateOutcome, TokenHash,
+    UnixTime, UsernameKey,
+};
+use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Default)]
+struct Data {
+    accounts: HashMap<UsernameKey, Account>,
+    emails: HashMap<EmailKey, UsernameKey>,
+    failures: HashMap<UsernameKey, Failures>,
+    api_keys: HashMap<KeyId, ApiKeyRecord>,
+    families: HashMap<FamilyId, Family>,
+    resets: HashMap<TokenHash, ResetRecord>,
+    deliveries: HashMap<UsernameKey, (UnixTime, u32)>,
+}
+
+/// The embedded store of `keygate serve` and the tests.
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn live_failures(f: Option<&Failures>, now: UnixTime) -> Failures {
+    f.copied().filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS).unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let mut d = self.lock();
+        if d.accounts.contains_key(account.key()) {
+            return Err(StoreError::Conflict("username"));
+        }
+        if let Some(email) = &account.email {
+            if d.emails.contains_key(&email.key()) {
+                return Err(StoreError::Conflict("email"));
+            }
+            d.emails.insert(email.key(), account.key().clone());
+        }
+        d.accounts.insert(account.key().clone(), account.clone());
+        Ok(())
+    }
+
+    async fn account(&self, key: &UsernameKey) -> Result<Option<Account>, StoreError> {
+        Ok(self.lock().accounts.get(key).cloned())
+    }
+
+    async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError> {
+        let d = self.lock();
+        Ok(d.emails.get(email).and_then(|k| d.accounts.get(k)).cloned())
+    }
+
+    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let d = self.lock();
+        Ok((d.accounts.get(key).cloned(), live_failures(d.failures.get(key), now)))
+    }
+
+    async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
+        let mut d = self.lock();
+        let Some(a) = d.accounts.get_mut(key) else {
+            return Ok(None);
+        };
+        if let Some(r) = &update.roles {
+            a.roles = r.clone();
+        }
+        if let Some(x) = update.disabled {
+            a.disabled = x;
+        }
+        if let Some(h) = &update.password_hash {
+            a.password_hash = h.clone();
+        }
+        if update.revoke_sessions {
+            a.session_epoch += 1;
+        }
+        a.updated_at = update.updated_at;
+        Ok(Some(a.clone()))
+    }
+
+    async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
+        let mut d = self.lock();
+        let f = live_failures(d.failures.get(key), now);
+        let f = Failures { count: f.count.saturating_add(1), last_failure_at: now };
+        d.failures.insert(key.clone(), f);
+        Ok(f)
+    }
+
+    async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError> {
+        self.lock().failures.remove(key);
+        Ok(())
+    }
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut d = self.lock();
+        if d.api_keys.contains_key(&record.key_id) {
+            return Err(StoreError::Conflict("api key id"));
+        }
+        d.api_keys.insert(record.key_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.lock().api_keys.get(key_id).cloned())
+    }
+
+    async fn delete_api_key(&self, key_id: &KeyId) -> Result<bool, StoreError> {
+        Ok(self.lock().api_keys.remove(key_id).is_some())
+    }
+
+    async fn create_family(&self, family: &Family) -> Result<(), StoreError> {
+        let mut d = self.lock();
+        if d.families.contains_key(&family.family_id) {
+            return Err(StoreError::Conflict("family id"));
+        }
+        d.families.insert(family.family_id.clone(), family.clone());
+        Ok(())
+    }
+
+    async fn family(&self, family_id: &FamilyId) -> Result<Option<Family>, StoreError> {
+        Ok(self.lock().families.get(family_id).cloned())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family_id: &FamilyId,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: UnixTime,
+        grace: i64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut d = self.lock();
+        let Some(f) = d.families.get(family_id) else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let decision = decide(f, presented, now, grace);
+        let Some(g) = apply(f, decision, presented, next, now) else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        d.families.insert(family_id.clone(), g.clone());
+        Ok(match decision {
+            Decision::Rotate | Decision::GraceReissue => RotateOutcome::Rotated(g),
+            Decision::RevokeFamily => RotateOutcome::Reused,
+            Decision::Reject => RotateOutcome::Invalid,
+        })
+    }
+
+    async fn revoke_family(&self, family_id: &FamilyId) -> Result<(), StoreError> {
+        if let Some(f) = self.lock().families.get_mut(family_id) {
+            f.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError> {
+        self.lock().resets.insert(record.token_hash.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
+        let mut d = self.lock();
+        Ok(d.resets.remove(hash).filter(|r| now < r.expires_at))
+    }
+
+    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        let entry = d.deliveries.entry(key.clone()).or_insert((now, 0));
+        if now >= entry.0 + RESET_DELIVERY_WINDOW_SECONDS {
+            *entry = (now, 0);
+        }
+        if entry.1 >= RESET_DELIVERY_LIMIT {
+            return Ok(false);
+        }
+        entry.1 += 1;
+        Ok(true)
+    }
+}
