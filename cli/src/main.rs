@@ -113,13 +113,16 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn parse_alg(s: &str) -> Result<Alg, String> {
-    s.parse::<Alg>().map_err(|_| format!("--alg: expected RS256, ES256 or EdDSA, got {s:?}"))
+    s.parse::<Alg>()
+        .map_err(|_| format!("--alg: expected RS256, ES256 or EdDSA, got {s:?}"))
 }
 
 /// keygate wired to the AWS table and secret, for operator commands.
 async fn operator(config: Config, needs_key: bool) -> Result<Keygate, String> {
     if config.table.is_none() {
-        return Err("KEYGATE_TABLE: required: operator commands work on the DynamoDB table (see `keygate bootstrap`)".into());
+        return Err(
+            "KEYGATE_TABLE: required: operator commands work on the DynamoDB table (see `keygate bootstrap`)".into(),
+        );
     }
     if needs_key && config.signing_secret_id.is_none() {
         return Err("KEYGATE_SIGNING_SECRET_ID: required to sign tokens".into());
@@ -151,18 +154,28 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
         }
         Command::Bootstrap { alg } => {
             let alg = parse_alg(&alg)?;
-            let table = config.table.clone().ok_or("KEYGATE_TABLE: required: the name of the table to create")?;
-            let secret =
-                config.signing_secret_id.clone().ok_or("KEYGATE_SIGNING_SECRET_ID: required: the name of the secret to create")?;
+            let table = config
+                .table
+                .clone()
+                .ok_or("KEYGATE_TABLE: required: the name of the table to create")?;
+            let secret = config
+                .signing_secret_id
+                .clone()
+                .ok_or("KEYGATE_SIGNING_SECRET_ID: required: the name of the secret to create")?;
             let sdk = keygate_shared::adapters::aws::sdk_config().await;
             let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-            let created = keygate_shared::adapters::dynamodb::create_table(&dynamo, &table).await.map_err(|e| e.to_string())?;
+            let created = keygate_shared::adapters::dynamodb::create_table(&dynamo, &table)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("table {table}: {}", if created { "created (TTL on)" } else { "exists" });
             let sm = aws_sdk_secretsmanager::Client::new(&sdk);
             let created = keygate_shared::adapters::secrets_manager::create_signing_secret(&sm, &secret, alg)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("secret {secret}: {}", if created { "created with a first key" } else { "exists" });
+            println!(
+                "secret {secret}: {}",
+                if created { "created with a first key" } else { "exists" }
+            );
             Ok(())
         }
         Command::User(UserCommand::Add(u)) => {
@@ -170,11 +183,23 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
                 return Err("the password is read from standard input: pass --password-stdin".into());
             }
             let mut input = String::new();
-            std::io::stdin().take(64 * 1024).read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
-            let password = input.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&input).to_owned();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut input)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            let password = input
+                .strip_suffix('\n')
+                .map(|s| s.strip_suffix('\r').unwrap_or(s))
+                .unwrap_or(&input)
+                .to_owned();
             let app = operator(config, false).await?;
             let account = app
-                .create_user(NewUser { username: u.username, password, email: u.email, roles: u.roles })
+                .create_user(NewUser {
+                    username: u.username,
+                    password,
+                    email: u.email,
+                    roles: u.roles,
+                })
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -183,9 +208,16 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::ApiKey(ApiKeyCommand::Create { name, roles, expires_in }) => {
+        Command::ApiKey(ApiKeyCommand::Create {
+            name,
+            roles,
+            expires_in,
+        }) => {
             let app = operator(config, false).await?;
-            let created = app.create_api_key(&name, &roles, expires_in).await.map_err(|e| e.to_string())?;
+            let created = app
+                .create_api_key(&name, &roles, expires_in)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);
             Ok(())
         }
@@ -216,15 +248,29 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
 
 async fn serve(config: Config, addr: &str) -> Result<(), String> {
     let admin = config.bootstrap_admin.clone();
-    let store = if config.table.is_some() { "DynamoDB table" } else { "embedded store" };
-    let key = if config.signing_secret_id.is_some() { "Secrets Manager key" } else { "generated RS256 key" };
+    let store = if config.table.is_some() {
+        "DynamoDB table"
+    } else {
+        "embedded store"
+    };
+    let key = if config.signing_secret_id.is_some() {
+        "Secrets Manager key"
+    } else {
+        "generated RS256 key"
+    };
     let issuer = config.issuer.clone();
     let app = Arc::new(build(config, Mode::Local).await.map_err(|e| e.to_string())?);
     if let Some(a) = admin {
-        app.ensure_admin(&a.username, &a.password).await.map_err(|e| format!("--admin / KEYGATE_BOOTSTRAP_ADMIN: {e}"))?;
+        app.ensure_admin(&a.username, &a.password)
+            .await
+            .map_err(|e| format!("--admin / KEYGATE_BOOTSTRAP_ADMIN: {e}"))?;
     }
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--addr {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--addr {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("keygate listening on http://{local} ({store}, {key}; issuer {issuer})");
-    keygate_shared::http::server::serve(app, listener).await.map_err(|e| e.to_string())
+    keygate_shared::http::server::serve(app, listener)
+        .await
+        .map_err(|e| e.to_string())
 }

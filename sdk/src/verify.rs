@@ -82,7 +82,10 @@ fn parse_key(jwk: &Jwk) -> Option<KeyEntry> {
         ("RSA", "RS256", _) => {
             let n = dec(&jwk.n)?;
             let e = dec(&jwk.e)?;
-            (n.len() >= 256).then_some(KeyEntry { alg: "RS256", key: Key::Rsa { n, e } })
+            (n.len() >= 256).then_some(KeyEntry {
+                alg: "RS256",
+                key: Key::Rsa { n, e },
+            })
         }
         ("EC", "ES256", Some("P-256")) => {
             let (x, y) = (dec(&jwk.x)?, dec(&jwk.y)?);
@@ -92,11 +95,17 @@ fn parse_key(jwk: &Jwk) -> Option<KeyEntry> {
             let mut point = vec![0x04];
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            Some(KeyEntry { alg: "ES256", key: Key::Ec(point) })
+            Some(KeyEntry {
+                alg: "ES256",
+                key: Key::Ec(point),
+            })
         }
         ("OKP", "EdDSA", Some("Ed25519")) => {
             let x = dec(&jwk.x)?;
-            (x.len() == 32).then_some(KeyEntry { alg: "EdDSA", key: Key::Ed(x) })
+            (x.len() == 32).then_some(KeyEntry {
+                alg: "EdDSA",
+                key: Key::Ed(x),
+            })
         }
         _ => None,
     }
@@ -110,7 +119,10 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("options", &self.options).field("kids", &self.keys.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Verifier")
+            .field("options", &self.options)
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -162,7 +174,11 @@ fn int(claims: &serde_json::Map<String, Value>, name: &'static str) -> Result<Op
 impl Verifier {
     /// A verifier for the keys of `jwks`. Keys of unsupported types or algorithms are skipped.
     pub fn new(options: VerifyOptions, jwks: &Jwks) -> Verifier {
-        let keys = jwks.keys.iter().filter_map(|k| Some((k.kid.clone(), parse_key(k)?))).collect();
+        let keys = jwks
+            .keys
+            .iter()
+            .filter_map(|k| Some((k.kid.clone(), parse_key(k)?)))
+            .collect();
         Verifier { options, keys }
     }
 
@@ -191,7 +207,10 @@ impl Verifier {
             return Err(VerifyError::Malformed);
         };
         let header = object(h)?;
-        let alg = header.get("alg").and_then(Value::as_str).ok_or(VerifyError::BadAlgorithm)?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(VerifyError::BadAlgorithm)?;
         if !matches!(alg, "RS256" | "ES256" | "EdDSA") {
             return Err(VerifyError::BadAlgorithm);
         }
@@ -205,8 +224,14 @@ impl Verifier {
         if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
             return Err(VerifyError::BadType);
         }
-        let kid = header.get("kid").and_then(Value::as_str).ok_or(VerifyError::UnknownKid(String::new()))?;
-        let entry = self.keys.get(kid).ok_or_else(|| VerifyError::UnknownKid(kid.chars().take(64).collect()))?;
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or(VerifyError::UnknownKid(String::new()))?;
+        let entry = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| VerifyError::UnknownKid(kid.chars().take(64).collect()))?;
         if entry.alg != alg {
             return Err(VerifyError::BadAlgorithm);
         }
@@ -216,13 +241,18 @@ impl Verifier {
         let sig = B64.decode(s).map_err(|_| VerifyError::Malformed)?;
         let signed = &token[..h.len() + 1 + p.len()];
         let ok = match &entry.key {
-            Key::Rsa { n, e } => signature::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-                .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &sig)
-                .is_ok(),
-            Key::Ec(point) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(signed.as_bytes(), &sig).is_ok()
+            Key::Rsa { n, e } => signature::RsaPublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
             }
-            Key::Ed(x) => UnparsedPublicKey::new(&signature::ED25519, x).verify(signed.as_bytes(), &sig).is_ok(),
+            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &sig)
+            .is_ok(),
+            Key::Ec(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                .verify(signed.as_bytes(), &sig)
+                .is_ok(),
+            Key::Ed(x) => UnparsedPublicKey::new(&signature::ED25519, x)
+                .verify(signed.as_bytes(), &sig)
+                .is_ok(),
         };
         if !ok {
             return Err(VerifyError::BadSignature);

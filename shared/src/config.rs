@@ -58,7 +58,9 @@ pub struct BootstrapAdmin {
 
 impl std::fmt::Debug for BootstrapAdmin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BootstrapAdmin").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("BootstrapAdmin")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -66,10 +68,14 @@ impl BootstrapAdmin {
     /// Parses `USERNAME:PASSWORD` (split at the first `:`; usernames cannot contain one).
     pub fn parse(var: &'static str, s: &str) -> Result<BootstrapAdmin, ConfigError> {
         match s.split_once(':') {
-            Some((u, p)) if !u.is_empty() && !p.is_empty() => {
-                Ok(BootstrapAdmin { username: u.to_owned(), password: p.to_owned() })
-            }
-            _ => Err(ConfigError { var, reason: "expected USERNAME:PASSWORD".into() }),
+            Some((u, p)) if !u.is_empty() && !p.is_empty() => Ok(BootstrapAdmin {
+                username: u.to_owned(),
+                password: p.to_owned(),
+            }),
+            _ => Err(ConfigError {
+                var,
+                reason: "expected USERNAME:PASSWORD".into(),
+            }),
         }
     }
 }
@@ -85,7 +91,11 @@ impl Config {
     /// Reads the process environment. On Lambda (`AWS_LAMBDA_RUNTIME_API` set) the default
     /// mailer is `ses`; locally it is `log`.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let host = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() { Host::Lambda } else { Host::Local };
+        let host = if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            Host::Lambda
+        } else {
+            Host::Local
+        };
         Config::from_lookup(host, |k| std::env::var(k).ok())
     }
 
@@ -97,14 +107,20 @@ impl Config {
                 None => Ok(default),
                 Some(v) => match v.trim().parse::<i64>() {
                     Ok(n) if n >= min && n <= 315_360_000 => Ok(n),
-                    _ => Err(ConfigError { var, reason: format!("expected a whole number of seconds >= {min}, got {v:?}") }),
+                    _ => Err(ConfigError {
+                        var,
+                        reason: format!("expected a whole number of seconds >= {min}, got {v:?}"),
+                    }),
                 },
             }
         };
         let issuer = get("KEYGATE_ISSUER").unwrap_or_else(|| "http://127.0.0.1:3000".into());
         let issuer = issuer.trim_end_matches('/').to_owned();
         if !(issuer.starts_with("https://") || issuer.starts_with("http://")) || issuer.contains(char::is_whitespace) {
-            return Err(ConfigError { var: "KEYGATE_ISSUER", reason: "expected an http(s) URL".into() });
+            return Err(ConfigError {
+                var: "KEYGATE_ISSUER",
+                reason: "expected an http(s) URL".into(),
+            });
         }
         let audience = get("KEYGATE_AUDIENCE").unwrap_or_else(|| "keygate".into());
         let access_token_ttl = seconds("KEYGATE_ACCESS_TOKEN_TTL", 900, 1)?;
@@ -112,11 +128,17 @@ impl Config {
         let reset_token_ttl = seconds("KEYGATE_RESET_TOKEN_TTL", 1800, 1)?;
         let refresh_grace = seconds("KEYGATE_REFRESH_GRACE", 0, 0)?;
         if refresh_grace > 300 {
-            return Err(ConfigError { var: "KEYGATE_REFRESH_GRACE", reason: "at most 300 seconds".into() });
+            return Err(ConfigError {
+                var: "KEYGATE_REFRESH_GRACE",
+                reason: "at most 300 seconds".into(),
+            });
         }
         let leeway = seconds("KEYGATE_LEEWAY", 30, 0)?;
         if leeway > 300 {
-            return Err(ConfigError { var: "KEYGATE_LEEWAY", reason: "at most 300 seconds".into() });
+            return Err(ConfigError {
+                var: "KEYGATE_LEEWAY",
+                reason: "at most 300 seconds".into(),
+            });
         }
         let password_min_length = match get("KEYGATE_PASSWORD_MIN_LENGTH") {
             None => 15,
@@ -140,22 +162,36 @@ impl Config {
             Some("outbox") => MailerKind::Outbox,
             Some("log") => MailerKind::Log,
             Some(other) => {
-                return Err(ConfigError { var: "KEYGATE_MAILER", reason: format!("expected ses, outbox or log, got {other:?}") });
+                return Err(ConfigError {
+                    var: "KEYGATE_MAILER",
+                    reason: format!("expected ses, outbox or log, got {other:?}"),
+                });
             }
         };
         let outbox = get("KEYGATE_OUTBOX").map(PathBuf::from);
         if mailer == MailerKind::Outbox && outbox.is_none() {
-            return Err(ConfigError { var: "KEYGATE_OUTBOX", reason: "required when KEYGATE_MAILER=outbox".into() });
+            return Err(ConfigError {
+                var: "KEYGATE_OUTBOX",
+                reason: "required when KEYGATE_MAILER=outbox".into(),
+            });
         }
         let mail_from = get("KEYGATE_MAIL_FROM");
         let reset_url = get("KEYGATE_RESET_URL").unwrap_or_else(|| format!("{issuer}/reset?token={{token}}"));
         if !reset_url.contains("{token}") {
-            return Err(ConfigError { var: "KEYGATE_RESET_URL", reason: "must contain {token}".into() });
+            return Err(ConfigError {
+                var: "KEYGATE_RESET_URL",
+                reason: "must contain {token}".into(),
+            });
         }
         let admin_api = match get("KEYGATE_ADMIN_API").as_deref() {
             None | Some("on") => true,
             Some("off") => false,
-            Some(other) => return Err(ConfigError { var: "KEYGATE_ADMIN_API", reason: format!("expected on or off, got {other:?}") }),
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KEYGATE_ADMIN_API",
+                    reason: format!("expected on or off, got {other:?}"),
+                });
+            }
         };
         let bootstrap_admin = get("KEYGATE_BOOTSTRAP_ADMIN")
             .map(|v| BootstrapAdmin::parse("KEYGATE_BOOTSTRAP_ADMIN", &v))
@@ -198,7 +234,10 @@ mod tests {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.issuer, "http://127.0.0.1:3000");
         assert_eq!(c.audience, "keygate");
-        assert_eq!((c.access_token_ttl, c.refresh_token_ttl, c.reset_token_ttl), (900, 2_592_000, 1800));
+        assert_eq!(
+            (c.access_token_ttl, c.refresh_token_ttl, c.reset_token_ttl),
+            (900, 2_592_000, 1800)
+        );
         assert_eq!((c.password_min_length, c.refresh_grace, c.leeway), (15, 0, 30));
         assert_eq!(c.jwks_url, "http://127.0.0.1:3000/.well-known/jwks.json");
         assert_eq!(c.reset_url, "http://127.0.0.1:3000/reset?token={token}");
@@ -210,18 +249,34 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable_and_hide_secrets() {
-        assert_eq!(cfg(&[("KEYGATE_ACCESS_TOKEN_TTL", "soon")]).unwrap_err().var, "KEYGATE_ACCESS_TOKEN_TTL");
-        assert_eq!(cfg(&[("KEYGATE_REFRESH_GRACE", "-1")]).unwrap_err().var, "KEYGATE_REFRESH_GRACE");
+        assert_eq!(
+            cfg(&[("KEYGATE_ACCESS_TOKEN_TTL", "soon")]).unwrap_err().var,
+            "KEYGATE_ACCESS_TOKEN_TTL"
+        );
+        assert_eq!(
+            cfg(&[("KEYGATE_REFRESH_GRACE", "-1")]).unwrap_err().var,
+            "KEYGATE_REFRESH_GRACE"
+        );
         assert_eq!(cfg(&[("KEYGATE_MAILER", "pigeon")]).unwrap_err().var, "KEYGATE_MAILER");
         assert_eq!(cfg(&[("KEYGATE_MAILER", "outbox")]).unwrap_err().var, "KEYGATE_OUTBOX");
-        assert_eq!(cfg(&[("KEYGATE_ADMIN_API", "maybe")]).unwrap_err().var, "KEYGATE_ADMIN_API");
+        assert_eq!(
+            cfg(&[("KEYGATE_ADMIN_API", "maybe")]).unwrap_err().var,
+            "KEYGATE_ADMIN_API"
+        );
         assert_eq!(cfg(&[("KEYGATE_ISSUER", "ftp://x")]).unwrap_err().var, "KEYGATE_ISSUER");
         let e = cfg(&[("KEYGATE_BOOTSTRAP_ADMIN", "no-colon-secret")]).unwrap_err();
         assert_eq!(e.var, "KEYGATE_BOOTSTRAP_ADMIN");
         assert!(!e.to_string().contains("no-colon-secret"));
-        let c = cfg(&[("KEYGATE_BOOTSTRAP_ADMIN", "root:pass:word"), ("KEYGATE_ISSUER", "https://auth.example.com/")]).unwrap();
+        let c = cfg(&[
+            ("KEYGATE_BOOTSTRAP_ADMIN", "root:pass:word"),
+            ("KEYGATE_ISSUER", "https://auth.example.com/"),
+        ])
+        .unwrap();
         let admin = c.bootstrap_admin.clone().unwrap();
-        assert_eq!((admin.username.as_str(), admin.password.as_str()), ("root", "pass:word"));
+        assert_eq!(
+            (admin.username.as_str(), admin.password.as_str()),
+            ("root", "pass:word")
+        );
         assert!(!format!("{c:?}").contains("pass:word"));
         assert_eq!(c.issuer, "https://auth.example.com");
     }

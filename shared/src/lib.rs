@@ -13,4 +13,3 @@ pub mod ports;
 pub mod runtime;
 pub mod services;
 pub mod telemetry;
-

@@ -124,7 +124,10 @@ pub struct ResetMail {
 
 impl std::fmt::Debug for ResetMail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResetMail").field("username", &self.username).field("expires_at", &self.expires_at).finish_non_exhaustive()
+        f.debug_struct("ResetMail")
+            .field("username", &self.username)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 

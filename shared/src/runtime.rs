@@ -43,7 +43,10 @@ fn needs_store(mode: Mode) -> bool {
 }
 
 fn needs_keys(mode: Mode) -> bool {
-    !matches!(mode, Mode::Lambda(Function::Revoke | Function::ForgotPasswordRequest | Function::ForgotPasswordConfirm))
+    !matches!(
+        mode,
+        Mode::Lambda(Function::Revoke | Function::ForgotPasswordRequest | Function::ForgotPasswordConfirm)
+    )
 }
 
 fn needs_mail(mode: Mode) -> bool {
@@ -51,7 +54,10 @@ fn needs_mail(mode: Mode) -> bool {
 }
 
 fn required(var: &'static str, v: &Option<String>) -> Result<String, ConfigError> {
-    v.clone().ok_or_else(|| ConfigError { var, reason: "required on Lambda".into() })
+    v.clone().ok_or_else(|| ConfigError {
+        var,
+        reason: "required on Lambda".into(),
+    })
 }
 
 /// Builds keygate for `mode` from `config`. Makes no network call: AWS clients connect lazily.
@@ -66,10 +72,16 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
     let wants_aws = config.table.is_some()
         || config.signing_secret_id.is_some()
         || (needs_mail(mode) && config.mailer == MailerKind::Ses);
-    let sdk = if wants_aws { Some(adapters::aws::sdk_config().await) } else { None };
+    let sdk = if wants_aws {
+        Some(adapters::aws::sdk_config().await)
+    } else {
+        None
+    };
 
     let store: Arc<dyn Store> = match (&config.table, &sdk) {
-        (Some(table), Some(sdk)) if needs_store(mode) => Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.clone())),
+        (Some(table), Some(sdk)) if needs_store(mode) => {
+            Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.clone()))
+        }
         _ => Arc::new(adapters::memory::MemoryStore::new()),
     };
     let keys: Arc<dyn KeySource> = match (&config.signing_secret_id, &sdk) {
@@ -81,8 +93,11 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
                 .map_err(|e| StartError::Other(format!("could not generate a signing key: {e}")))?,
         ),
     };
-    let mailer: Arc<dyn Mailer> =
-        if needs_mail(mode) { adapters::mail::build_mailer(&config, sdk.as_ref()).await? } else { Arc::new(NoMailer) };
+    let mailer: Arc<dyn Mailer> = if needs_mail(mode) {
+        adapters::mail::build_mailer(&config, sdk.as_ref()).await?
+    } else {
+        Arc::new(NoMailer)
+    };
     Ok(Keygate::new(config, store, keys, mailer))
 }
 

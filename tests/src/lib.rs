@@ -1,2 +1,2 @@
-
 pub mod bins;
+pub mod aws;

@@ -37,7 +37,10 @@ mod tempdir {
     fn rand_suffix() -> u64 {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
         t ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 }
@@ -60,14 +63,21 @@ async fn setup(extra: &[(&str, &str)]) -> T {
     let config = Config::from_lookup(Host::Local, |k| env.get(k).cloned()).unwrap();
     let mut app = build(config, Mode::Local).await.unwrap();
     app.forgot_floor = std::time::Duration::from_millis(20);
-    T { app: Arc::new(app), outbox, _dir: dir }
+    T {
+        app: Arc::new(app),
+        outbox,
+        _dir: dir,
+    }
 }
 
 impl T {
     async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
         let mut h = HeaderMap::new();
         for (k, v) in headers {
-            h.insert(header::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         let req = Request {
             method,
@@ -77,16 +87,34 @@ impl T {
             request_id: "test".into(),
         };
         let r = handle(&self.app, Function::Local, req).await;
-        let body = r.body.as_deref().map(|b| serde_json::from_str(b).unwrap()).unwrap_or(Value::Null);
-        Resp { status: r.status, headers: r.headers, body }
+        let body = r
+            .body
+            .as_deref()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .unwrap_or(Value::Null);
+        Resp {
+            status: r.status,
+            headers: r.headers,
+            body,
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Resp {
-        self.call(Method::POST, path, &[("content-type", "application/json")], &body.to_string()).await
+        self.call(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            &body.to_string(),
+        )
+        .await
     }
 
     async fn login(&self, user: &str, pw: &str) -> Resp {
-        self.post("/auth/token", json!({"grant_type": "password", "username": user, "password": pw})).await
+        self.post(
+            "/auth/token",
+            json!({"grant_type": "password", "username": user, "password": pw}),
+        )
+        .await
     }
 
     async fn user(&self, name: &str, roles: &[&str], email: Option<&str>) {
@@ -105,7 +133,12 @@ impl T {
         let r = self.call(Method::GET, "/.well-known/jwks.json", &[], "").await;
         let jwks: Jwks = serde_json::from_value(r.body).unwrap();
         Verifier::new(
-            VerifyOptions { issuer: "http://127.0.0.1:3000".into(), audience: "keygate".into(), leeway: 30, max_lifetime: 900 },
+            VerifyOptions {
+                issuer: "http://127.0.0.1:3000".into(),
+                audience: "keygate".into(),
+                leeway: 30,
+                max_lifetime: 900,
+            },
             &jwks,
         )
     }
@@ -140,7 +173,11 @@ async fn password_login_issues_a_verifiable_token_pair() {
     assert_eq!(r.body["expires_in"], 900);
     assert_eq!(r.body["refresh_expires_in"], 2_592_000);
     assert!(r.body["refresh_token"].as_str().unwrap().len() >= 22);
-    let claims = t.verifier().await.verify(r.body["access_token"].as_str().unwrap(), now()).unwrap();
+    let claims = t
+        .verifier()
+        .await
+        .verify(r.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
     assert_eq!(claims.roles, vec!["reader", "writer"]);
     assert_eq!(claims.scope, "reader writer");
     assert_eq!(claims.preferred_username.as_deref(), Some("Ann"));
@@ -153,15 +190,35 @@ async fn form_and_basic_logins() {
     let t = setup(&[]).await;
     t.user("bob", &[], None).await;
     let form = format!("grant_type=password&username=bob&password={}", PW.replace(' ', "+"));
-    let r = t.call(Method::POST, "/auth/token", &[("content-type", "application/x-www-form-urlencoded")], &form).await;
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &form,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     use base64::Engine as _;
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("bob:{PW}")));
-    let r = t.call(Method::POST, "/auth/token", &[("authorization", &basic)], "").await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("bob:{PW}"))
+    );
+    let r = t
+        .call(Method::POST, "/auth/token", &[("authorization", &basic)], "")
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body["refresh_token"].is_string());
-    let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bob:nope nope nope nope"));
-    assert_error(&t.call(Method::POST, "/auth/token", &[("authorization", &bad)], "").await, 401, "invalid_grant");
+    let bad = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bob:nope nope nope nope")
+    );
+    assert_error(
+        &t.call(Method::POST, "/auth/token", &[("authorization", &bad)], "")
+            .await,
+        401,
+        "invalid_grant",
+    );
 }
 
 #[tokio::test]
@@ -169,7 +226,16 @@ async fn failures_look_alike_whoever_fails() {
     let t = setup(&[]).await;
     t.user("carol", &[], None).await;
     t.user("dave", &[], None).await;
-    t.app.update_user("dave", keygate_shared::services::UserChange { disabled: Some(true), roles: None }).await.unwrap();
+    t.app
+        .update_user(
+            "dave",
+            keygate_shared::services::UserChange {
+                disabled: Some(true),
+                roles: None,
+            },
+        )
+        .await
+        .unwrap();
     let wrong = t.login("carol", "wrong password wrong").await;
     let unknown = t.login("nobody-here", PW).await;
     let disabled = t.login("dave", PW).await;
@@ -183,22 +249,69 @@ async fn failures_look_alike_whoever_fails() {
 #[tokio::test]
 async fn bad_requests_get_contract_errors() {
     let t = setup(&[]).await;
-    assert_error(&t.post("/auth/token", json!({"grant_type": "client_credentials"})).await, 400, "unsupported_grant_type");
-    assert_error(&t.post("/auth/token", json!({"username": "a", "password": "b"})).await, 400, "invalid_request");
-    assert_error(&t.post("/auth/token", json!({"grant_type": "password", "username": "a"})).await, 400, "invalid_request");
-    assert_error(&t.post("/auth/token", json!({"grant_type": "password", "username": 1, "password": "x"})).await, 400, "invalid_request");
-    let r = t.call(Method::POST, "/auth/token", &[("content-type", "application/json")], "{not json").await;
+    assert_error(
+        &t.post("/auth/token", json!({"grant_type": "client_credentials"})).await,
+        400,
+        "unsupported_grant_type",
+    );
+    assert_error(
+        &t.post("/auth/token", json!({"username": "a", "password": "b"})).await,
+        400,
+        "invalid_request",
+    );
+    assert_error(
+        &t.post("/auth/token", json!({"grant_type": "password", "username": "a"}))
+            .await,
+        400,
+        "invalid_request",
+    );
+    assert_error(
+        &t.post(
+            "/auth/token",
+            json!({"grant_type": "password", "username": 1, "password": "x"}),
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[("content-type", "application/json")],
+            "{not json",
+        )
+        .await;
     assert_error(&r, 400, "invalid_request");
-    let r = t.call(Method::POST, "/auth/token", &[("content-type", "text/plain")], "grant_type=password").await;
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[("content-type", "text/plain")],
+            "grant_type=password",
+        )
+        .await;
     assert!(r.status == StatusCode::BAD_REQUEST || r.status == StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(r.body["error"], "invalid_request");
     let big = json!({"grant_type": "password", "username": "x".repeat(17 * 1024), "password": "p"});
     assert_error(&t.post("/auth/token", big).await, 413, "request_too_large");
-    assert_error(&t.call(Method::GET, "/auth/token", &[], "").await, 405, "method_not_allowed");
+    assert_error(
+        &t.call(Method::GET, "/auth/token", &[], "").await,
+        405,
+        "method_not_allowed",
+    );
     assert_error(&t.call(Method::GET, "/nope", &[], "").await, 404, "not_found");
     assert_error(&t.post("/auth/refresh", json!({})).await, 400, "invalid_request");
-    assert_error(&t.post("/auth/password/forgot", json!({})).await, 400, "invalid_request");
-    assert_error(&t.post("/auth/password/reset", json!({"token": "x"})).await, 400, "invalid_request");
+    assert_error(
+        &t.post("/auth/password/forgot", json!({})).await,
+        400,
+        "invalid_request",
+    );
+    assert_error(
+        &t.post("/auth/password/reset", json!({"token": "x"})).await,
+        400,
+        "invalid_request",
+    );
 }
 
 #[tokio::test]
@@ -221,17 +334,40 @@ async fn lockout_after_five_failures_for_known_and_unknown_users() {
 #[tokio::test]
 async fn api_keys_give_access_tokens_only_and_stop_at_once() {
     let t = setup(&[]).await;
-    let created = t.app.create_api_key("sensor-7", &["device".into()], None).await.unwrap();
-    let r = t.post("/auth/token", json!({"grant_type": "api_key", "api_key": created.api_key})).await;
+    let created = t
+        .app
+        .create_api_key("sensor-7", &["device".into()], None)
+        .await
+        .unwrap();
+    let r = t
+        .post(
+            "/auth/token",
+            json!({"grant_type": "api_key", "api_key": created.api_key}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert!(r.body.get("refresh_token").is_none());
-    let claims = t.verifier().await.verify(r.body["access_token"].as_str().unwrap(), now()).unwrap();
+    let claims = t
+        .verifier()
+        .await
+        .verify(r.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
     assert_eq!(claims.roles, vec!["device"]);
     assert_eq!(claims.client_id, created.key_id);
     t.app.delete_api_key(&created.key_id).await.unwrap();
-    let r = t.post("/auth/token", json!({"grant_type": "api_key", "api_key": created.api_key})).await;
+    let r = t
+        .post(
+            "/auth/token",
+            json!({"grant_type": "api_key", "api_key": created.api_key}),
+        )
+        .await;
     assert_error(&r, 401, "invalid_grant");
-    let r = t.post("/auth/token", json!({"grant_type": "api_key", "api_key": "kgk_not_a_key"})).await;
+    let r = t
+        .post(
+            "/auth/token",
+            json!({"grant_type": "api_key", "api_key": "kgk_not_a_key"}),
+        )
+        .await;
     assert_error(&r, 401, "invalid_grant");
 }
 
@@ -248,26 +384,58 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_ne!(r1, r2);
     // Roles are re-read at each refresh.
     t.app
-        .update_user("fay", keygate_shared::services::UserChange { roles: Some(vec!["editor".into()]), disabled: None })
+        .update_user(
+            "fay",
+            keygate_shared::services::UserChange {
+                roles: Some(vec!["editor".into()]),
+                disabled: None,
+            },
+        )
         .await
         .unwrap();
     let form = format!("grant_type=refresh_token&refresh_token={r2}");
-    let third = t.call(Method::POST, "/auth/refresh", &[("content-type", "application/x-www-form-urlencoded")], &form).await;
+    let third = t
+        .call(
+            Method::POST,
+            "/auth/refresh",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &form,
+        )
+        .await;
     assert_eq!(third.status, StatusCode::OK, "{}", third.body);
-    let claims = t.verifier().await.verify(third.body["access_token"].as_str().unwrap(), now()).unwrap();
+    let claims = t
+        .verifier()
+        .await
+        .verify(third.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
     assert_eq!(claims.roles, vec!["editor"]);
     let r3 = third.body["refresh_token"].as_str().unwrap().to_owned();
     // r1 again: reuse. The whole family dies, r3 included.
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": r1})).await, 401, "invalid_grant");
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": r3})).await, 401, "invalid_grant");
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": "garbage"})).await, 401, "invalid_grant");
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": r1})).await,
+        401,
+        "invalid_grant",
+    );
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": r3})).await,
+        401,
+        "invalid_grant",
+    );
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": "garbage"})).await,
+        401,
+        "invalid_grant",
+    );
 }
 
 #[tokio::test]
 async fn concurrent_refreshes_of_one_token_give_exactly_one_success() {
     let t = setup(&[]).await;
     t.user("gus", &[], None).await;
-    let r = t.login("gus", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = t.login("gus", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let t = Arc::new(t);
     let tasks: Vec<_> = (0..16)
         .map(|_| {
@@ -289,12 +457,21 @@ async fn concurrent_refreshes_of_one_token_give_exactly_one_success() {
 async fn grace_period_reissues_within_the_family() {
     let t = setup(&[("KEYGATE_REFRESH_GRACE", "60")]).await;
     t.user("hal", &[], None).await;
-    let r1 = t.login("hal", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(t.post("/auth/refresh", json!({"refresh_token": r1})).await.status, StatusCode::OK);
+    let r1 = t.login("hal", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        t.post("/auth/refresh", json!({"refresh_token": r1})).await.status,
+        StatusCode::OK
+    );
     let again = t.post("/auth/refresh", json!({"refresh_token": r1})).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     let r3 = again.body["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(t.post("/auth/refresh", json!({"refresh_token": r3})).await.status, StatusCode::OK);
+    assert_eq!(
+        t.post("/auth/refresh", json!({"refresh_token": r3})).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -302,12 +479,35 @@ async fn disabled_or_revoked_accounts_cannot_refresh() {
     let t = setup(&[]).await;
     t.user("ida", &[], None).await;
     t.user("jon", &[], None).await;
-    let ri = t.login("ida", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
-    let rj = t.login("jon", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
-    t.app.update_user("ida", keygate_shared::services::UserChange { disabled: Some(true), roles: None }).await.unwrap();
+    let ri = t.login("ida", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rj = t.login("jon", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.app
+        .update_user(
+            "ida",
+            keygate_shared::services::UserChange {
+                disabled: Some(true),
+                roles: None,
+            },
+        )
+        .await
+        .unwrap();
     t.app.revoke_sessions("jon").await.unwrap();
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": ri})).await, 401, "invalid_grant");
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": rj})).await, 401, "invalid_grant");
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": ri})).await,
+        401,
+        "invalid_grant",
+    );
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": rj})).await,
+        401,
+        "invalid_grant",
+    );
     // A new login after the revocation works.
     assert_eq!(t.login("jon", PW).await.status, StatusCode::OK);
 }
@@ -316,10 +516,17 @@ async fn disabled_or_revoked_accounts_cannot_refresh() {
 async fn revoke_is_rfc7009() {
     let t = setup(&[]).await;
     t.user("kim", &[], None).await;
-    let r = t.login("kim", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = t.login("kim", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = t.post("/auth/revoke", json!({"refresh_token": r})).await;
     assert_eq!((out.status, &out.body), (StatusCode::OK, &json!({})));
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": r})).await, 401, "invalid_grant");
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": r})).await,
+        401,
+        "invalid_grant",
+    );
     let out = t.post("/auth/revoke", json!({"refresh_token": "not-a-token"})).await;
     assert_eq!((out.status, &out.body), (StatusCode::OK, &json!({})));
 }
@@ -333,16 +540,27 @@ async fn jwks_and_discovery() {
     let max_age: u32 = cc.split("max-age=").nth(1).unwrap().parse().unwrap();
     assert!(cc.contains("public") && max_age <= 300);
     let key = &r.body["keys"][0];
-    assert_eq!((key["alg"].as_str(), key["use"].as_str(), key["kty"].as_str()), (Some("RS256"), Some("sig"), Some("RSA")));
+    assert_eq!(
+        (key["alg"].as_str(), key["use"].as_str(), key["kty"].as_str()),
+        (Some("RS256"), Some("sig"), Some("RSA"))
+    );
     assert!(key["kid"].is_string());
     for private in ["d", "p", "q", "dp", "dq", "qi"] {
         assert!(key.get(private).is_none(), "{private} published");
     }
-    let d = t.call(Method::GET, "/.well-known/openid-configuration", &[], "").await.body;
+    let d = t
+        .call(Method::GET, "/.well-known/openid-configuration", &[], "")
+        .await
+        .body;
     assert_eq!(d["issuer"], "http://127.0.0.1:3000");
     assert_eq!(d["jwks_uri"], "http://127.0.0.1:3000/.well-known/jwks.json");
     assert_eq!(d["token_endpoint"], "http://127.0.0.1:3000/auth/token");
-    assert!(d["grant_types_supported"].as_array().unwrap().contains(&json!("password")));
+    assert!(
+        d["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("password"))
+    );
     assert!(d["token_endpoint_auth_methods_supported"].is_array());
 }
 
@@ -350,7 +568,10 @@ async fn jwks_and_discovery() {
 async fn forgot_and_reset_password() {
     let t = setup(&[]).await;
     t.user("lea", &[], Some("lea@example.com")).await;
-    let session = t.login("lea", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
+    let session = t.login("lea", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let unknown = t.post("/auth/password/forgot", json!({"username": "nobody"})).await;
     let known = t.post("/auth/password/forgot", json!({"username": "LEA"})).await;
@@ -362,31 +583,67 @@ async fn forgot_and_reset_password() {
     assert_eq!(mails[0]["to"], "lea@example.com");
     assert_eq!(mails[0]["username"], "lea");
     let token = mails[0]["token"].as_str().unwrap().to_owned();
-    assert_eq!(mails[0]["reset_url"], format!("http://127.0.0.1:3000/reset?token={token}"));
+    assert_eq!(
+        mails[0]["reset_url"],
+        format!("http://127.0.0.1:3000/reset?token={token}")
+    );
 
     // A weak password changes nothing: the token stays usable.
-    let weak = t.post("/auth/password/reset", json!({"token": token, "new_password": "short"})).await;
+    let weak = t
+        .post("/auth/password/reset", json!({"token": token, "new_password": "short"}))
+        .await;
     assert_error(&weak, 400, "weak_password");
-    let common = t.post("/auth/password/reset", json!({"token": token, "new_password": "passwordpassword"})).await;
+    let common = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "passwordpassword"}),
+        )
+        .await;
     assert_error(&common, 400, "weak_password");
-    let long = t.post("/auth/password/reset", json!({"token": token, "new_password": "x".repeat(1025)})).await;
+    let long = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "x".repeat(1025)}),
+        )
+        .await;
     assert_error(&long, 400, "weak_password");
 
     let new_pw = "violet harbor lantern 7";
-    let ok = t.post("/auth/password/reset", json!({"token": token, "new_password": new_pw})).await;
+    let ok = t
+        .post("/auth/password/reset", json!({"token": token, "new_password": new_pw}))
+        .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
     assert_eq!(ok.body, Value::Null);
     assert_error(&t.login("lea", PW).await, 401, "invalid_grant");
     assert_eq!(t.login("lea", new_pw).await.status, StatusCode::OK);
-    assert_error(&t.post("/auth/refresh", json!({"refresh_token": session})).await, 401, "invalid_grant");
-    let spent = t.post("/auth/password/reset", json!({"token": token, "new_password": "another fine passphrase"})).await;
+    assert_error(
+        &t.post("/auth/refresh", json!({"refresh_token": session})).await,
+        401,
+        "invalid_grant",
+    );
+    let spent = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "another fine passphrase"}),
+        )
+        .await;
     assert_error(&spent, 400, "invalid_token");
-    let bogus = t.post("/auth/password/reset", json!({"token": "kgp_nope", "new_password": "another fine passphrase"})).await;
+    let bogus = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": "kgp_nope", "new_password": "another fine passphrase"}),
+        )
+        .await;
     assert_error(&bogus, 400, "invalid_token");
 
     // By email, and at most 3 deliveries per 15 minutes.
     for _ in 0..4 {
-        assert_eq!(t.post("/auth/password/forgot", json!({"email": "LEA@example.com"})).await.status, StatusCode::ACCEPTED);
+        assert_eq!(
+            t.post("/auth/password/forgot", json!({"email": "LEA@example.com"}))
+                .await
+                .status,
+            StatusCode::ACCEPTED
+        );
     }
     assert_eq!(t.outbox_lines().len(), 3);
 }
@@ -395,14 +652,37 @@ async fn forgot_and_reset_password() {
 async fn validate_endpoint_for_nginx_auth_request() {
     let t = setup(&[]).await;
     t.user("max", &["ops", "reader"], None).await;
-    let at = t.login("max", PW).await.body["access_token"].as_str().unwrap().to_owned();
-    let r = t.call(Method::GET, "/auth/validate", &[("authorization", &format!("Bearer {at}"))], "").await;
+    let at = t.login("max", PW).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .call(
+            Method::GET,
+            "/auth/validate",
+            &[("authorization", &format!("Bearer {at}"))],
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["x-auth-roles"], "ops,reader");
     assert_eq!(r.headers["x-auth-subject"].to_str().unwrap().len(), 36);
-    assert_eq!(t.call(Method::GET, "/auth/validate", &[], "").await.status, StatusCode::UNAUTHORIZED);
-    let refresh = t.login("max", PW).await.body["refresh_token"].as_str().unwrap().to_owned();
-    let r = t.call(Method::GET, "/auth/validate", &[("authorization", &format!("Bearer {refresh}"))], "").await;
+    assert_eq!(
+        t.call(Method::GET, "/auth/validate", &[], "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = t.login("max", PW).await.body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .call(
+            Method::GET,
+            "/auth/validate",
+            &[("authorization", &format!("Bearer {refresh}"))],
+            "",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"");
 }
@@ -412,15 +692,35 @@ async fn admin_api() {
     let t = setup(&[]).await;
     t.app.ensure_admin("root", PW).await.unwrap();
     t.user("nia", &["reader"], None).await;
-    let admin = t.login("root", PW).await.body["access_token"].as_str().unwrap().to_owned();
-    let reader = t.login("nia", PW).await.body["access_token"].as_str().unwrap().to_owned();
+    let admin = t.login("root", PW).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reader = t.login("nia", PW).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let body = json!({"username": "Oscar", "password": PW, "email": "oscar@example.com", "roles": ["ops"]}).to_string();
     let auth = |tok: &str| format!("Bearer {tok}");
 
-    let none = t.call(Method::POST, "/admin/users", &[("content-type", "application/json")], &body).await;
+    let none = t
+        .call(
+            Method::POST,
+            "/admin/users",
+            &[("content-type", "application/json")],
+            &body,
+        )
+        .await;
     assert_error(&none, 401, "invalid_token");
     let a = auth(&reader);
-    let forbidden = t.call(Method::POST, "/admin/users", &[("content-type", "application/json"), ("authorization", &a)], &body).await;
+    let forbidden = t
+        .call(
+            Method::POST,
+            "/admin/users",
+            &[("content-type", "application/json"), ("authorization", &a)],
+            &body,
+        )
+        .await;
     assert_error(&forbidden, 403, "insufficient_scope");
     let a = auth(&admin);
     let h = [("content-type", "application/json"), ("authorization", a.as_str())];
@@ -431,31 +731,67 @@ async fn admin_api() {
     let dup = json!({"username": "ＯＳＣＡＲ", "password": PW, "roles": []}).to_string();
     assert_error(&t.call(Method::POST, "/admin/users", &h, &dup).await, 409, "conflict");
     let weak = json!({"username": "pat", "password": "short", "roles": []}).to_string();
-    assert_error(&t.call(Method::POST, "/admin/users", &h, &weak).await, 400, "weak_password");
+    assert_error(
+        &t.call(Method::POST, "/admin/users", &h, &weak).await,
+        400,
+        "weak_password",
+    );
 
-    let patched = t.call(Method::PATCH, "/admin/users/oscar", &h, &json!({"roles": ["ops", "admin"]}).to_string()).await;
+    let patched = t
+        .call(
+            Method::PATCH,
+            "/admin/users/oscar",
+            &h,
+            &json!({"roles": ["ops", "admin"]}).to_string(),
+        )
+        .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
     assert_eq!(patched.body["roles"], json!(["admin", "ops"]));
-    assert_error(&t.call(Method::PATCH, "/admin/users/nobody", &h, "{}").await, 404, "not_found");
+    assert_error(
+        &t.call(Method::PATCH, "/admin/users/nobody", &h, "{}").await,
+        404,
+        "not_found",
+    );
     let revoked = t.call(Method::POST, "/admin/users/oscar/revoke-sessions", &h, "").await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
 
-    let key = t.call(Method::POST, "/admin/api-keys", &h, &json!({"name": "ci", "roles": ["deploy"], "expires_in": 3600}).to_string()).await;
+    let key = t
+        .call(
+            Method::POST,
+            "/admin/api-keys",
+            &h,
+            &json!({"name": "ci", "roles": ["deploy"], "expires_in": 3600}).to_string(),
+        )
+        .await;
     assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
     assert!(key.body["api_key"].as_str().unwrap().starts_with("kgk_"));
     assert!(key.body["expires_at"].is_string());
     let id = key.body["key_id"].as_str().unwrap();
     let deleted = t.call(Method::DELETE, &format!("/admin/api-keys/{id}"), &h, "").await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    assert_error(&t.call(Method::DELETE, &format!("/admin/api-keys/{id}"), &h, "").await, 404, "not_found");
+    assert_error(
+        &t.call(Method::DELETE, &format!("/admin/api-keys/{id}"), &h, "").await,
+        404,
+        "not_found",
+    );
 }
 
 #[tokio::test]
 async fn admin_api_can_be_switched_off() {
     let t = setup(&[("KEYGATE_ADMIN_API", "off")]).await;
     t.app.ensure_admin("root", PW).await.unwrap();
-    let admin = t.login("root", PW).await.body["access_token"].as_str().unwrap().to_owned();
+    let admin = t.login("root", PW).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let a = format!("Bearer {admin}");
-    let r = t.call(Method::POST, "/admin/api-keys", &[("content-type", "application/json"), ("authorization", &a)], r#"{"name":"x"}"#).await;
+    let r = t
+        .call(
+            Method::POST,
+            "/admin/api-keys",
+            &[("content-type", "application/json"), ("authorization", &a)],
+            r#"{"name":"x"}"#,
+        )
+        .await;
     assert_error(&r, 404, "not_found");
 }

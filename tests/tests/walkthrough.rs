@@ -20,7 +20,13 @@ impl Drop for Server {
 
 fn start(outbox: &std::path::Path) -> Server {
     let mut child = Command::new(binary("keygate"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--admin", "admin:correct-horse-battery-9"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--admin",
+            "admin:correct-horse-battery-9",
+        ])
         .env("KEYGATE_MAILER", "outbox")
         .env("KEYGATE_OUTBOX", outbox)
         .env_remove("KEYGATE_TABLE")
@@ -32,9 +38,17 @@ fn start(outbox: &std::path::Path) -> Server {
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
-        let line = lines.next().expect("keygate serve exited before listening").expect("read stderr");
+        let line = lines
+            .next()
+            .expect("keygate serve exited before listening")
+            .expect("read stderr");
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().expect("address").parse().expect("socket address");
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("address")
+                .parse()
+                .expect("socket address");
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
@@ -59,7 +73,12 @@ fn readme_walkthrough() {
     let s = start(&outbox);
 
     // 1. The admin logs in and creates a user.
-    let admin = post_json(&s, "/auth/token", &json!({"grant_type":"password","username":"admin","password":"correct-horse-battery-9"}), None);
+    let admin = post_json(
+        &s,
+        "/auth/token",
+        &json!({"grant_type":"password","username":"admin","password":"correct-horse-battery-9"}),
+        None,
+    );
     assert_eq!(admin.status, 200, "{}", admin.body);
     let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
     let created = post_json(
@@ -72,12 +91,21 @@ fn readme_walkthrough() {
 
     // 2. Ann logs in with HTTP Basic (curl -u).
     use base64::Engine as _;
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:tangerine kite orbit 42"));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("ann:tangerine kite orbit 42")
+    );
     let ann = http(s.addr, "POST", "/auth/token", &[("authorization", &basic)], "");
     assert_eq!(ann.status, 200, "{}", ann.body);
     assert_eq!(ann.header("cache-control"), Some("no-store"));
     let ann = ann.json();
-    for field in ["access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"] {
+    for field in [
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+    ] {
         assert!(ann.get(field).is_some(), "{field}");
     }
 
@@ -85,7 +113,10 @@ fn readme_walkthrough() {
     let jwks = http(s.addr, "GET", "/.well-known/jwks.json", &[], "");
     assert_eq!(jwks.status, 200);
     assert!(!jwks.json()["keys"].as_array().unwrap().is_empty());
-    assert_eq!(http(s.addr, "GET", "/.well-known/openid-configuration", &[], "").json()["issuer"], "http://127.0.0.1:3000");
+    assert_eq!(
+        http(s.addr, "GET", "/.well-known/openid-configuration", &[], "").json()["issuer"],
+        "http://127.0.0.1:3000"
+    );
     let at = format!("Bearer {}", ann["access_token"].as_str().unwrap());
     let v = http(s.addr, "GET", "/auth/validate", &[("authorization", &at)], "");
     assert_eq!(v.status, 200);
@@ -97,10 +128,18 @@ fn readme_walkthrough() {
     let ann2 = post_json(&s, "/auth/refresh", &json!({"refresh_token": r1}), None);
     assert_eq!(ann2.status, 200, "{}", ann2.body);
     let reuse = post_json(&s, "/auth/refresh", &json!({"refresh_token": r1}), None);
-    assert_eq!((reuse.status, reuse.json()["error"].as_str()), (401, Some("invalid_grant")));
+    assert_eq!(
+        (reuse.status, reuse.json()["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
 
     // 5. Logout.
-    let out = post_json(&s, "/auth/revoke", &json!({"refresh_token": ann2.json()["refresh_token"]}), None);
+    let out = post_json(
+        &s,
+        "/auth/revoke",
+        &json!({"refresh_token": ann2.json()["refresh_token"]}),
+        None,
+    );
     assert_eq!((out.status, out.json()), (200, json!({})));
 
     // 6. Forgot and reset.
@@ -108,9 +147,17 @@ fn readme_walkthrough() {
     assert_eq!((f.status, f.json()), (202, json!({"status":"accepted"})));
     let last = std::fs::read_to_string(&outbox).unwrap();
     let mail: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
-    let reset = post_json(&s, "/auth/password/reset", &json!({"token": mail["token"], "new_password":"violet harbor lantern 7"}), None);
+    let reset = post_json(
+        &s,
+        "/auth/password/reset",
+        &json!({"token": mail["token"], "new_password":"violet harbor lantern 7"}),
+        None,
+    );
     assert_eq!(reset.status, 204, "{}", reset.body);
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("ann:violet harbor lantern 7"));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("ann:violet harbor lantern 7")
+    );
     let again = http(s.addr, "POST", "/auth/token", &[("authorization", &basic)], "");
     assert_eq!(again.json()["token_type"], "Bearer");
     let _ = std::fs::remove_dir_all(&dir);

@@ -74,7 +74,8 @@ impl Read<'_> {
         }
     }
     fn int(&self, name: &str) -> Result<i64, StoreError> {
-        self.opt_int(name).ok_or_else(|| StoreError::Corrupt(format!("missing number {name}")))
+        self.opt_int(name)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing number {name}")))
     }
     fn opt_int(&self, name: &str) -> Option<i64> {
         match self.0.get(name) {
@@ -124,7 +125,11 @@ fn account_of(item: &Item) -> Result<Account, StoreError> {
     Ok(Account {
         user_id: UserId::from_stored(r.str("user_id")?),
         username: Username::parse(&r.str("username")?).map_err(corrupt)?,
-        email: r.opt_str("email").map(|e| Email::parse(&e)).transpose().map_err(corrupt)?,
+        email: r
+            .opt_str("email")
+            .map(|e| Email::parse(&e))
+            .transpose()
+            .map_err(corrupt)?,
         roles: r.roles()?,
         disabled: r.bool("disabled"),
         password_hash: PasswordHash::from_stored(r.str("password_hash")?),
@@ -172,12 +177,22 @@ fn family_of(id: &FamilyId, item: &Item) -> Result<Family, StoreError> {
 impl DynamoStore {
     /// A store on `table`. Makes no call until used.
     pub fn new(sdk: &SdkConfig, table: String) -> DynamoStore {
-        DynamoStore { client: Client::new(sdk), table }
+        DynamoStore {
+            client: Client::new(sdk),
+            table,
+        }
     }
 
     async fn get(&self, k: Item) -> Result<Option<Item>, StoreError> {
-        let out =
-            self.client.get_item().table_name(&self.table).set_key(Some(k)).consistent_read(true).send().await.map_err(unavailable)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(k))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(out.item)
     }
 
@@ -194,7 +209,12 @@ impl DynamoStore {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -238,7 +258,11 @@ impl Store for DynamoStore {
     }
 
     async fn account(&self, k: &UsernameKey) -> Result<Option<Account>, StoreError> {
-        self.get(key(user_pk(k), "ACCOUNT")).await?.as_ref().map(account_of).transpose()
+        self.get(key(user_pk(k), "ACCOUNT"))
+            .await?
+            .as_ref()
+            .map(account_of)
+            .transpose()
     }
 
     async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError> {
@@ -256,7 +280,13 @@ impl Store for DynamoStore {
             .consistent_read(true)
             .build()
             .map_err(unavailable)?;
-        let out = self.client.batch_get_item().request_items(&self.table, keys).send().await.map_err(unavailable)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(unavailable)?;
         let mut account = None;
         let mut failures = Failures::default();
         for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
@@ -264,7 +294,10 @@ impl Store for DynamoStore {
             match r.opt_str("sk").as_deref() {
                 Some("ACCOUNT") => account = Some(account_of(item)?),
                 Some("LOCK") if !r.expired(now) => {
-                    failures = Failures { count: r.int("count")?.max(0) as u32, last_failure_at: r.int("last_failure_at")? }
+                    failures = Failures {
+                        count: r.int("count")?.max(0) as u32,
+                        last_failure_at: r.int("last_failure_at")?,
+                    }
                 }
                 _ => {}
             }
@@ -277,7 +310,10 @@ impl Store for DynamoStore {
                 && !Read(&item).expired(now)
             {
                 let r = Read(&item);
-                failures = Failures { count: r.int("count")?.max(0) as u32, last_failure_at: r.int("last_failure_at")? };
+                failures = Failures {
+                    count: r.int("count")?.max(0) as u32,
+                    last_failure_at: r.int("last_failure_at")?,
+                };
             }
         }
         Ok((account, failures))
@@ -295,7 +331,9 @@ impl Store for DynamoStore {
             .expression_attribute_values(":updated", n(update.updated_at));
         if let Some(r) = &update.roles {
             sets.push("#roles = :roles");
-            req = req.expression_attribute_names("#roles", "roles").expression_attribute_values(":roles", roles_av(r));
+            req = req
+                .expression_attribute_names("#roles", "roles")
+                .expression_attribute_values(":roles", roles_av(r));
         }
         if let Some(d) = update.disabled {
             sets.push("disabled = :disabled");
@@ -311,7 +349,12 @@ impl Store for DynamoStore {
         }
         match req.update_expression(format!("SET {}", sets.join(", "))).send().await {
             Ok(out) => out.attributes.as_ref().map(account_of).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -337,23 +380,44 @@ impl Store for DynamoStore {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 let r = Read(&item);
-                Ok(Failures { count: r.int("count")?.max(0) as u32, last_failure_at: r.int("last_failure_at")? })
+                Ok(Failures {
+                    count: r.int("count")?.max(0) as u32,
+                    last_failure_at: r.int("last_failure_at")?,
+                })
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 // An expired counter that DynamoDB has not swept yet: start again at one.
                 let mut item = key(user_pk(k), "LOCK");
                 item.insert("count".into(), n(1));
                 item.insert("last_failure_at".into(), n(now));
                 item.insert("ttl".into(), n(ttl));
-                self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
-                Ok(Failures { count: 1, last_failure_at: now })
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Failures {
+                    count: 1,
+                    last_failure_at: now,
+                })
             }
             Err(e) => Err(unavailable(e)),
         }
     }
 
     async fn clear_login_failures(&self, k: &UsernameKey) -> Result<(), StoreError> {
-        self.client.delete_item().table_name(&self.table).set_key(Some(key(user_pk(k), "LOCK"))).send().await.map_err(unavailable)?;
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(k), "LOCK")))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -377,7 +441,10 @@ impl Store for DynamoStore {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::Conflict("api key id"))
             }
             Err(e) => Err(unavailable(e)),
@@ -423,7 +490,10 @@ impl Store for DynamoStore {
             .await;
         match r {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::Conflict("family id"))
             }
             Err(e) => Err(unavailable(e)),
@@ -431,7 +501,10 @@ impl Store for DynamoStore {
     }
 
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>, StoreError> {
-        self.get(key(format!("FAMILY#{id}"), "FAMILY")).await?.map(|i| family_of(id, &i)).transpose()
+        self.get(key(format!("FAMILY#{id}"), "FAMILY"))
+            .await?
+            .map(|i| family_of(id, &i))
+            .transpose()
     }
 
     async fn rotate_refresh(
@@ -461,7 +534,12 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             let old = match rotated {
-                Ok(out) => return Ok(RotateOutcome::Rotated(family_of(id, &out.attributes.unwrap_or_default())?)),
+                Ok(out) => {
+                    return Ok(RotateOutcome::Rotated(family_of(
+                        id,
+                        &out.attributes.unwrap_or_default(),
+                    )?));
+                }
                 Err(e) => match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
                         Some(item) if !item.is_empty() => Some(item.clone()),
@@ -497,8 +575,18 @@ impl Store for DynamoStore {
                         .send()
                         .await;
                     match reissued {
-                        Ok(out) => return Ok(RotateOutcome::Rotated(family_of(id, &out.attributes.unwrap_or_default())?)),
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                        Ok(out) => {
+                            return Ok(RotateOutcome::Rotated(family_of(
+                                id,
+                                &out.attributes.unwrap_or_default(),
+                            )?));
+                        }
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                        {
+                            continue;
+                        }
                         Err(e) => return Err(unavailable(e)),
                     }
                 }
@@ -517,7 +605,13 @@ impl Store for DynamoStore {
         item.insert("created_at".into(), n(rec.created_at));
         item.insert("expires_at".into(), n(rec.expires_at));
         item.insert("ttl".into(), n(rec.expires_at));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -534,7 +628,9 @@ impl Store for DynamoStore {
             .await;
         match r {
             Ok(out) => {
-                let Some(item) = out.attributes.filter(|a| !a.is_empty()) else { return Ok(None) };
+                let Some(item) = out.attributes.filter(|a| !a.is_empty()) else {
+                    return Ok(None);
+                };
                 let r = Read(&item);
                 Ok(Some(ResetRecord {
                     token_hash: hash.clone(),
@@ -543,7 +639,12 @@ impl Store for DynamoStore {
                     expires_at: r.int("expires_at")?,
                 }))
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -567,7 +668,9 @@ impl Store for DynamoStore {
             .await;
         match fresh {
             Ok(_) => return Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
             Err(e) => return Err(unavailable(e)),
         }
         let counted = self
@@ -585,7 +688,12 @@ impl Store for DynamoStore {
             .await;
         match counted {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -595,9 +703,19 @@ impl Store for DynamoStore {
 /// it is active. Returns whether it was created.
 pub async fn create_table(client: &Client, table: &str) -> Result<bool, StoreError> {
     let attr = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().map_err(unavailable)
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(unavailable)
     };
-    let schema = |name: &str, t: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(unavailable);
+    let schema = |name: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(t)
+            .build()
+            .map_err(unavailable)
+    };
     let created = client
         .create_table()
         .table_name(table)
@@ -614,15 +732,30 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, StoreErr
         Err(e) => return Err(unavailable(e)),
     };
     for _ in 0..600 {
-        let d = client.describe_table().table_name(table).send().await.map_err(unavailable)?;
+        let d = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(unavailable)?;
         if d.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     if created {
-        let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name("ttl").build().map_err(unavailable)?;
-        client.update_time_to_live().table_name(table).time_to_live_specification(spec).send().await.map_err(unavailable)?;
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("ttl")
+            .build()
+            .map_err(unavailable)?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(unavailable)?;
     }
     Ok(created)
 }

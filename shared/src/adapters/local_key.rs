@@ -20,8 +20,13 @@ impl GeneratedKeySource {
 
     /// Uses the given key.
     pub fn from_key(key: SigningKey) -> GeneratedKeySource {
-        let jwks = Arc::new(Jwks { keys: vec![key.public_jwk()] });
-        GeneratedKeySource { key: Arc::new(key), jwks }
+        let jwks = Arc::new(Jwks {
+            keys: vec![key.public_jwk()],
+        });
+        GeneratedKeySource {
+            key: Arc::new(key),
+            jwks,
+        }
     }
 }
 

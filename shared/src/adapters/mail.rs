@@ -19,7 +19,10 @@ pub struct OutboxMailer {
 impl OutboxMailer {
     /// A mailer writing to `path` (created if missing).
     pub fn new(path: PathBuf) -> OutboxMailer {
-        OutboxMailer { path, lock: tokio::sync::Mutex::new(()) }
+        OutboxMailer {
+            path,
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
@@ -42,7 +45,9 @@ impl Mailer for OutboxMailer {
             .open(&self.path)
             .await
             .map_err(|e| MailError(format!("outbox {}: {e}", self.path.display())))?;
-        f.write_all(line.as_bytes()).await.map_err(|e| MailError(format!("outbox: {e}")))?;
+        f.write_all(line.as_bytes())
+            .await
+            .map_err(|e| MailError(format!("outbox: {e}")))?;
         f.flush().await.map_err(|e| MailError(format!("outbox: {e}")))
     }
 }
@@ -72,7 +77,10 @@ pub struct SesMailer {
 impl SesMailer {
     /// A mailer sending from `from`.
     pub fn new(sdk: &SdkConfig, from: String) -> SesMailer {
-        SesMailer { client: aws_sdk_sesv2::Client::new(sdk), from }
+        SesMailer {
+            client: aws_sdk_sesv2::Client::new(sdk),
+            from,
+        }
     }
 }
 
@@ -89,7 +97,10 @@ impl Mailer for SesMailer {
         let content = |s: String| Content::builder().data(s).charset("UTF-8").build();
         let subject = content("Reset your password".into()).map_err(|e| MailError(e.to_string()))?;
         let body = content(text).map_err(|e| MailError(e.to_string()))?;
-        let message = Message::builder().subject(subject).body(Body::builder().text(body).build()).build();
+        let message = Message::builder()
+            .subject(subject)
+            .body(Body::builder().text(body).build())
+            .build();
         self.client
             .send_email()
             .from_email_address(&self.from)
@@ -107,17 +118,17 @@ pub async fn build_mailer(config: &Config, sdk: Option<&SdkConfig>) -> Result<Ar
     Ok(match config.mailer {
         MailerKind::Log => Arc::new(LogMailer),
         MailerKind::Outbox => {
-            let path = config
-                .outbox
-                .clone()
-                .ok_or_else(|| ConfigError { var: "KEYGATE_OUTBOX", reason: "required when KEYGATE_MAILER=outbox".into() })?;
+            let path = config.outbox.clone().ok_or_else(|| ConfigError {
+                var: "KEYGATE_OUTBOX",
+                reason: "required when KEYGATE_MAILER=outbox".into(),
+            })?;
             Arc::new(OutboxMailer::new(path))
         }
         MailerKind::Ses => {
-            let from = config
-                .mail_from
-                .clone()
-                .ok_or_else(|| ConfigError { var: "KEYGATE_MAIL_FROM", reason: "required when KEYGATE_MAILER=ses".into() })?;
+            let from = config.mail_from.clone().ok_or_else(|| ConfigError {
+                var: "KEYGATE_MAIL_FROM",
+                reason: "required when KEYGATE_MAILER=ses".into(),
+            })?;
             let owned;
             let sdk = match sdk {
                 Some(s) => s,

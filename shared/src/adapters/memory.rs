@@ -42,7 +42,9 @@ impl MemoryStore {
 }
 
 fn live_failures(f: Option<&Failures>, now: UnixTime) -> Failures {
-    f.copied().filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS).unwrap_or_default()
+    f.copied()
+        .filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS)
+        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -100,7 +102,10 @@ impl Store for MemoryStore {
     async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
         let mut d = self.lock();
         let f = live_failures(d.failures.get(key), now);
-        let f = Failures { count: f.count.saturating_add(1), last_failure_at: now };
+        let f = Failures {
+            count: f.count.saturating_add(1),
+            last_failure_at: now,
+        };
         d.failures.insert(key.clone(), f);
         Ok(f)
     }

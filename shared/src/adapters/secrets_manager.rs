@@ -52,12 +52,20 @@ impl SecretsManagerKeySource {
             .send()
             .await
             .map_err(unavailable)?;
-        let s = out.secret_string().ok_or_else(|| KeyError::Invalid("the secret has no string value".into()))?;
+        let s = out
+            .secret_string()
+            .ok_or_else(|| KeyError::Invalid("the secret has no string value".into()))?;
         SigningKey::from_jwk_json(s).map_err(|e| KeyError::Invalid(format!("secret {}: {e}", self.secret_id)))
     }
 
     async fn fetch(&self) -> Result<Cached, KeyError> {
-        let list = self.client.list_secret_version_ids().secret_id(&self.secret_id).send().await.map_err(unavailable)?;
+        let list = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(unavailable)?;
         let mut current = None;
         let mut others = Vec::new();
         for v in list.versions() {
@@ -73,14 +81,19 @@ impl SecretsManagerKeySource {
                 }
             }
         }
-        let signing = current.ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
+        let signing =
+            current.ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
         let mut keys = vec![signing.public_jwk()];
         for k in &others {
             if k.kid() != signing.kid() && !keys.iter().any(|j| j.kid == k.kid()) {
                 keys.push(k.public_jwk());
             }
         }
-        Ok(Cached { signing: Arc::new(signing), jwks: Arc::new(Jwks { keys }), fetched: Instant::now() })
+        Ok(Cached {
+            signing: Arc::new(signing),
+            jwks: Arc::new(Jwks { keys }),
+            fetched: Instant::now(),
+        })
     }
 
     async fn cached(&self) -> Result<Arc<Cached>, KeyError> {
@@ -134,7 +147,9 @@ pub async fn create_signing_secret(
     match client.describe_secret().secret_id(name).send().await {
         Ok(_) => return Ok(false),
         Err(e) => {
-            let not_found = e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception());
+            let not_found = e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception());
             if !not_found {
                 return Err(unavailable(e));
             }

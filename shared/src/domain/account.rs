@@ -1,7 +1,7 @@
 //! Accounts, API key records and reset token records.
 
-use super::{Invalid, PasswordHash, Roles, TokenHash, UnixTime, Username, UsernameKey};
 use super::secret::{KeyId, random_bytes};
+use super::{Invalid, PasswordHash, Roles, TokenHash, UnixTime, Username, UsernameKey};
 use serde::{Deserialize, Serialize};
 
 /// An account's stable id: the `sub` of its tokens. A random UUID (version 4) in text form.
@@ -16,7 +16,14 @@ impl UserId {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        UserId(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+        UserId(format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        ))
     }
     /// Rebuilds an id read back from storage.
     pub fn from_stored(s: String) -> UserId {
@@ -44,7 +51,11 @@ impl Email {
         let ok = (3..=254).contains(&s.len())
             && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(s.split_once('@'), Some((l, d)) if !l.is_empty() && !d.is_empty() && !d.contains('@'));
-        if ok { Ok(Email(s.to_owned())) } else { Err(Invalid("email is not a valid address")) }
+        if ok {
+            Ok(Email(s.to_owned()))
+        } else {
+            Err(Invalid("email is not a valid address"))
+        }
     }
     /// The address.
     pub fn as_str(&self) -> &str {
@@ -151,7 +162,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("Ann@Example.org").unwrap().key().as_str(), "ann@example.org");
+        assert_eq!(
+            Email::parse("Ann@Example.org").unwrap().key().as_str(),
+            "ann@example.org"
+        );
         for bad in ["", "a", "@x", "x@", "a b@c", "a@b@c"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

@@ -67,7 +67,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,10 +169,18 @@ fn der_read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// The nine integers of a PKCS#1 RSAPrivateKey inside a PKCS#8 PrivateKeyInfo.
 fn rsa_components_from_pkcs8(pkcs8: &[u8]) -> Option<Vec<Vec<u8>>> {
     let (0x30, info, _) = der_read(pkcs8)? else { return None };
-    let (0x02, _version, rest) = der_read(info)? else { return None };
-    let (0x30, _alg, rest) = der_read(rest)? else { return None };
-    let (0x04, rsa_der, _) = der_read(rest)? else { return None };
-    let (0x30, mut seq, _) = der_read(rsa_der)? else { return None };
+    let (0x02, _version, rest) = der_read(info)? else {
+        return None;
+    };
+    let (0x30, _alg, rest) = der_read(rest)? else {
+        return None;
+    };
+    let (0x04, rsa_der, _) = der_read(rest)? else {
+        return None;
+    };
+    let (0x30, mut seq, _) = der_read(rsa_der)? else {
+        return None;
+    };
     let mut ints = Vec::new();
     while !seq.is_empty() {
         let (0x02, v, rest) = der_read(seq)? else { return None };
@@ -182,14 +193,22 @@ fn rsa_components_from_pkcs8(pkcs8: &[u8]) -> Option<Vec<Vec<u8>>> {
 fn thumbprint(public: &Jwk) -> String {
     // RFC 7638: the required members, in lexicographic order, no white space.
     let canonical = match public.kty.as_str() {
-        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, public.e.as_deref().unwrap_or(""), public.n.as_deref().unwrap_or("")),
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            public.e.as_deref().unwrap_or(""),
+            public.n.as_deref().unwrap_or("")
+        ),
         "EC" => format!(
             r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
             public.crv.as_deref().unwrap_or(""),
             public.x.as_deref().unwrap_or(""),
             public.y.as_deref().unwrap_or("")
         ),
-        _ => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, public.crv.as_deref().unwrap_or(""), public.x.as_deref().unwrap_or("")),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            public.crv.as_deref().unwrap_or(""),
+            public.x.as_deref().unwrap_or("")
+        ),
     };
     b64(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
 }
@@ -266,8 +285,16 @@ impl SigningKey {
     /// Parses a private JWK with `kid` and `alg`.
     pub fn from_jwk_json(s: &str) -> Result<SigningKey, KeyMaterialError> {
         let p: PrivateJwk = serde_json::from_str(s).map_err(|_| BAD)?;
-        let alg: Alg = p.alg.as_deref().ok_or(KeyMaterialError("the private JWK has no alg"))?.parse()?;
-        let kid = p.kid.clone().filter(|k| !k.is_empty() && k.len() <= 128).ok_or(KeyMaterialError("the private JWK has no kid"))?;
+        let alg: Alg = p
+            .alg
+            .as_deref()
+            .ok_or(KeyMaterialError("the private JWK has no alg"))?
+            .parse()?;
+        let kid = p
+            .kid
+            .clone()
+            .filter(|k| !k.is_empty() && k.len() <= 128)
+            .ok_or(KeyMaterialError("the private JWK has no kid"))?;
         let expected = match alg {
             Alg::RS256 => ("RSA", None),
             Alg::ES256 => ("EC", Some("P-256")),
@@ -302,18 +329,30 @@ impl SigningKey {
                 point.extend_from_slice(&unb64(&p.y)?);
                 let d = unb64(&p.d)?;
                 Inner::Ec(
-                    EcdsaKeyPair::from_private_key_and_public_key(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &d, &point)
-                        .map_err(|_| BAD)?,
+                    EcdsaKeyPair::from_private_key_and_public_key(
+                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &d,
+                        &point,
+                    )
+                    .map_err(|_| BAD)?,
                 )
             }
-            Alg::EdDSA => Inner::Ed(Ed25519KeyPair::from_seed_and_public_key(&unb64(&p.d)?, &unb64(&p.x)?).map_err(|_| BAD)?),
+            Alg::EdDSA => {
+                Inner::Ed(Ed25519KeyPair::from_seed_and_public_key(&unb64(&p.d)?, &unb64(&p.x)?).map_err(|_| BAD)?)
+            }
         };
         p.kid = Some(kid.clone());
         p.alg = Some(alg.as_str().to_owned());
         p.use_ = Some("sig".into());
         let mut public = public_of(&p, alg);
         public.kid = kid.clone();
-        Ok(SigningKey { kid, alg, inner, private: p, public })
+        Ok(SigningKey {
+            kid,
+            alg,
+            inner,
+            private: p,
+            public,
+        })
     }
 
     /// The private JWK, for storage in Secrets Manager. A secret: never log it.
@@ -347,10 +386,20 @@ impl SigningKey {
         let sig = match &self.inner {
             Inner::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).map_err(|_| FAIL)?;
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| FAIL)?;
                 sig
             }
-            Inner::Ec(kp) => kp.sign(&SystemRandom::new(), input.as_bytes()).map_err(|_| FAIL)?.as_ref().to_vec(),
+            Inner::Ec(kp) => kp
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .map_err(|_| FAIL)?
+                .as_ref()
+                .to_vec(),
             Inner::Ed(kp) => kp.sign(input.as_bytes()).as_ref().to_vec(),
         };
         input.push('.');
@@ -390,8 +439,12 @@ mod tests {
             assert_eq!(k.public_jwk().kid, k.kid());
             let token = k2.sign(&claims()).unwrap();
             assert_eq!(token.split('.').count(), 3);
-            let header: serde_json::Value = serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
-            assert_eq!(header, serde_json::json!({"alg": alg.as_str(), "kid": k.kid(), "typ": "at+jwt"}));
+            let header: serde_json::Value =
+                serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+            assert_eq!(
+                header,
+                serde_json::json!({"alg": alg.as_str(), "kid": k.kid(), "typ": "at+jwt"})
+            );
             let debug = format!("{k:?}");
             let d: serde_json::Value = serde_json::from_str(&json).unwrap();
             assert!(!debug.contains(d["d"].as_str().unwrap()));

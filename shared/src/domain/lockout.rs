@@ -53,10 +53,20 @@ mod tests {
 
     #[test]
     fn retry_after_counts_down() {
-        let f = Failures { count: 5, last_failure_at: 1000 };
+        let f = Failures {
+            count: 5,
+            last_failure_at: 1000,
+        };
         assert_eq!(f.retry_after(1000), Some(30));
         assert_eq!(f.retry_after(1029), Some(1));
         assert_eq!(f.retry_after(1030), None);
-        assert_eq!(Failures { count: 4, last_failure_at: 1000 }.retry_after(1000), None);
+        assert_eq!(
+            Failures {
+                count: 4,
+                last_failure_at: 1000
+            }
+            .retry_after(1000),
+            None
+        );
     }
 }

@@ -91,22 +91,69 @@ impl LoginPassword {
 /// Well-known passwords of 15 characters or more, from public breach corpora, lowercased.
 /// Shorter ones fail the length rule first.
 static COMMON: &[&str] = &[
-    "123456789012345", "1234567890123456", "12345678901234567890", "123456789123456789",
-    "111111111111111", "000000000000000", "qwertyuiopasdfghjkl", "qwertyuiopasdfgh",
-    "qwertyuiopasdfghjklzxcvbnm", "qwertyuiop123456", "1qaz2wsx3edc4rfv", "1qaz2wsx3edc4rfv5tgb",
-    "zaq12wsxcde34rfv", "1q2w3e4r5t6y7u8i", "1q2w3e4r5t6y7u8i9o0p", "q1w2e3r4t5y6u7i8",
-    "passwordpassword", "password12345678", "password1234567", "password123456789",
-    "iloveyouiloveyou", "iloveyou12345678", "letmeinletmein1", "letmein123456789",
-    "welcome123456789", "welcome12345678", "administrator123", "administrator1",
-    "administrator12", "trustno1trustno1", "correcthorsebatterystaple", "correct horse battery staple",
-    "thequickbrownfox", "thequickbrownfoxjumpsoverthelazydog", "abcdefghijklmnop",
-    "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmno", "abc123abc123abc", "asdfghjklasdfghjkl",
-    "zxcvbnmzxcvbnm1", "monkeymonkeymonkey", "dragondragondragon", "football12345678",
-    "baseball12345678", "superman12345678", "changemechangeme", "changeme12345678",
-    "mypasswordismypassword", "p@ssw0rdp@ssw0rd", "p@ssword12345678", "passw0rd12345678",
-    "qwerty123456789", "qwertyqwertyqwerty", "1234qwerasdfzxcv", "qwerasdfzxcv1234",
-    "secretsecretsecret", "iloveyouforever", "sunshinesunshine", "princessprincess",
-    "starwarsstarwars", "whateverwhatever", "masterkeymasterkey", "keygatekeygate",
+    "123456789012345",
+    "1234567890123456",
+    "12345678901234567890",
+    "123456789123456789",
+    "111111111111111",
+    "000000000000000",
+    "qwertyuiopasdfghjkl",
+    "qwertyuiopasdfgh",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "qwertyuiop123456",
+    "1qaz2wsx3edc4rfv",
+    "1qaz2wsx3edc4rfv5tgb",
+    "zaq12wsxcde34rfv",
+    "1q2w3e4r5t6y7u8i",
+    "1q2w3e4r5t6y7u8i9o0p",
+    "q1w2e3r4t5y6u7i8",
+    "passwordpassword",
+    "password12345678",
+    "password1234567",
+    "password123456789",
+    "iloveyouiloveyou",
+    "iloveyou12345678",
+    "letmeinletmein1",
+    "letmein123456789",
+    "welcome123456789",
+    "welcome12345678",
+    "administrator123",
+    "administrator1",
+    "administrator12",
+    "trustno1trustno1",
+    "correcthorsebatterystaple",
+    "correct horse battery staple",
+    "thequickbrownfox",
+    "thequickbrownfoxjumpsoverthelazydog",
+    "abcdefghijklmnop",
+    "abcdefghijklmnopqrstuvwxyz",
+    "abcdefghijklmno",
+    "abc123abc123abc",
+    "asdfghjklasdfghjkl",
+    "zxcvbnmzxcvbnm1",
+    "monkeymonkeymonkey",
+    "dragondragondragon",
+    "football12345678",
+    "baseball12345678",
+    "superman12345678",
+    "changemechangeme",
+    "changeme12345678",
+    "mypasswordismypassword",
+    "p@ssw0rdp@ssw0rd",
+    "p@ssword12345678",
+    "passw0rd12345678",
+    "qwerty123456789",
+    "qwertyqwertyqwerty",
+    "1234qwerasdfzxcv",
+    "qwerasdfzxcv1234",
+    "secretsecretsecret",
+    "iloveyouforever",
+    "sunshinesunshine",
+    "princessprincess",
+    "starwarsstarwars",
+    "whateverwhatever",
+    "masterkeymasterkey",
+    "keygatekeygate",
 ];
 
 fn is_predictable(pw: &str, context: &[&str]) -> bool {
@@ -181,7 +228,12 @@ impl PasswordHasher {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let salt = SaltString::encode_b64(&[0x5a; 16]).ok();
         let dummy = salt
-            .and_then(|s| argon.hash_password(b"keygate dummy password", &s).map(|h| h.to_string()).ok())
+            .and_then(|s| {
+                argon
+                    .hash_password(b"keygate dummy password", &s)
+                    .map(|h| h.to_string())
+                    .ok()
+            })
             .map(PasswordHash)
             .unwrap_or_else(|| PasswordHash(String::new()));
         PasswordHasher { argon, dummy }
@@ -191,7 +243,10 @@ impl PasswordHasher {
     pub fn hash(&self, pw: &NewPassword) -> Result<PasswordHash, HashError> {
         let salt_bytes = super::secret::random_bytes::<16>();
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| HashError)?;
-        let h = self.argon.hash_password(pw.0.as_bytes(), &salt).map_err(|_| HashError)?;
+        let h = self
+            .argon
+            .hash_password(pw.0.as_bytes(), &salt)
+            .map_err(|_| HashError)?;
         Ok(PasswordHash(h.to_string()))
     }
 
@@ -217,16 +272,40 @@ mod tests {
 
     #[test]
     fn policy_rules() {
-        assert_eq!(NewPassword::parse("short", &policy(), &[]).unwrap_err(), PasswordError::TooShort(15));
-        assert_eq!(NewPassword::parse(&"ab1".repeat(400), &policy(), &[]).unwrap_err(), PasswordError::TooLong);
-        for common in ["passwordpassword", "PasswordPassword", "123456789012345", "aaaaaaaaaaaaaaaaaa", "abcdefghijklmno", "987654321098765", "correct horse battery staple"] {
-            assert_eq!(NewPassword::parse(common, &policy(), &[]).unwrap_err(), PasswordError::Common, "{common}");
+        assert_eq!(
+            NewPassword::parse("short", &policy(), &[]).unwrap_err(),
+            PasswordError::TooShort(15)
+        );
+        assert_eq!(
+            NewPassword::parse(&"ab1".repeat(400), &policy(), &[]).unwrap_err(),
+            PasswordError::TooLong
+        );
+        for common in [
+            "passwordpassword",
+            "PasswordPassword",
+            "123456789012345",
+            "aaaaaaaaaaaaaaaaaa",
+            "abcdefghijklmno",
+            "987654321098765",
+            "correct horse battery staple",
+        ] {
+            assert_eq!(
+                NewPassword::parse(common, &policy(), &[]).unwrap_err(),
+                PasswordError::Common,
+                "{common}"
+            );
         }
-        assert_eq!(NewPassword::parse("alice-the-admin", &policy(), &["Alice-The-Admin"]).unwrap_err(), PasswordError::Common);
+        assert_eq!(
+            NewPassword::parse("alice-the-admin", &policy(), &["Alice-The-Admin"]).unwrap_err(),
+            PasswordError::Common
+        );
         assert!(NewPassword::parse("tangerine kite orbit", &policy(), &[]).is_ok());
         // Length counts characters, not bytes; spaces are kept.
         assert!(NewPassword::parse("ééééé ééééé éééé", &policy(), &[]).is_ok());
-        assert_eq!(NewPassword::parse(" padded value ", &policy(), &[]).unwrap_err(), PasswordError::TooShort(15));
+        assert_eq!(
+            NewPassword::parse(" padded value ", &policy(), &[]).unwrap_err(),
+            PasswordError::TooShort(15)
+        );
     }
 
     #[test]

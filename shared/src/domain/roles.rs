@@ -14,8 +14,13 @@ impl Role {
     pub fn parse(s: &str) -> Result<Role, Invalid> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
-        if ok { Ok(Role(s.to_owned())) } else { Err(Invalid("role names are 1-64 characters of A-Z a-z 0-9 _ - . :")) }
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+        if ok {
+            Ok(Role(s.to_owned()))
+        } else {
+            Err(Invalid("role names are 1-64 characters of A-Z a-z 0-9 _ - . :"))
+        }
     }
     /// The name.
     pub fn as_str(&self) -> &str {
@@ -52,7 +57,12 @@ impl Roles {
     }
     /// Parses role names.
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Roles, Invalid> {
-        Roles::new(names.iter().map(|n| Role::parse(n.as_ref())).collect::<Result<_, _>>()?)
+        Roles::new(
+            names
+                .iter()
+                .map(|n| Role::parse(n.as_ref()))
+                .collect::<Result<_, _>>()?,
+        )
     }
     /// Whether `name` is among the roles.
     pub fn contains(&self, name: &str) -> bool {

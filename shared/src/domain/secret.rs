@@ -125,7 +125,10 @@ pub struct ApiKey {
 impl RefreshToken {
     /// A new token in `family`.
     pub fn generate(family: FamilyId) -> RefreshToken {
-        RefreshToken { family, secret: new_secret() }
+        RefreshToken {
+            family,
+            secret: new_secret(),
+        }
     }
     /// Parses a presented token; `None` for anything malformed.
     pub fn parse(s: &str) -> Option<RefreshToken> {
@@ -133,7 +136,10 @@ impl RefreshToken {
         let (fid, secret) = rest.split_at_checked(32)?;
         let secret = secret.strip_prefix('_')?;
         let family = FamilyId::parse(fid)?;
-        is_b64(secret, SECRET_B64_LEN).then(|| RefreshToken { family, secret: secret.to_owned() })
+        is_b64(secret, SECRET_B64_LEN).then(|| RefreshToken {
+            family,
+            secret: secret.to_owned(),
+        })
     }
     /// The family this token belongs to.
     pub fn family(&self) -> &FamilyId {
@@ -157,7 +163,9 @@ impl ResetToken {
     /// Parses a presented token; `None` for anything malformed.
     pub fn parse(s: &str) -> Option<ResetToken> {
         let secret = s.strip_prefix("kgp_")?;
-        is_b64(secret, SECRET_B64_LEN).then(|| ResetToken { secret: secret.to_owned() })
+        is_b64(secret, SECRET_B64_LEN).then(|| ResetToken {
+            secret: secret.to_owned(),
+        })
     }
     /// The hash that storage keeps.
     pub fn hash(&self) -> TokenHash {
@@ -172,7 +180,10 @@ impl ResetToken {
 impl ApiKey {
     /// A new key.
     pub fn generate() -> ApiKey {
-        ApiKey { key_id: KeyId::generate(), secret: new_secret() }
+        ApiKey {
+            key_id: KeyId::generate(),
+            secret: new_secret(),
+        }
     }
     /// Parses a presented key; `None` for anything malformed.
     pub fn parse(s: &str) -> Option<ApiKey> {
@@ -180,7 +191,10 @@ impl ApiKey {
         let (id, secret) = rest.split_at_checked(16)?;
         let secret = secret.strip_prefix('_')?;
         let key_id = KeyId::parse(id)?;
-        is_b64(secret, SECRET_B64_LEN).then(|| ApiKey { key_id, secret: secret.to_owned() })
+        is_b64(secret, SECRET_B64_LEN).then(|| ApiKey {
+            key_id,
+            secret: secret.to_owned(),
+        })
     }
     /// The key's public id.
     pub fn key_id(&self) -> &KeyId {
@@ -233,7 +247,16 @@ mod tests {
     #[test]
     fn malformed_tokens_are_rejected() {
         let rt = RefreshToken::generate(FamilyId::generate()).expose();
-        for bad in ["", "kgr_", "kgr_zz", &rt[..rt.len() - 1], &format!("{rt}x"), &rt.replace("kgr_", "kgk_"), "kgp_", "kgk_0123456789abcdef_"] {
+        for bad in [
+            "",
+            "kgr_",
+            "kgr_zz",
+            &rt[..rt.len() - 1],
+            &format!("{rt}x"),
+            &rt.replace("kgr_", "kgk_"),
+            "kgp_",
+            "kgk_0123456789abcdef_",
+        ] {
             assert!(RefreshToken::parse(bad).is_none() || bad == rt, "{bad}");
             assert!(ApiKey::parse(bad).is_none(), "{bad}");
             assert!(ResetToken::parse(bad).is_none(), "{bad}");

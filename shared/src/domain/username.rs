@@ -108,7 +108,10 @@ mod tests {
         assert_eq!(a.key(), c.key());
         assert_eq!(a.as_str(), "Alice");
         assert_eq!(c.as_str(), "alice");
-        assert_eq!(UsernameKey::of_any("ALİCE"), Username::parse("ALİCE").unwrap().key().clone());
+        assert_eq!(
+            UsernameKey::of_any("ALİCE"),
+            Username::parse("ALİCE").unwrap().key().clone()
+        );
     }
 
     #[test]

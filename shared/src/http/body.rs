@@ -78,7 +78,9 @@ pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ApiE
     let Some(v) = req.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let v = v.to_str().map_err(|_| ApiError::invalid_request("malformed Authorization header"))?;
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::invalid_request("malformed Authorization header"))?;
     let Some((scheme, rest)) = v.split_once(' ') else {
         return Err(ApiError::invalid_request("malformed Authorization header"));
     };
@@ -99,7 +101,10 @@ pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ApiE
 pub fn bearer(req: &Request) -> Option<&str> {
     let v = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -124,9 +129,19 @@ mod tests {
 
     #[test]
     fn json_and_form_bodies() {
-        let m = object(&req(Some("application/json; charset=utf-8"), r#"{"a":"b"}"#), Accept::JsonOrForm).unwrap().unwrap();
+        let m = object(
+            &req(Some("application/json; charset=utf-8"), r#"{"a":"b"}"#),
+            Accept::JsonOrForm,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(m["a"], "b");
-        let m = object(&req(Some("application/x-www-form-urlencoded"), "a=b%20c&d=%2B"), Accept::JsonOrForm).unwrap().unwrap();
+        let m = object(
+            &req(Some("application/x-www-form-urlencoded"), "a=b%20c&d=%2B"),
+            Accept::JsonOrForm,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((m["a"].as_str(), m["d"].as_str()), (Some("b c"), Some("+")));
         assert!(object(&req(None, ""), Accept::Json).unwrap().is_none());
     }
@@ -143,7 +158,12 @@ mod tests {
             let e = object(&req(ct, body), Accept::JsonOrForm).unwrap_err();
             assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"), "{ct:?} {body}");
         }
-        assert_eq!(object(&req(Some("application/x-www-form-urlencoded"), "a=b"), Accept::Json).unwrap_err().code, "invalid_request");
+        assert_eq!(
+            object(&req(Some("application/x-www-form-urlencoded"), "a=b"), Accept::Json)
+                .unwrap_err()
+                .code,
+            "invalid_request"
+        );
         let big = req(Some("application/json"), &"x".repeat(16 * 1024 + 1));
         assert_eq!(object(&big, Accept::Json).unwrap_err().status.as_u16(), 413);
         let mut none = req(Some("application/json"), "{}");
@@ -154,11 +174,19 @@ mod tests {
     #[test]
     fn basic_and_bearer() {
         let mut r = req(None, "");
-        r.headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YW5uOnB3OndpdGg6Y29sb25z"));
-        assert_eq!(basic_credentials(&r).unwrap(), Some(("ann".into(), "pw:with:colons".into())));
-        r.headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        r.headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YW5uOnB3OndpdGg6Y29sb25z"),
+        );
+        assert_eq!(
+            basic_credentials(&r).unwrap(),
+            Some(("ann".into(), "pw:with:colons".into()))
+        );
+        r.headers
+            .insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert!(basic_credentials(&r).is_err());
-        r.headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        r.headers
+            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         assert_eq!(basic_credentials(&r).unwrap(), None);
         assert_eq!(bearer(&r), Some("abc"));
     }

@@ -18,7 +18,13 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, a code and a description.
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> ApiError {
-        ApiError { status, code, description: description.into(), retry_after: None, bearer_challenge: false }
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+            retry_after: None,
+            bearer_challenge: false,
+        }
     }
     /// 400 `invalid_request`.
     pub fn invalid_request(description: impl Into<String>) -> ApiError {
@@ -26,7 +32,11 @@ impl ApiError {
     }
     /// 413 `request_too_large`.
     pub fn too_large() -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "the request body is larger than 16 KiB")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            "the request body is larger than 16 KiB",
+        )
     }
     /// 404 `not_found`.
     pub fn not_found() -> ApiError {
@@ -34,7 +44,11 @@ impl ApiError {
     }
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed() -> ApiError {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept that method",
+        )
     }
 
     /// The HTTP answer.
@@ -52,7 +66,8 @@ impl ApiError {
             } else {
                 "Bearer error=\"invalid_token\""
             };
-            r.headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            r.headers
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         r
     }
@@ -63,16 +78,19 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(d) => ApiError::invalid_request(d),
             Error::InvalidGrant => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", e.to_string()),
-            Error::UnsupportedGrantType => ApiError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", e.to_string()),
+            Error::UnsupportedGrantType => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", e.to_string())
+            }
             Error::TooManyAttempts { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", e.to_string())
             },
             Error::InvalidResetToken => ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string()),
             Error::WeakPassword(d) => ApiError::new(StatusCode::BAD_REQUEST, "weak_password", d),
-            Error::Unauthorized(d) => {
-                ApiError { bearer_challenge: true, ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d) }
-            }
+            Error::Unauthorized(d) => ApiError {
+                bearer_challenge: true,
+                ..ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d)
+            },
             Error::Forbidden(_) => ApiError {
                 bearer_challenge: true,
                 ..ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.to_string())

@@ -14,7 +14,10 @@ use std::sync::Arc;
 /// Converts an HTTP API event into a request. `Err` carries the answer for an undecodable body.
 pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<Request, Response> {
     let method = event.request_context.http.method.clone();
-    let path = event.raw_path.or(event.request_context.http.path).unwrap_or_else(|| "/".into());
+    let path = event
+        .raw_path
+        .or(event.request_context.http.path)
+        .unwrap_or_else(|| "/".into());
     let raw = event.body.unwrap_or_default();
     let bytes = if event.is_base64_encoded {
         if raw.len() > MAX_BODY_BYTES * 2 {
@@ -31,7 +34,13 @@ pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<
         Some(Bytes::from(raw))
     };
     let body = bytes.filter(|b| b.len() <= MAX_BODY_BYTES);
-    Ok(Request { method, path, headers: event.headers, body, request_id })
+    Ok(Request {
+        method,
+        path,
+        headers: event.headers,
+        body,
+        request_id,
+    })
 }
 
 /// Converts a response into the proxy response API Gateway expects.

@@ -41,18 +41,28 @@ impl Response {
         let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Response { status, headers, body: Some(body) }
+        Response {
+            status,
+            headers,
+            body: Some(body),
+        }
     }
 
     /// A response without a body.
     pub fn empty(status: StatusCode) -> Response {
-        Response { status, headers: HeaderMap::new(), body: None }
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            body: None,
+        }
     }
 
     /// Adds `Cache-Control: no-store` (token responses, and anything user-specific).
     pub fn no_store(mut self) -> Response {
-        self.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        self.headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        self.headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        self.headers
+            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         self
     }
 

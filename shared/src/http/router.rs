@@ -80,7 +80,11 @@ pub async fn handle(app: &Keygate, function: Function, req: Request) -> Response
     };
     let response = response.unwrap_or_else(ApiError::into_response);
     span.in_scope(|| {
-        tracing::info!(status = response.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+        tracing::info!(
+            status = response.status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
     });
     response
 }
@@ -101,7 +105,8 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
         Route::Revoke => revoke(app, req).await,
         Route::Jwks => {
             let jwks = app.jwks().await?;
-            Ok(Response::json(StatusCode::OK, &*jwks).with_header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
+            Ok(Response::json(StatusCode::OK, &*jwks)
+                .with_header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")))
         }
         Route::Discovery => Ok(Response::json(StatusCode::OK, &app.discovery())
             .with_header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"))),
@@ -127,27 +132,39 @@ struct TokenRequest {
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
-    v.as_deref().ok_or_else(|| ApiError::invalid_request(format!("{name} is required")))
+    v.as_deref()
+        .ok_or_else(|| ApiError::invalid_request(format!("{name} is required")))
 }
 
 async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let basic = body::basic_credentials(req)?;
     let Some(obj) = body::object(req, Accept::JsonOrForm)? else {
         let Some((user, pass)) = basic else {
-            return Err(ApiError::invalid_request("a request body or HTTP Basic credentials are required"));
+            return Err(ApiError::invalid_request(
+                "a request body or HTTP Basic credentials are required",
+            ));
         };
         return Ok(tokens(&app.password_login(&user, &pass, None).await?));
     };
     let r: TokenRequest = body::from_object(obj)?;
     let client_id = r.client_id.as_deref().filter(|c| valid_client_id(c));
     if r.client_id.is_some() && client_id.is_none() {
-        return Err(ApiError::invalid_request("client_id must be 1-128 characters of A-Z a-z 0-9 _ - . :"));
+        return Err(ApiError::invalid_request(
+            "client_id must be 1-128 characters of A-Z a-z 0-9 _ - . :",
+        ));
     }
     let pair = match r.grant_type.as_deref() {
         None => return Err(ApiError::invalid_request("grant_type is required")),
         Some("password") => match (&r.username, &r.password, basic) {
             (None, None, Some((u, p))) => app.password_login(&u, &p, client_id).await?,
-            _ => app.password_login(required(&r.username, "username")?, required(&r.password, "password")?, client_id).await?,
+            _ => {
+                app.password_login(
+                    required(&r.username, "username")?,
+                    required(&r.password, "password")?,
+                    client_id,
+                )
+                .await?
+            }
         },
         Some("api_key") => app.api_key_login(required(&r.api_key, "api_key")?).await?,
         Some("refresh_token") => app.refresh(required(&r.refresh_token, "refresh_token")?).await?,
@@ -157,7 +174,10 @@ async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
 }
 
 fn valid_client_id(c: &str) -> bool {
-    !c.is_empty() && c.len() <= 128 && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+    !c.is_empty()
+        && c.len() <= 128
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 #[derive(Deserialize)]
@@ -171,7 +191,9 @@ async fn refresh(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     if r.grant_type.as_deref().is_some_and(|g| g != "refresh_token") {
         return Err(Error::UnsupportedGrantType.into());
     }
-    Ok(tokens(&app.refresh(required(&r.refresh_token, "refresh_token")?).await?))
+    Ok(tokens(
+        &app.refresh(required(&r.refresh_token, "refresh_token")?).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -183,7 +205,10 @@ struct RevokeRequest {
 
 async fn revoke(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let r: RevokeRequest = body::typed(req, Accept::JsonOrForm)?;
-    let t = r.refresh_token.or(r.token).ok_or_else(|| ApiError::invalid_request("refresh_token is required"))?;
+    let t = r
+        .refresh_token
+        .or(r.token)
+        .ok_or_else(|| ApiError::invalid_request("refresh_token is required"))?;
     app.revoke(&t).await?;
     Ok(Response::json(StatusCode::OK, &json!({})).no_store())
 }
@@ -199,7 +224,11 @@ async fn forgot(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let who = match (r.username, r.email) {
         (Some(u), None) => Identifier::Username(u),
         (None, Some(e)) => Identifier::Email(e),
-        _ => return Err(ApiError::invalid_request("exactly one of username or email is required")),
+        _ => {
+            return Err(ApiError::invalid_request(
+                "exactly one of username or email is required",
+            ));
+        }
     };
     app.forgot_password(who).await?;
     Ok(Response::json(StatusCode::ACCEPTED, &json!({"status": "accepted"})).no_store())
@@ -226,13 +255,20 @@ async fn validate(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
                 "username": claims.preferred_username}),
     )
     .no_store();
-    let headers = [("x-auth-subject", claims.sub.clone()), ("x-auth-roles", claims.roles.join(","))];
+    let headers = [
+        ("x-auth-subject", claims.sub.clone()),
+        ("x-auth-roles", claims.roles.join(",")),
+    ];
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             r.headers.insert(header::HeaderName::from_static(name), v);
         }
     }
-    if let Some(u) = claims.preferred_username.as_deref().and_then(|u| HeaderValue::from_str(u).ok()) {
+    if let Some(u) = claims
+        .preferred_username
+        .as_deref()
+        .and_then(|u| HeaderValue::from_str(u).ok())
+    {
         r.headers.insert(header::HeaderName::from_static("x-auth-username"), u);
     }
     Ok(r)
@@ -269,7 +305,9 @@ fn percent_decode(segment: &str) -> Result<String, ApiError> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            let b = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| ApiError::invalid_request("bad percent-encoding in the path"))?;
+            let b = hex
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| ApiError::invalid_request("bad percent-encoding in the path"))?;
             out.push(b);
             i += 3;
         } else {
@@ -296,7 +334,12 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         ["users"] if m == Method::POST => {
             let r: CreateUserRequest = body::typed(req, Accept::Json)?;
             let account = app
-                .create_user(NewUser { username: r.username, password: r.password, email: r.email, roles: r.roles })
+                .create_user(NewUser {
+                    username: r.username,
+                    password: r.password,
+                    email: r.email,
+                    roles: r.roles,
+                })
                 .await?;
             Ok(Response::json(
                 StatusCode::CREATED,
@@ -306,7 +349,15 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         }
         ["users", name] if m == Method::PATCH => {
             let r: PatchUserRequest = body::typed(req, Accept::Json)?;
-            let account = app.update_user(&percent_decode(name)?, UserChange { roles: r.roles, disabled: r.disabled }).await?;
+            let account = app
+                .update_user(
+                    &percent_decode(name)?,
+                    UserChange {
+                        roles: r.roles,
+                        disabled: r.disabled,
+                    },
+                )
+                .await?;
             Ok(Response::json(StatusCode::OK, &account_view(&account)).no_store())
         }
         ["users", name, "revoke-sessions"] if m == Method::POST => {

@@ -13,9 +13,18 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 async fn any(State(app): State<Arc<Keygate>>, req: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     // Read one byte past the cap, so that an oversized body is told apart from a full one.
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await.ok().filter(|b| b.len() <= MAX_BODY_BYTES);
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
+        .await
+        .ok()
+        .filter(|b| b.len() <= MAX_BODY_BYTES);
     let request_id = format!("local-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-    let request = Request { method: parts.method, path: parts.uri.path().to_owned(), headers: parts.headers, body, request_id };
+    let request = Request {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        headers: parts.headers,
+        body,
+        request_id,
+    };
     let r = handle(&app, Function::Local, request).await;
     let mut out = axum::response::Response::new(r.body.map(Body::from).unwrap_or_else(Body::empty));
     *out.status_mut() = r.status;
@@ -30,7 +39,9 @@ pub fn router(app: Arc<Keygate>) -> axum::Router {
 
 /// Serves on `listener` until ctrl-c (or SIGTERM).
 pub async fn serve(app: Arc<Keygate>, listener: TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown()).await
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown())
+        .await
 }
 
 async fn shutdown() {

@@ -55,12 +55,19 @@ impl Keygate {
     pub async fn create_user(&self, new: NewUser) -> Result<Account> {
         let now = now();
         let username = Username::parse(&new.username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let email = new.email.as_deref().map(Email::parse).transpose().map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let email = new
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let roles = Roles::parse(&new.roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let password = NewPassword::parse(&new.password, &self.policy, &[username.as_str(), "keygate"])
             .map_err(|e| Error::WeakPassword(e.to_string()))?;
-        let password_hash =
-            self.blocking(move |h| h.hash(&password)).await?.map_err(|e| Error::Unavailable(e.to_string()))?;
+        let password_hash = self
+            .blocking(move |h| h.hash(&password))
+            .await?
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let account = Account {
             user_id: UserId::generate(),
             username,
@@ -91,19 +98,40 @@ impl Keygate {
         if let Some(existing) = self.store.account(&key).await? {
             return Ok(existing);
         }
-        let new =
-            NewUser { username: username.to_owned(), password: password.to_owned(), email: None, roles: vec!["admin".into()] };
+        let new = NewUser {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            email: None,
+            roles: vec!["admin".into()],
+        };
         match self.create_user(new).await {
-            Err(Error::Conflict(_)) => self.store.account(&key).await?.ok_or_else(|| Error::NotFound("no such user".into())),
+            Err(Error::Conflict(_)) => self
+                .store
+                .account(&key)
+                .await?
+                .ok_or_else(|| Error::NotFound("no such user".into())),
             other => other,
         }
     }
 
     /// Changes an account's roles or disabled flag.
     pub async fn update_user(&self, username: &str, change: UserChange) -> Result<Account> {
-        let roles = change.roles.as_deref().map(Roles::parse).transpose().map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let update = AccountUpdate { roles, disabled: change.disabled, updated_at: now(), ..Default::default() };
-        let updated = self.store.update_account(&UsernameKey::of_any(username), &update).await?;
+        let roles = change
+            .roles
+            .as_deref()
+            .map(Roles::parse)
+            .transpose()
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let update = AccountUpdate {
+            roles,
+            disabled: change.disabled,
+            updated_at: now(),
+            ..Default::default()
+        };
+        let updated = self
+            .store
+            .update_account(&UsernameKey::of_any(username), &update)
+            .await?;
         let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
         admin_audit("update_user", "success", account.user_id.as_str());
         Ok(account)
@@ -111,8 +139,15 @@ impl Keygate {
 
     /// Revokes every session (refresh-token family) of an account.
     pub async fn revoke_sessions(&self, username: &str) -> Result<()> {
-        let update = AccountUpdate { revoke_sessions: true, updated_at: now(), ..Default::default() };
-        let updated = self.store.update_account(&UsernameKey::of_any(username), &update).await?;
+        let update = AccountUpdate {
+            revoke_sessions: true,
+            updated_at: now(),
+            ..Default::default()
+        };
+        let updated = self
+            .store
+            .update_account(&UsernameKey::of_any(username), &update)
+            .await?;
         let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
         admin_audit("revoke_sessions", "success", account.user_id.as_str());
         Ok(())
@@ -129,7 +164,11 @@ impl Keygate {
         let expires_at = match expires_in {
             None => None,
             Some(s) if (1..=315_360_000).contains(&s) => Some(now + s),
-            Some(_) => return Err(Error::InvalidRequest("expires_in must be 1 to 315360000 seconds".into())),
+            Some(_) => {
+                return Err(Error::InvalidRequest(
+                    "expires_in must be 1 to 315360000 seconds".into(),
+                ));
+            }
         };
         let key = ApiKey::generate();
         let record = ApiKeyRecord {

@@ -96,7 +96,9 @@ impl Keygate {
         keys: Arc<dyn KeySource>,
         mailer: Arc<dyn Mailer>,
     ) -> Keygate {
-        let policy = PasswordPolicy { min_chars: config.password_min_length };
+        let policy = PasswordPolicy {
+            min_chars: config.password_min_length,
+        };
         Keygate {
             config: Arc::new(config),
             store,
@@ -112,7 +114,8 @@ impl Keygate {
     /// Signs an access token.
     async fn sign(&self, claims: &AccessClaims) -> Result<String> {
         let key: Arc<SigningKey> = self.keys.signing_key().await?;
-        key.sign(claims).map_err(|e| Error::Unavailable(format!("signing failed: {e}")))
+        key.sign(claims)
+            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))
     }
 
     /// Verifies one of our own access tokens (for the admin API and `/auth/validate`), with
@@ -121,7 +124,10 @@ impl Keygate {
         let jwks = self.keys.jwks().await?;
         let cached = {
             let guard = self.verifier.read().await;
-            guard.as_ref().filter(|(j, _)| Arc::ptr_eq(j, &jwks)).map(|(_, v)| v.clone())
+            guard
+                .as_ref()
+                .filter(|(j, _)| Arc::ptr_eq(j, &jwks))
+                .map(|(_, v)| v.clone())
         };
         let verifier = match cached {
             Some(v) => v,

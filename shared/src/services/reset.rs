@@ -63,9 +63,13 @@ impl Keygate {
             expires_at,
         };
         match self.mailer.send_reset(&mail).await {
-            Ok(()) => tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "delivered", subject = account.user_id.as_str(), "audit"),
+            Ok(()) => {
+                tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "delivered", subject = account.user_id.as_str(), "audit")
+            }
             // The answer stays 202: a failing mailer must not reveal that the account exists.
-            Err(e) => tracing::error!(target: "keygate::audit", event = "forgot_password", outcome = "mail_failed", subject = account.user_id.as_str(), error = %e, "audit"),
+            Err(e) => {
+                tracing::error!(target: "keygate::audit", event = "forgot_password", outcome = "mail_failed", subject = account.user_id.as_str(), error = %e, "audit")
+            }
         }
         Ok(())
     }
@@ -74,17 +78,25 @@ impl Keygate {
     /// A weak password is refused before the token is looked at, so it stays usable.
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<()> {
         let now = now();
-        let password =
-            NewPassword::parse(new_password, &self.policy, &["keygate"]).map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let password = NewPassword::parse(new_password, &self.policy, &["keygate"])
+            .map_err(|e| Error::WeakPassword(e.to_string()))?;
         let Some(token) = ResetToken::parse(token) else {
             return Err(Error::InvalidResetToken);
         };
-        let hash = self.blocking(move |h| h.hash(&password)).await?.map_err(|e| Error::Unavailable(e.to_string()))?;
+        let hash = self
+            .blocking(move |h| h.hash(&password))
+            .await?
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let Some(record) = self.store.spend_reset_token(&token.hash(), now).await? else {
             tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "invalid_token", "audit");
             return Err(Error::InvalidResetToken);
         };
-        let update = AccountUpdate { password_hash: Some(hash), revoke_sessions: true, updated_at: now, ..Default::default() };
+        let update = AccountUpdate {
+            password_hash: Some(hash),
+            revoke_sessions: true,
+            updated_at: now,
+            ..Default::default()
+        };
         let Some(account) = self.store.update_account(&record.username_key, &update).await? else {
             return Err(Error::InvalidResetToken);
         };

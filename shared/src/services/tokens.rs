@@ -97,7 +97,9 @@ impl Keygate {
         if failures.count > 0 {
             self.store.clear_login_failures(&key).await?;
         }
-        let pair = self.start_session(&account, client_id.unwrap_or(DEFAULT_CLIENT_ID), now).await?;
+        let pair = self
+            .start_session(&account, client_id.unwrap_or(DEFAULT_CLIENT_ID), now)
+            .await?;
         audit("login", "success", account.user_id.as_str());
         Ok(pair)
     }
@@ -151,7 +153,13 @@ impl Keygate {
         let next = RefreshToken::generate(token.family().clone());
         let outcome = self
             .store
-            .rotate_refresh(token.family(), &token.hash(), &next.hash(), now, self.config.refresh_grace)
+            .rotate_refresh(
+                token.family(),
+                &token.hash(),
+                &next.hash(),
+                now,
+                self.config.refresh_grace,
+            )
             .await?;
         let family = match outcome {
             RotateOutcome::Rotated(f) => f,
@@ -173,7 +181,9 @@ impl Keygate {
                 return Err(Error::InvalidGrant);
             }
         };
-        let access_token = self.sign(&self.claims_for_account(&account, &family.client_id, now)).await?;
+        let access_token = self
+            .sign(&self.claims_for_account(&account, &family.client_id, now))
+            .await?;
         audit("refresh", "success", account.user_id.as_str());
         Ok(TokenPair {
             access_token,
@@ -198,7 +208,11 @@ impl Keygate {
     pub async fn issue_token(&self, username: &str) -> Result<String> {
         let now = now();
         let key = UsernameKey::of_any(username);
-        let account = self.store.account(&key).await?.ok_or_else(|| Error::NotFound("no such user".into()))?;
+        let account = self
+            .store
+            .account(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound("no such user".into()))?;
         if account.disabled {
             return Err(Error::Conflict("the account is disabled".into()));
         }

@@ -1,0 +1,247 @@
+//! One conformance suite for every `Store`: each case runs against the embedded store and
+//! against DynamoDB (moto), including the races.
+
+use futures::future::join_all;
+use keygate_shared::adapters::dynamodb::DynamoStore;
+use keygate_shared::adapters::memory::MemoryStore;
+use keygate_shared::domain::time::now;
+use keygate_shared::domain::{
+    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Family, FamilyId, PasswordHash, RefreshToken, ResetRecord,
+    ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
+};
+use keygate_shared::ports::{Store, StoreError};
+use std::sync::Arc;
+
+async fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn dynamo() -> Arc<dyn Store> {
+    let (sdk, table) = keygate_tests::aws::fresh_table().await;
+    Arc::new(DynamoStore::new(&sdk, table))
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { super::$case(super::memory().await).await } )*
+        }
+        mod dynamodb {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { super::$case(super::dynamo().await).await } )*
+        }
+    };
+}
+
+conformance!(
+    accounts_are_unique_by_normalized_username_and_email,
+    account_updates,
+    login_lookup_and_failure_counting,
+    api_keys,
+    refresh_rotation_reuse_and_expiry,
+    concurrent_rotations_give_one_winner,
+    grace_reissue,
+    reset_tokens_are_single_use,
+    reset_delivery_limit,
+);
+
+fn account(name: &str, email: Option<&str>) -> Account {
+    let t = now();
+    Account {
+        user_id: UserId::generate(),
+        username: Username::parse(name).unwrap(),
+        email: email.map(|e| Email::parse(e).unwrap()),
+        roles: Roles::parse(&["reader"]).unwrap(),
+        disabled: false,
+        password_hash: PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        session_epoch: 0,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+fn family(a: &Account, t0: i64, ttl: i64) -> (Family, RefreshToken) {
+    let id = FamilyId::generate();
+    let tok = RefreshToken::generate(id.clone());
+    let f = Family {
+        family_id: id,
+        username_key: a.key().clone(),
+        user_id: a.user_id.clone(),
+        client_id: "keygate".into(),
+        session_epoch: 0,
+        created_at: t0,
+        expires_at: t0 + ttl,
+        current_hash: tok.hash(),
+        previous_hash: None,
+        rotated_at: t0,
+        revoked: false,
+    };
+    (f, tok)
+}
+
+async fn accounts_are_unique_by_normalized_username_and_email(s: Arc<dyn Store>) {
+    let a = account("Zoë", Some("zoe@example.com"));
+    s.create_account(&a).await.unwrap();
+    assert!(matches!(s.create_account(&account("ZOË", None)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.create_account(&account("zoe2", Some("ZOE@example.com"))).await, Err(StoreError::Conflict(_))));
+    // The refused account left nothing behind.
+    assert!(s.account(&UsernameKey::of_any("zoe2")).await.unwrap().is_none());
+    assert_eq!(s.account(&UsernameKey::of_any("zoë")).await.unwrap().unwrap(), a);
+    assert_eq!(s.account_by_email(&Email::parse("Zoe@Example.com").unwrap().key()).await.unwrap().unwrap().user_id, a.user_id);
+    assert!(s.account_by_email(&Email::parse("x@example.com").unwrap().key()).await.unwrap().is_none());
+}
+
+async fn account_updates(s: Arc<dyn Store>) {
+    let a = account("uma", None);
+    s.create_account(&a).await.unwrap();
+    let roles = Roles::parse(&["admin", "ops"]).unwrap();
+    let upd = AccountUpdate { roles: Some(roles.clone()), disabled: Some(true), updated_at: 42, ..Default::default() };
+    let b = s.update_account(a.key(), &upd).await.unwrap().unwrap();
+    assert_eq!((b.roles.clone(), b.disabled, b.updated_at, b.session_epoch), (roles, true, 42, 0));
+    let c = s.update_account(a.key(), &AccountUpdate { revoke_sessions: true, updated_at: 43, ..Default::default() }).await.unwrap().unwrap();
+    assert_eq!(c.session_epoch, 1);
+    let h = PasswordHash::from_stored("$argon2id$new".into());
+    let d = s.update_account(a.key(), &AccountUpdate { password_hash: Some(h.clone()), updated_at: 44, ..Default::default() }).await.unwrap().unwrap();
+    assert_eq!(d.password_hash, h);
+    assert!(d.disabled, "fields not named stay as they were");
+    assert!(s.update_account(&UsernameKey::of_any("nobody"), &upd).await.unwrap().is_none());
+    assert!(s.account(&UsernameKey::of_any("nobody")).await.unwrap().is_none());
+}
+
+async fn login_lookup_and_failure_counting(s: Arc<dyn Store>) {
+    let a = account("vic", None);
+    s.create_account(&a).await.unwrap();
+    let t = now();
+    let (found, f) = s.login_lookup(a.key(), t).await.unwrap();
+    assert_eq!((found.unwrap().user_id, f.count), (a.user_id.clone(), 0));
+    let ghost = UsernameKey::of_any("ghost");
+    let tasks = (0..20).map(|_| {
+        let s = s.clone();
+        let g = ghost.clone();
+        async move { s.record_login_failure(&g, t).await.unwrap() }
+    });
+    join_all(tasks).await;
+    let (none, f) = s.login_lookup(&ghost, t).await.unwrap();
+    assert!(none.is_none());
+    assert_eq!((f.count, f.last_failure_at), (20, t));
+    s.clear_login_failures(&ghost).await.unwrap();
+    assert_eq!(s.login_lookup(&ghost, t).await.unwrap().1.count, 0);
+    // A counter older than a day is forgotten, whatever the backend still holds.
+    s.record_login_failure(&ghost, t - 100_000).await.unwrap();
+    assert_eq!(s.login_lookup(&ghost, t).await.unwrap().1.count, 0);
+    assert_eq!(s.record_login_failure(&ghost, t).await.unwrap().count, 1);
+}
+
+async fn api_keys(s: Arc<dyn Store>) {
+    let k = ApiKey::generate();
+    let rec = ApiKeyRecord {
+        key_id: k.key_id().clone(),
+        name: "sensor".into(),
+        roles: Roles::parse(&["device"]).unwrap(),
+        secret_hash: k.hash(),
+        created_at: now(),
+        expires_at: Some(now() + 60),
+    };
+    s.put_api_key(&rec).await.unwrap();
+    assert!(matches!(s.put_api_key(&rec).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.api_key(k.key_id()).await.unwrap().unwrap(), rec);
+    assert!(s.delete_api_key(k.key_id()).await.unwrap());
+    assert!(!s.delete_api_key(k.key_id()).await.unwrap());
+    assert!(s.api_key(k.key_id()).await.unwrap().is_none());
+}
+
+async fn refresh_rotation_reuse_and_expiry(s: Arc<dyn Store>) {
+    let a = account("wes", None);
+    let t = now();
+    let (f, t1) = family(&a, t, 100);
+    s.create_family(&f).await.unwrap();
+    assert!(matches!(s.create_family(&f).await, Err(StoreError::Conflict(_))));
+    let t2 = RefreshToken::generate(f.family_id.clone());
+    let RotateOutcome::Rotated(g) = s.rotate_refresh(&f.family_id, &t1.hash(), &t2.hash(), t + 1, 0).await.unwrap() else {
+        panic!("rotation expected")
+    };
+    assert_eq!((g.current_hash.clone(), g.previous_hash.clone(), g.username_key.clone()), (t2.hash(), Some(t1.hash()), a.key().clone()));
+    let t3 = RefreshToken::generate(f.family_id.clone());
+    assert_eq!(s.rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 2, 0).await.unwrap(), RotateOutcome::Reused);
+    assert!(s.family(&f.family_id).await.unwrap().unwrap().revoked);
+    assert_eq!(s.rotate_refresh(&f.family_id, &t2.hash(), &t3.hash(), t + 3, 0).await.unwrap(), RotateOutcome::Invalid);
+    // Unknown family.
+    let other = FamilyId::generate();
+    assert_eq!(s.rotate_refresh(&other, &t1.hash(), &t3.hash(), t, 0).await.unwrap(), RotateOutcome::Invalid);
+    // Expired family: nothing changes.
+    let (old, o1) = family(&a, t - 200, 100);
+    s.create_family(&old).await.unwrap();
+    assert_eq!(s.rotate_refresh(&old.family_id, &o1.hash(), &t3.hash(), t, 0).await.unwrap(), RotateOutcome::Invalid);
+    assert_eq!(s.family(&old.family_id).await.unwrap().unwrap(), old);
+    // Explicit revocation.
+    let (h, h1) = family(&a, t, 100);
+    s.create_family(&h).await.unwrap();
+    s.revoke_family(&h.family_id).await.unwrap();
+    assert_eq!(s.rotate_refresh(&h.family_id, &h1.hash(), &t3.hash(), t, 0).await.unwrap(), RotateOutcome::Invalid);
+    s.revoke_family(&FamilyId::generate()).await.unwrap();
+}
+
+async fn concurrent_rotations_give_one_winner(s: Arc<dyn Store>) {
+    let a = account("xan", None);
+    let t = now();
+    let (f, t1) = family(&a, t, 100);
+    s.create_family(&f).await.unwrap();
+    let tasks = (0..20).map(|_| {
+        let s = s.clone();
+        let id = f.family_id.clone();
+        let presented = t1.hash();
+        async move {
+            let next = RefreshToken::generate(id.clone());
+            s.rotate_refresh(&id, &presented, &next.hash(), t + 1, 0).await.unwrap()
+        }
+    });
+    let outcomes = join_all(tasks).await;
+    let winners = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
+    assert_eq!(winners, 1, "{outcomes:?}");
+}
+
+async fn grace_reissue(s: Arc<dyn Store>) {
+    let a = account("yan", None);
+    let t = now();
+    let (f, t1) = family(&a, t, 1000);
+    s.create_family(&f).await.unwrap();
+    let t2 = RefreshToken::generate(f.family_id.clone());
+    let t3 = RefreshToken::generate(f.family_id.clone());
+    assert!(matches!(s.rotate_refresh(&f.family_id, &t1.hash(), &t2.hash(), t, 10).await.unwrap(), RotateOutcome::Rotated(_)));
+    let RotateOutcome::Rotated(g) = s.rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 5, 10).await.unwrap() else {
+        panic!("grace reissue expected")
+    };
+    assert_eq!(g.current_hash, t3.hash());
+    // Past the window the same token is a reuse.
+    let t4 = RefreshToken::generate(f.family_id.clone());
+    assert_eq!(s.rotate_refresh(&f.family_id, &t1.hash(), &t4.hash(), t + 11, 10).await.unwrap(), RotateOutcome::Reused);
+}
+
+async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
+    let t = now();
+    let tok = ResetToken::generate();
+    let rec = ResetRecord { token_hash: tok.hash(), username_key: UsernameKey::of_any("zed"), created_at: t, expires_at: t + 60 };
+    s.put_reset_token(&rec).await.unwrap();
+    let tasks = (0..10).map(|_| {
+        let s = s.clone();
+        let h = tok.hash();
+        async move { s.spend_reset_token(&h, t).await.unwrap() }
+    });
+    let spent: Vec<_> = join_all(tasks).await.into_iter().flatten().collect();
+    assert_eq!(spent, vec![rec]);
+    let old = ResetToken::generate();
+    let rec = ResetRecord { token_hash: old.hash(), username_key: UsernameKey::of_any("zed"), created_at: t - 100, expires_at: t - 1 };
+    s.put_reset_token(&rec).await.unwrap();
+    assert!(s.spend_reset_token(&old.hash(), t).await.unwrap().is_none());
+    assert!(s.spend_reset_token(&ResetToken::generate().hash(), t).await.unwrap().is_none());
+}
+
+async fn reset_delivery_limit(s: Arc<dyn Store>) {
+    let k = UsernameKey::of_any("quinn");
+    let t = now();
+    for _ in 0..3 {
+        assert!(s.allow_reset_delivery(&k, t).await.unwrap());
+    }
+    assert!(!s.allow_reset_delivery(&k, t + 10).await.unwrap());
+    assert!(s.allow_reset_delivery(&k, t + 901).await.unwrap());
+    assert!(s.allow_reset_delivery(&UsernameKey::of_any("other"), t).await.unwrap());
+}
