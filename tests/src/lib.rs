@@ -1,2 +1,3 @@
-pub mod bins;
 pub mod aws;
+pub mod bins;
+pub mod emulator;

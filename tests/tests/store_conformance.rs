@@ -81,29 +81,82 @@ fn family(a: &Account, t0: i64, ttl: i64) -> (Family, RefreshToken) {
 async fn accounts_are_unique_by_normalized_username_and_email(s: Arc<dyn Store>) {
     let a = account("Zoë", Some("zoe@example.com"));
     s.create_account(&a).await.unwrap();
-    assert!(matches!(s.create_account(&account("ZOË", None)).await, Err(StoreError::Conflict(_))));
-    assert!(matches!(s.create_account(&account("zoe2", Some("ZOE@example.com"))).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.create_account(&account("ZOË", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.create_account(&account("zoe2", Some("ZOE@example.com"))).await,
+        Err(StoreError::Conflict(_))
+    ));
     // The refused account left nothing behind.
     assert!(s.account(&UsernameKey::of_any("zoe2")).await.unwrap().is_none());
     assert_eq!(s.account(&UsernameKey::of_any("zoë")).await.unwrap().unwrap(), a);
-    assert_eq!(s.account_by_email(&Email::parse("Zoe@Example.com").unwrap().key()).await.unwrap().unwrap().user_id, a.user_id);
-    assert!(s.account_by_email(&Email::parse("x@example.com").unwrap().key()).await.unwrap().is_none());
+    assert_eq!(
+        s.account_by_email(&Email::parse("Zoe@Example.com").unwrap().key())
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id,
+        a.user_id
+    );
+    assert!(
+        s.account_by_email(&Email::parse("x@example.com").unwrap().key())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn account_updates(s: Arc<dyn Store>) {
     let a = account("uma", None);
     s.create_account(&a).await.unwrap();
     let roles = Roles::parse(&["admin", "ops"]).unwrap();
-    let upd = AccountUpdate { roles: Some(roles.clone()), disabled: Some(true), updated_at: 42, ..Default::default() };
+    let upd = AccountUpdate {
+        roles: Some(roles.clone()),
+        disabled: Some(true),
+        updated_at: 42,
+        ..Default::default()
+    };
     let b = s.update_account(a.key(), &upd).await.unwrap().unwrap();
-    assert_eq!((b.roles.clone(), b.disabled, b.updated_at, b.session_epoch), (roles, true, 42, 0));
-    let c = s.update_account(a.key(), &AccountUpdate { revoke_sessions: true, updated_at: 43, ..Default::default() }).await.unwrap().unwrap();
+    assert_eq!(
+        (b.roles.clone(), b.disabled, b.updated_at, b.session_epoch),
+        (roles, true, 42, 0)
+    );
+    let c = s
+        .update_account(
+            a.key(),
+            &AccountUpdate {
+                revoke_sessions: true,
+                updated_at: 43,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.session_epoch, 1);
     let h = PasswordHash::from_stored("$argon2id$new".into());
-    let d = s.update_account(a.key(), &AccountUpdate { password_hash: Some(h.clone()), updated_at: 44, ..Default::default() }).await.unwrap().unwrap();
+    let d = s
+        .update_account(
+            a.key(),
+            &AccountUpdate {
+                password_hash: Some(h.clone()),
+                updated_at: 44,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.password_hash, h);
     assert!(d.disabled, "fields not named stay as they were");
-    assert!(s.update_account(&UsernameKey::of_any("nobody"), &upd).await.unwrap().is_none());
+    assert!(
+        s.update_account(&UsernameKey::of_any("nobody"), &upd)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(s.account(&UsernameKey::of_any("nobody")).await.unwrap().is_none());
 }
 
@@ -156,27 +209,57 @@ async fn refresh_rotation_reuse_and_expiry(s: Arc<dyn Store>) {
     s.create_family(&f).await.unwrap();
     assert!(matches!(s.create_family(&f).await, Err(StoreError::Conflict(_))));
     let t2 = RefreshToken::generate(f.family_id.clone());
-    let RotateOutcome::Rotated(g) = s.rotate_refresh(&f.family_id, &t1.hash(), &t2.hash(), t + 1, 0).await.unwrap() else {
+    let RotateOutcome::Rotated(g) = s
+        .rotate_refresh(&f.family_id, &t1.hash(), &t2.hash(), t + 1, 0)
+        .await
+        .unwrap()
+    else {
         panic!("rotation expected")
     };
-    assert_eq!((g.current_hash.clone(), g.previous_hash.clone(), g.username_key.clone()), (t2.hash(), Some(t1.hash()), a.key().clone()));
+    assert_eq!(
+        (g.current_hash.clone(), g.previous_hash.clone(), g.username_key.clone()),
+        (t2.hash(), Some(t1.hash()), a.key().clone())
+    );
     let t3 = RefreshToken::generate(f.family_id.clone());
-    assert_eq!(s.rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 2, 0).await.unwrap(), RotateOutcome::Reused);
+    assert_eq!(
+        s.rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 2, 0)
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
     assert!(s.family(&f.family_id).await.unwrap().unwrap().revoked);
-    assert_eq!(s.rotate_refresh(&f.family_id, &t2.hash(), &t3.hash(), t + 3, 0).await.unwrap(), RotateOutcome::Invalid);
+    assert_eq!(
+        s.rotate_refresh(&f.family_id, &t2.hash(), &t3.hash(), t + 3, 0)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
     // Unknown family.
     let other = FamilyId::generate();
-    assert_eq!(s.rotate_refresh(&other, &t1.hash(), &t3.hash(), t, 0).await.unwrap(), RotateOutcome::Invalid);
+    assert_eq!(
+        s.rotate_refresh(&other, &t1.hash(), &t3.hash(), t, 0).await.unwrap(),
+        RotateOutcome::Invalid
+    );
     // Expired family: nothing changes.
     let (old, o1) = family(&a, t - 200, 100);
     s.create_family(&old).await.unwrap();
-    assert_eq!(s.rotate_refresh(&old.family_id, &o1.hash(), &t3.hash(), t, 0).await.unwrap(), RotateOutcome::Invalid);
+    assert_eq!(
+        s.rotate_refresh(&old.family_id, &o1.hash(), &t3.hash(), t, 0)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
     assert_eq!(s.family(&old.family_id).await.unwrap().unwrap(), old);
     // Explicit revocation.
     let (h, h1) = family(&a, t, 100);
     s.create_family(&h).await.unwrap();
     s.revoke_family(&h.family_id).await.unwrap();
-    assert_eq!(s.rotate_refresh(&h.family_id, &h1.hash(), &t3.hash(), t, 0).await.unwrap(), RotateOutcome::Invalid);
+    assert_eq!(
+        s.rotate_refresh(&h.family_id, &h1.hash(), &t3.hash(), t, 0)
+            .await
+            .unwrap(),
+        RotateOutcome::Invalid
+    );
     s.revoke_family(&FamilyId::generate()).await.unwrap();
 }
 
@@ -195,7 +278,10 @@ async fn concurrent_rotations_give_one_winner(s: Arc<dyn Store>) {
         }
     });
     let outcomes = join_all(tasks).await;
-    let winners = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
+    let winners = outcomes
+        .iter()
+        .filter(|o| matches!(o, RotateOutcome::Rotated(_)))
+        .count();
     assert_eq!(winners, 1, "{outcomes:?}");
 }
 
@@ -206,20 +292,39 @@ async fn grace_reissue(s: Arc<dyn Store>) {
     s.create_family(&f).await.unwrap();
     let t2 = RefreshToken::generate(f.family_id.clone());
     let t3 = RefreshToken::generate(f.family_id.clone());
-    assert!(matches!(s.rotate_refresh(&f.family_id, &t1.hash(), &t2.hash(), t, 10).await.unwrap(), RotateOutcome::Rotated(_)));
-    let RotateOutcome::Rotated(g) = s.rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 5, 10).await.unwrap() else {
+    assert!(matches!(
+        s.rotate_refresh(&f.family_id, &t1.hash(), &t2.hash(), t, 10)
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
+    let RotateOutcome::Rotated(g) = s
+        .rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 5, 10)
+        .await
+        .unwrap()
+    else {
         panic!("grace reissue expected")
     };
     assert_eq!(g.current_hash, t3.hash());
     // Past the window the same token is a reuse.
     let t4 = RefreshToken::generate(f.family_id.clone());
-    assert_eq!(s.rotate_refresh(&f.family_id, &t1.hash(), &t4.hash(), t + 11, 10).await.unwrap(), RotateOutcome::Reused);
+    assert_eq!(
+        s.rotate_refresh(&f.family_id, &t1.hash(), &t4.hash(), t + 11, 10)
+            .await
+            .unwrap(),
+        RotateOutcome::Reused
+    );
 }
 
 async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     let t = now();
     let tok = ResetToken::generate();
-    let rec = ResetRecord { token_hash: tok.hash(), username_key: UsernameKey::of_any("zed"), created_at: t, expires_at: t + 60 };
+    let rec = ResetRecord {
+        token_hash: tok.hash(),
+        username_key: UsernameKey::of_any("zed"),
+        created_at: t,
+        expires_at: t + 60,
+    };
     s.put_reset_token(&rec).await.unwrap();
     let tasks = (0..10).map(|_| {
         let s = s.clone();
@@ -229,10 +334,20 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     let spent: Vec<_> = join_all(tasks).await.into_iter().flatten().collect();
     assert_eq!(spent, vec![rec]);
     let old = ResetToken::generate();
-    let rec = ResetRecord { token_hash: old.hash(), username_key: UsernameKey::of_any("zed"), created_at: t - 100, expires_at: t - 1 };
+    let rec = ResetRecord {
+        token_hash: old.hash(),
+        username_key: UsernameKey::of_any("zed"),
+        created_at: t - 100,
+        expires_at: t - 1,
+    };
     s.put_reset_token(&rec).await.unwrap();
     assert!(s.spend_reset_token(&old.hash(), t).await.unwrap().is_none());
-    assert!(s.spend_reset_token(&ResetToken::generate().hash(), t).await.unwrap().is_none());
+    assert!(
+        s.spend_reset_token(&ResetToken::generate().hash(), t)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn reset_delivery_limit(s: Arc<dyn Store>) {

@@ -12,7 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
 
 /// Converts an HTTP API event into a request. `Err` carries the answer for an undecodable body.
-pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<Request, Response> {
+pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<Request, Box<Response>> {
     let method = event.request_context.http.method.clone();
     let path = event
         .raw_path
@@ -26,7 +26,9 @@ pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<
             match base64::engine::general_purpose::STANDARD.decode(raw.as_bytes()) {
                 Ok(b) => Some(Bytes::from(b)),
                 Err(_) => {
-                    return Err(super::error::ApiError::invalid_request("the body is not valid base64").into_response());
+                    return Err(Box::new(
+                        super::error::ApiError::invalid_request("the body is not valid base64").into_response(),
+                    ));
                 }
             }
         }
@@ -61,7 +63,7 @@ pub async fn serve(app: Arc<Keygate>, function: Function) -> Result<(), lambda_r
             let request_id = event.context.request_id.clone();
             let response = match from_event(event.payload, request_id) {
                 Ok(req) => handle(&app, function, req).await,
-                Err(resp) => resp,
+                Err(resp) => *resp,
             };
             Ok::<_, std::convert::Infallible>(to_event(response))
         }

@@ -1,0 +1,302 @@
+//! Every token function binary under the Lambda Runtime API emulator, fed the events in
+//! `events/`, against DynamoDB and Secrets Manager in moto.
+
+use keygate_shared::config::{Config, Host};
+use keygate_shared::runtime::{Mode, build};
+use keygate_shared::services::{Keygate, NewUser};
+use keygate_tests::bins::binary;
+use keygate_tests::emulator::{InvokeError, LambdaProcess};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+const PW: &str = "tangerine kite orbit 42";
+
+struct Env {
+    table: String,
+    secret: String,
+    outbox: PathBuf,
+    app: Keygate,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let (sdk, table) = keygate_tests::aws::fresh_table().await;
+        let secret = keygate_tests::aws::unique_name("keygate-signing");
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+        let created = keygate_shared::adapters::secrets_manager::create_signing_secret(
+            &sm,
+            &secret,
+            keygate_shared::domain::keys::Alg::RS256,
+        )
+        .await
+        .unwrap();
+        assert!(created);
+        let outbox = std::env::temp_dir().join(format!("{}.jsonl", keygate_tests::aws::unique_name("outbox")));
+        let vars = [
+            ("KEYGATE_TABLE", table.clone()),
+            ("KEYGATE_SIGNING_SECRET_ID", secret.clone()),
+        ];
+        let config = Config::from_lookup(Host::Local, |k| {
+            vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let app = build(config, Mode::Local).await.unwrap();
+        app.create_user(NewUser {
+            username: "ann".into(),
+            password: PW.into(),
+            email: Some("ann@example.com".into()),
+            roles: vec!["reader".into()],
+        })
+        .await
+        .unwrap();
+        Env {
+            table,
+            secret,
+            outbox,
+            app,
+        }
+    }
+
+    async fn start(&self, function: &str) -> LambdaProcess {
+        let outbox = self.outbox.display().to_string();
+        LambdaProcess::start(
+            &binary(function),
+            &[
+                ("KEYGATE_TABLE", &self.table),
+                ("KEYGATE_SIGNING_SECRET_ID", &self.secret),
+                ("KEYGATE_MAILER", "outbox"),
+                ("KEYGATE_OUTBOX", &outbox),
+            ],
+        )
+        .await
+    }
+}
+
+fn event(name: &str, replace: &[(&str, &str)]) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (from, to) in replace {
+        text = text.replace(from, to);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+struct Answer {
+    status: i64,
+    headers: Value,
+    body: Value,
+}
+
+async fn invoke(f: &mut LambdaProcess, ev: Value) -> Answer {
+    let out = match f.invoke(ev).await {
+        Ok(v) => v,
+        Err(e) => panic!("invocation failed: {e:?}\n{}", f.logs()),
+    };
+    let body = out["body"]
+        .as_str()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .unwrap_or(Value::Null);
+    assert_eq!(out["isBase64Encoded"], false);
+    Answer {
+        status: out["statusCode"].as_i64().unwrap(),
+        headers: out["headers"].clone(),
+        body,
+    }
+}
+
+fn report_init(name: &str, f: &LambdaProcess) {
+    // Recorded, not asserted: see BENCHMARKS.md for the measurement.
+    eprintln!("{name}: init {:?}", f.init_duration());
+}
+
+#[tokio::test]
+async fn authenticate_function() {
+    let env = Env::new().await;
+    let mut f = env.start("authenticate").await;
+    for name in [
+        "authenticate-password.json",
+        "authenticate-form.json",
+        "authenticate-basic.json",
+    ] {
+        let a = invoke(&mut f, event(name, &[])).await;
+        assert_eq!(a.status, 200, "{name}: {}", a.body);
+        assert_eq!(a.headers["cache-control"], "no-store");
+        assert_eq!(a.headers["content-type"], "application/json");
+        assert!(a.body["refresh_token"].is_string() && a.body["access_token"].is_string());
+    }
+    report_init("authenticate", &f);
+    let key = env
+        .app
+        .create_api_key("sensor-7", &["device".into()], None)
+        .await
+        .unwrap();
+    let a = invoke(
+        &mut f,
+        event("authenticate-api-key.json", &[("REPLACE_WITH_API_KEY", &key.api_key)]),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.get("refresh_token").is_none());
+    let a = invoke(
+        &mut f,
+        event("authenticate-password.json", &[(PW, "not the password at all")]),
+    )
+    .await;
+    assert_eq!((a.status, a.body["error"].as_str()), (401, Some("invalid_grant")));
+    let a = invoke(&mut f, event("authenticate-malformed.json", &[])).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_request")));
+    let a = invoke(&mut f, event("authenticate-bad-base64.json", &[])).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_request")));
+    // The function still answers after bad input.
+    assert_eq!(
+        invoke(&mut f, event("authenticate-password.json", &[])).await.status,
+        200
+    );
+    // Another function's route is not served here.
+    assert_eq!(invoke(&mut f, event("jwks.json", &[])).await.status, 404);
+}
+
+#[tokio::test]
+async fn refresh_and_revoke_functions() {
+    let env = Env::new().await;
+    let mut refresh = env.start("refresh").await;
+    let mut revoke = env.start("revoke").await;
+    let r1 = env
+        .app
+        .password_login("ann", PW, None)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    let ev = event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &r1)]);
+    let a = invoke(&mut refresh, ev.clone()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let r2 = a.body["refresh_token"].as_str().unwrap().to_owned();
+    report_init("refresh", &refresh);
+    let again = invoke(&mut refresh, ev).await;
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
+    // Reuse revoked the family: r2 is dead too.
+    let a = invoke(
+        &mut refresh,
+        event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &r2)]),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+
+    let r = env
+        .app
+        .password_login("ann", PW, None)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    let a = invoke(&mut revoke, event("revoke.json", &[("REPLACE_WITH_REFRESH_TOKEN", &r)])).await;
+    assert_eq!((a.status, &a.body), (200, &json!({})));
+    report_init("revoke", &revoke);
+    let a = invoke(
+        &mut refresh,
+        event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &r)]),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = invoke(
+        &mut revoke,
+        event("revoke.json", &[("REPLACE_WITH_REFRESH_TOKEN", "garbage")]),
+    )
+    .await;
+    assert_eq!((a.status, &a.body), (200, &json!({})));
+}
+
+#[tokio::test]
+async fn jwks_function() {
+    let env = Env::new().await;
+    let mut f = env.start("jwks").await;
+    let a = invoke(&mut f, event("jwks.json", &[])).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let kid = env.app.keys.signing_key().await.unwrap().kid().to_owned();
+    let keys = a.body["keys"].as_array().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k["kid"] == kid.as_str() && k["use"] == "sig" && k["alg"] == "RS256")
+    );
+    assert!(keys.iter().all(|k| k.get("d").is_none()));
+    assert!(
+        a.headers["cache-control"]
+            .as_str()
+            .unwrap()
+            .starts_with("public, max-age=")
+    );
+    report_init("jwks", &f);
+    let d = invoke(&mut f, event("openid-configuration.json", &[])).await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.body["issuer"], "http://127.0.0.1:3000");
+}
+
+#[tokio::test]
+async fn forgot_password_functions() {
+    let env = Env::new().await;
+    let mut request = env.start("forgot-password-request").await;
+    let mut confirm = env.start("forgot-password-confirm").await;
+    let a = invoke(&mut request, event("forgot-password-request.json", &[])).await;
+    assert_eq!((a.status, &a.body), (202, &json!({"status": "accepted"})));
+    let unknown = invoke(
+        &mut request,
+        event("forgot-password-request.json", &[("\\\"ann\\\"", "\\\"nobody\\\"")]),
+    )
+    .await;
+    assert_eq!((unknown.status, &unknown.body), (202, &json!({"status": "accepted"})));
+    report_init("forgot-password-request", &request);
+    let outbox = std::fs::read_to_string(&env.outbox).unwrap();
+    assert_eq!(outbox.lines().count(), 1, "one mail, for the existing account only");
+    let mail: Value = serde_json::from_str(outbox.lines().next().unwrap()).unwrap();
+    let token = mail["token"].as_str().unwrap();
+    let a = invoke(
+        &mut confirm,
+        event("forgot-password-confirm.json", &[("REPLACE_WITH_RESET_TOKEN", token)]),
+    )
+    .await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    report_init("forgot-password-confirm", &confirm);
+    let again = invoke(
+        &mut confirm,
+        event("forgot-password-confirm.json", &[("REPLACE_WITH_RESET_TOKEN", token)]),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["error"].as_str()),
+        (400, Some("invalid_token"))
+    );
+    assert!(
+        env.app
+            .password_login("ann", "violet harbor lantern 7", None)
+            .await
+            .is_ok()
+    );
+    assert!(env.app.password_login("ann", PW, None).await.is_err());
+    let _ = std::fs::remove_file(&env.outbox);
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_at_start_with_one_line() {
+    let mut f = LambdaProcess::start(
+        &binary("authenticate"),
+        &[("KEYGATE_TABLE", ""), ("KEYGATE_SIGNING_SECRET_ID", "x")],
+    )
+    .await;
+    let status = f.wait_exit().await.expect("the function should exit");
+    assert!(!status.success());
+    let logs = f.logs();
+    assert!(logs.contains("KEYGATE_TABLE"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+    let mut g = LambdaProcess::start(
+        &binary("refresh"),
+        &[("KEYGATE_TABLE", "t"), ("KEYGATE_ACCESS_TOKEN_TTL", "soon")],
+    )
+    .await;
+    assert!(matches!(g.invoke(json!({})).await, Err(InvokeError::Init(_))));
+    g.wait_exit().await;
+    assert!(g.logs().contains("KEYGATE_ACCESS_TOKEN_TTL"), "{}", g.logs());
+}
