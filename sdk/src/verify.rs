@@ -301,3 +301,179 @@ impl Verifier {
         serde_json::from_value(Value::Object(claims)).map_err(|_| VerifyError::Malformed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn options() -> VerifyOptions {
+        VerifyOptions {
+            issuer: "https://iss".into(),
+            audience: "api".into(),
+            leeway: 30,
+            max_lifetime: 900,
+        }
+    }
+
+    fn claims() -> Value {
+        serde_json::json!({"iss": "https://iss", "sub": "u1", "aud": "api", "exp": NOW + 600, "iat": NOW - 10, "nbf": NOW - 10,
+                           "jti": "j1", "client_id": "c", "roles": ["reader"], "scope": "reader"})
+    }
+
+    struct Ec(EcdsaKeyPair);
+
+    impl Ec {
+        fn new() -> Ec {
+            Ec(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
+        }
+        fn jwks(&self, kid: &str) -> Jwks {
+            let p = self.0.public_key().as_ref();
+            Jwks {
+                keys: vec![Jwk {
+                    kty: "EC".into(),
+                    kid: kid.into(),
+                    alg: "ES256".into(),
+                    use_: "sig".into(),
+                    n: None,
+                    e: None,
+                    crv: Some("P-256".into()),
+                    x: Some(B64.encode(&p[1..33])),
+                    y: Some(B64.encode(&p[33..65])),
+                }],
+            }
+        }
+        fn token_raw(&self, header: &str, payload: &str) -> String {
+            let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+            let sig = self.0.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+            format!("{input}.{}", B64.encode(sig.as_ref()))
+        }
+        fn token(&self, header: Value, payload: Value) -> String {
+            self.token_raw(&header.to_string(), &payload.to_string())
+        }
+    }
+
+    fn header() -> Value {
+        serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"})
+    }
+
+    #[test]
+    fn accepts_a_good_token() {
+        let k = Ec::new();
+        let v = Verifier::new(options(), &k.jwks("k1"));
+        let c = v.verify(&k.token(header(), claims()), NOW).unwrap();
+        assert_eq!((c.sub.as_str(), c.roles.clone()), ("u1", vec!["reader".to_owned()]));
+        assert_eq!(Verifier::peek_kid(&k.token(header(), claims())).as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn refuses_forgeries_and_bad_claims() {
+        let k = Ec::new();
+        let v = Verifier::new(options(), &k.jwks("k1"));
+        let good = k.token(header(), claims());
+        let parts: Vec<&str> = good.split('.').collect();
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut c = claims();
+            f(&mut c);
+            k.token(header(), c)
+        };
+        let head = |f: &dyn Fn(&mut Value)| {
+            let mut h = header();
+            f(&mut h);
+            k.token(h, claims())
+        };
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none","kid":"k1","typ":"at+jwt"}"#),
+            parts[1]
+        );
+        let none_caps = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"NoNe","kid":"k1","typ":"at+jwt"}"#),
+            parts[1]
+        );
+        let hs = format!(
+            "{}.{}.{}",
+            B64.encode(r#"{"alg":"HS256","kid":"k1","typ":"at+jwt"}"#),
+            parts[1],
+            parts[2]
+        );
+        let zero_sig = format!("{}.{}.{}", parts[0], parts[1], B64.encode([0u8; 64]));
+        let cases: Vec<(String, VerifyError)> = vec![
+            (none, VerifyError::BadAlgorithm),
+            (none_caps, VerifyError::BadAlgorithm),
+            (hs, VerifyError::BadAlgorithm),
+            (zero_sig, VerifyError::BadSignature),
+            (format!("{good}.x"), VerifyError::Malformed),
+            (format!("{good}.x.y"), VerifyError::Malformed),
+            (
+                format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
+                VerifyError::Malformed,
+            ),
+            (
+                format!("{}.{}!.{}", parts[0], parts[1], parts[2]),
+                VerifyError::BadSignature,
+            ),
+            ("x".repeat(MAX_TOKEN_BYTES + 1), VerifyError::TooLarge),
+            (
+                head(&|h| h["kid"] = "../../etc/passwd".into()),
+                VerifyError::UnknownKid("../../etc/passwd".into()),
+            ),
+            (head(&|h| h["typ"] = "JWT".into()), VerifyError::BadType),
+            (head(&|h| h["crit"] = serde_json::json!(["exp"])), VerifyError::Crit),
+            (
+                head(&|h| h["jku"] = "https://evil/jwks".into()),
+                VerifyError::EmbeddedKey,
+            ),
+            (head(&|h| h["alg"] = "RS256".into()), VerifyError::BadAlgorithm),
+            (with(&|c| c["exp"] = (NOW - 31).into()), VerifyError::Expired),
+            (with(&|c| c["nbf"] = (NOW + 31).into()), VerifyError::NotYetValid),
+            (with(&|c| c["iat"] = (NOW + 31).into()), VerifyError::IssuedInFuture),
+            (with(&|c| c["iss"] = "https://other".into()), VerifyError::WrongIssuer),
+            (with(&|c| c["aud"] = "other".into()), VerifyError::WrongAudience),
+            (with(&|c| c["exp"] = (NOW + 2000).into()), VerifyError::LifetimeTooLong),
+            (
+                with(&|c| drop(c.as_object_mut().unwrap().remove("sub"))),
+                VerifyError::MissingClaim("sub"),
+            ),
+            (
+                with(&|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+                VerifyError::MissingClaim("exp"),
+            ),
+            (
+                k.token_raw(
+                    r#"{"alg":"ES256","kid":"k1","typ":"at+jwt","kid":"k1"}"#,
+                    &claims().to_string(),
+                ),
+                VerifyError::DuplicateMember,
+            ),
+            (
+                k.token_raw(&header().to_string(), r#"{"sub":"a","sub":"b"}"#),
+                VerifyError::DuplicateMember,
+            ),
+        ];
+        for (i, (token, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(v.verify(&token, NOW), Err(expected.clone()), "case {i}");
+        }
+        // Leeway: 29 s past exp still passes.
+        assert!(v.verify(&with(&|c| c["exp"] = (NOW - 29).into()), NOW).is_ok());
+        // A key of another type under the same kid is never used for ES256.
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let mut jwks = k.jwks("k1");
+        jwks.keys[0] = Jwk {
+            kty: "OKP".into(),
+            crv: Some("Ed25519".into()),
+            alg: "EdDSA".into(),
+            x: Some(B64.encode(ed.public_key().as_ref())),
+            y: None,
+            ..jwks.keys[0].clone()
+        };
+        assert_eq!(
+            Verifier::new(options(), &jwks).verify(&good, NOW),
+            Err(VerifyError::BadAlgorithm)
+        );
+    }
+}

@@ -18,7 +18,13 @@ use std::sync::Arc;
 async fn call(app: &Keygate, method: Method, path: &str, body: &str) -> Value {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let req = Request { method, path: path.into(), headers, body: Some(Bytes::from(body.to_owned())), request_id: "t".into() };
+    let req = Request {
+        method,
+        path: path.into(),
+        headers,
+        body: Some(Bytes::from(body.to_owned())),
+        request_id: "t".into(),
+    };
     let r = handle(app, Function::Local, req).await;
     serde_json::from_str(r.body.as_deref().unwrap_or("null")).unwrap()
 }
@@ -28,7 +34,9 @@ fn third_party_verify(token: &str, jwks_json: &Value, alg: Algorithm) -> jsonweb
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     assert_eq!(header.alg, alg);
-    let jwk = set.find(header.kid.as_deref().unwrap()).expect("kid published in the JWKS");
+    let jwk = set
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid published in the JWKS");
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut v = Validation::new(alg);
     v.set_issuer(&["http://127.0.0.1:3000"]);
@@ -39,15 +47,34 @@ fn third_party_verify(token: &str, jwks_json: &Value, alg: Algorithm) -> jsonweb
 
 #[tokio::test]
 async fn tokens_of_every_algorithm_verify_with_the_published_jwks_alone() {
-    for (alg, jalg) in [(Alg::RS256, Algorithm::RS256), (Alg::ES256, Algorithm::ES256), (Alg::EdDSA, Algorithm::EdDSA)] {
+    for (alg, jalg) in [
+        (Alg::RS256, Algorithm::RS256),
+        (Alg::ES256, Algorithm::ES256),
+        (Alg::EdDSA, Algorithm::EdDSA),
+    ] {
         let config = Config::from_lookup(Host::Local, |_| None).unwrap();
         let keys = Arc::new(GeneratedKeySource::from_key(SigningKey::generate(alg).unwrap()));
-        let app = Keygate::new(config, Arc::new(MemoryStore::new()), keys, Arc::new(keygate_shared::adapters::mail::LogMailer));
-        app.create_user(NewUser { username: "ann".into(), password: "tangerine kite orbit 42".into(), email: None, roles: vec!["reader".into(), "ops".into()] })
-            .await
-            .unwrap();
-        let tokens =
-            call(&app, Method::POST, "/auth/token", r#"{"grant_type":"password","username":"ann","password":"tangerine kite orbit 42"}"#).await;
+        let app = Keygate::new(
+            config,
+            Arc::new(MemoryStore::new()),
+            keys,
+            Arc::new(keygate_shared::adapters::mail::LogMailer),
+        );
+        app.create_user(NewUser {
+            username: "ann".into(),
+            password: "tangerine kite orbit 42".into(),
+            email: None,
+            roles: vec!["reader".into(), "ops".into()],
+        })
+        .await
+        .unwrap();
+        let tokens = call(
+            &app,
+            Method::POST,
+            "/auth/token",
+            r#"{"grant_type":"password","username":"ann","password":"tangerine kite orbit 42"}"#,
+        )
+        .await;
         let jwks = call(&app, Method::GET, "/.well-known/jwks.json", "").await;
         for k in jwks["keys"].as_array().unwrap() {
             for private in ["d", "p", "q", "dp", "dq", "qi"] {
