@@ -1,0 +1,144 @@
+//! The `keygate` operator commands against DynamoDB and Secrets Manager in moto.
+
+use keygate_tests::bins::binary;
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn keygate(env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(binary("keygate"));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn fails_with(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains(needle), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[tokio::test]
+async fn operator_commands() {
+    // moto_sdk_config checks that the AWS environment points at moto.
+    let _ = keygate_tests::aws::moto_sdk_config().await;
+    let table = keygate_tests::aws::unique_name("cli");
+    let secret = keygate_tests::aws::unique_name("cli-key");
+    let env = [
+        ("KEYGATE_TABLE", table.as_str()),
+        ("KEYGATE_SIGNING_SECRET_ID", secret.as_str()),
+    ];
+
+    // Before bootstrap: a clear error, no panic.
+    fails_with(
+        &keygate(
+            &env,
+            &["user", "add", "ann", "--password-stdin"],
+            Some("tangerine kite orbit 42\n"),
+        ),
+        "keygate:",
+    );
+
+    let first = ok(&keygate(&env, &["bootstrap"], None));
+    assert!(first.contains("created"), "{first}");
+    let again = ok(&keygate(&env, &["bootstrap"], None));
+    assert!(
+        again.contains(&format!("table {table}: exists")) && again.contains("exists"),
+        "{again}"
+    );
+
+    let user: Value = serde_json::from_str(&ok(&keygate(
+        &env,
+        &[
+            "user",
+            "add",
+            "Ann",
+            "--email",
+            "ann@example.com",
+            "--role",
+            "admin",
+            "--role",
+            "reader",
+            "--password-stdin",
+        ],
+        Some("tangerine kite orbit 42\n"),
+    )))
+    .unwrap();
+    assert_eq!(user["username"], "Ann");
+    assert_eq!(user["roles"], serde_json::json!(["admin", "reader"]));
+    fails_with(
+        &keygate(
+            &env,
+            &["user", "add", "ANN", "--password-stdin"],
+            Some("tangerine kite orbit 42\n"),
+        ),
+        "conflict",
+    );
+    fails_with(
+        &keygate(&env, &["user", "add", "bob", "--password-stdin"], Some("short\n")),
+        "password",
+    );
+    fails_with(&keygate(&env, &["user", "add", "bob"], None), "--password-stdin");
+
+    let key: Value = serde_json::from_str(&ok(&keygate(
+        &env,
+        &[
+            "apikey",
+            "create",
+            "sensor-7",
+            "--role",
+            "device",
+            "--expires-in",
+            "3600",
+        ],
+        None,
+    )))
+    .unwrap();
+    assert!(key["api_key"].as_str().unwrap().starts_with("kgk_"));
+    assert!(key["expires_at"].is_string());
+    let id = key["key_id"].as_str().unwrap();
+    ok(&keygate(&env, &["apikey", "revoke", id], None));
+    fails_with(&keygate(&env, &["apikey", "revoke", id], None), "no such API key");
+
+    let token = ok(&keygate(&env, &["token", "issue", "ann"], None));
+    assert_eq!(token.trim().split('.').count(), 3);
+    ok(&keygate(&env, &["sessions", "revoke", "ann"], None));
+    fails_with(&keygate(&env, &["sessions", "revoke", "nobody"], None), "no such user");
+
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let jwk: Value = serde_json::from_str(&ok(&keygate(&[], &["keygen", "--alg", alg], None))).unwrap();
+        assert_eq!(jwk["alg"], alg);
+        assert!(jwk["d"].is_string() && jwk["kid"].is_string());
+    }
+    fails_with(&keygate(&[], &["keygen", "--alg", "HS256"], None), "--alg");
+    fails_with(
+        &keygate(&[("KEYGATE_ACCESS_TOKEN_TTL", "soon")], &["keygen"], None),
+        "KEYGATE_ACCESS_TOKEN_TTL",
+    );
+    let help = ok(&keygate(&[], &["--help"], None));
+    for cmd in ["serve", "bootstrap", "user", "apikey", "sessions", "token", "keygen"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
