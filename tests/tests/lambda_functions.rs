@@ -300,3 +300,156 @@ async fn bad_configuration_fails_at_start_with_one_line() {
     g.wait_exit().await;
     assert!(g.logs().contains("KEYGATE_ACCESS_TOKEN_TTL"), "{}", g.logs());
 }
+
+#[tokio::test]
+async fn admin_function() {
+    let env = Env::new().await;
+    env.app.ensure_admin("root", PW).await.unwrap();
+    let admin = env.app.password_login("root", PW, None).await.unwrap().access_token;
+    let reader = env.app.password_login("ann", PW, None).await.unwrap().access_token;
+    let mut f = env.start("admin").await;
+    let with = |name: &str, token: &str| event(name, &[("REPLACE_WITH_ADMIN_TOKEN", token)]);
+
+    // 401 without a valid token, 403 without the role; neither changes anything.
+    let a = invoke(&mut f, with("admin-create-user.json", "not-a-token")).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (401, Some("invalid_token")));
+    assert!(a.headers["www-authenticate"].as_str().unwrap().starts_with("Bearer"));
+    let a = invoke(&mut f, with("admin-create-user.json", &reader)).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (403, Some("insufficient_scope")));
+    let bob = keygate_shared::domain::UsernameKey::of_any("bob");
+    assert!(env.app.store.account(&bob).await.unwrap().is_none());
+    report_init("admin", &f);
+
+    let a = invoke(&mut f, with("admin-create-user.json", &admin)).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        (a.body["username"].as_str(), a.body["roles"].clone()),
+        (Some("bob"), json!(["reader"]))
+    );
+    let before = env.app.store.account(&bob).await.unwrap().unwrap();
+    let dup = invoke(&mut f, with("admin-create-user.json", &admin)).await;
+    assert_eq!((dup.status, dup.body["error"].as_str()), (409, Some("conflict")));
+    assert_eq!(
+        env.app.store.account(&bob).await.unwrap().unwrap(),
+        before,
+        "a refused create changes nothing"
+    );
+
+    let a = invoke(&mut f, with("admin-update-user.json", &admin)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["roles"], json!(["reader", "writer"]));
+    let session = env
+        .app
+        .password_login("bob", "copper meadow signal 9", None)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    let a = invoke(&mut f, with("admin-revoke-sessions.json", &admin)).await;
+    assert_eq!(a.status, 204);
+    assert!(
+        env.app.refresh(&session).await.is_err(),
+        "revoked sessions are dead for refresh at once"
+    );
+
+    let a = invoke(&mut f, with("admin-create-api-key.json", &admin)).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let key = a.body["api_key"].as_str().unwrap().to_owned();
+    let id = a.body["key_id"].as_str().unwrap().to_owned();
+    assert!(env.app.api_key_login(&key).await.is_ok());
+    let del = event(
+        "admin-delete-api-key.json",
+        &[("REPLACE_WITH_ADMIN_TOKEN", &admin), ("REPLACE_WITH_KEY_ID", &id)],
+    );
+    assert_eq!(invoke(&mut f, del.clone()).await.status, 204);
+    assert!(
+        env.app.api_key_login(&key).await.is_err(),
+        "a deleted key stops working at once"
+    );
+    assert_eq!(invoke(&mut f, del).await.status, 404);
+
+    // The audit trail: structured lines with the actor and the request id, never a secret.
+    let logs = f.logs();
+    let audit: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "keygate::audit")
+        .collect();
+    assert!(
+        audit
+            .iter()
+            .any(|v| v["event"] == "admin" && v["action"] == "create_user" && v["outcome"] == "success"),
+        "{logs}"
+    );
+    assert!(
+        audit.iter().any(|v| v["event"] == "admin_request"
+            && v["span"]["request_id"].is_string()
+            && v["timestamp"].is_string()),
+        "{logs}"
+    );
+    for secret in [
+        PW,
+        "copper meadow signal 9",
+        key.as_str(),
+        admin.as_str(),
+        session.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+
+    // KEYGATE_ADMIN_API=off: the whole surface is 404.
+    let outbox = env.outbox.display().to_string();
+    let mut off = LambdaProcess::start(
+        &binary("admin"),
+        &[
+            ("KEYGATE_TABLE", &env.table),
+            ("KEYGATE_SIGNING_SECRET_ID", &env.secret),
+            ("KEYGATE_ADMIN_API", "off"),
+            ("KEYGATE_OUTBOX", &outbox),
+        ],
+    )
+    .await;
+    let a = invoke(&mut off, with("admin-create-api-key.json", &admin)).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn login_audit_lines_carry_the_request_id_and_no_secret() {
+    let env = Env::new().await;
+    let mut f = env.start("authenticate").await;
+    assert_eq!(
+        invoke(
+            &mut f,
+            event("authenticate-password.json", &[(PW, "wrong wrong wrong wrong")])
+        )
+        .await
+        .status,
+        401
+    );
+    let ok = invoke(&mut f, event("authenticate-password.json", &[])).await;
+    assert_eq!(ok.status, 200);
+    let logs = f.logs();
+    let audit: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "keygate::audit")
+        .collect();
+    for outcome in ["failure", "success"] {
+        assert!(
+            audit.iter().any(|v| v["event"] == "login"
+                && v["outcome"] == outcome
+                && v["span"]["request_id"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("c0ffee00"))),
+            "{logs}"
+        );
+    }
+    for secret in [
+        PW,
+        "wrong wrong wrong wrong",
+        ok.body["access_token"].as_str().unwrap(),
+        ok.body["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+}

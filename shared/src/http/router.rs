@@ -330,6 +330,7 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     }
     let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(2).collect();
     let m = &req.method;
+    tracing::info!(target: "keygate::audit", event = "admin_request", actor = claims.sub.as_str(), method = %m, "audit");
     match segments.as_slice() {
         ["users"] if m == Method::POST => {
             let r: CreateUserRequest = body::typed(req, Accept::Json)?;
