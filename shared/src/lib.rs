@@ -6,6 +6,7 @@
 //! (DynamoDB, Secrets Manager, SES, embedded). The domain knows nothing of AWS or HTTP.
 
 pub mod adapters;
+pub mod authorizer;
 pub mod config;
 pub mod domain;
 pub mod http;

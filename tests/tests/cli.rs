@@ -137,6 +137,12 @@ async fn operator_commands() {
         &keygate(&[("KEYGATE_ACCESS_TOKEN_TTL", "soon")], &["keygen"], None),
         "KEYGATE_ACCESS_TOKEN_TTL",
     );
+    // AWS unreachable: one clear line, no panic, within the SDK's timeouts.
+    let down = [
+        ("KEYGATE_TABLE", table.as_str()),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+    ];
+    fails_with(&keygate(&down, &["apikey", "create", "x"], None), "unavailable");
     let help = ok(&keygate(&[], &["--help"], None));
     for cmd in ["serve", "bootstrap", "user", "apikey", "sessions", "token", "keygen"] {
         assert!(help.contains(cmd), "{help}");

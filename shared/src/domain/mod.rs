@@ -7,6 +7,7 @@ pub mod lockout;
 pub mod password;
 pub mod refresh;
 pub mod roles;
+pub mod route_policy;
 pub mod secret;
 pub mod time;
 pub mod username;

@@ -1,0 +1,438 @@
+//! The authorizer binary under the Lambda Runtime API emulator, with realistic events of every
+//! shape, against a JWKS served by the test; forged tokens for the attacks of RFC 8725 and
+//! known JWT-library CVEs are all refused without crashing the function.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use base64::Engine as _;
+use keygate_sdk::{AccessClaims, Jwks};
+use keygate_shared::domain::keys::{Alg, SigningKey};
+use keygate_tests::bins::binary;
+use keygate_tests::emulator::{InvokeError, LambdaProcess};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const ISS: &str = "https://auth.example.com";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+#[derive(Default)]
+struct Served {
+    jwks: Mutex<Jwks>,
+    down: AtomicBool,
+    hits: AtomicUsize,
+}
+
+async fn serve_jwks(State(s): State<Arc<Served>>) -> axum::response::Response {
+    s.hits.fetch_add(1, Ordering::Relaxed);
+    if s.down.load(Ordering::Relaxed) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let body = serde_json::to_string(&*s.jwks.lock().unwrap()).unwrap();
+    ([("content-type", "application/json")], body).into_response()
+}
+
+async fn jwks_server(keys: &[&SigningKey]) -> (Arc<Served>, String) {
+    let served = Arc::new(Served::default());
+    *served.jwks.lock().unwrap() = Jwks {
+        keys: keys.iter().map(|k| k.public_jwk()).collect(),
+    };
+    let app = Router::new()
+        .route("/.well-known/jwks.json", axum::routing::get(serve_jwks))
+        .with_state(served.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (served, url)
+}
+
+fn now() -> i64 {
+    keygate_shared::domain::time::now()
+}
+
+fn claims(roles: &[&str]) -> AccessClaims {
+    let t = now();
+    AccessClaims {
+        iss: ISS.into(),
+        sub: "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69".into(),
+        aud: "keygate".into(),
+        exp: t + 600,
+        iat: t - 5,
+        nbf: Some(t - 5),
+        jti: "jti-1".into(),
+        client_id: "keygate".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        scope: roles.join(" "),
+        preferred_username: Some("ann".into()),
+    }
+}
+
+fn event(name: &str, token: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("REPLACE_WITH_TOKEN", token);
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn start(url: &str, route_roles: Option<&str>) -> LambdaProcess {
+    let mut env = vec![("KEYGATE_ISSUER", ISS), ("KEYGATE_JWKS_URL", url)];
+    if let Some(r) = route_roles {
+        env.push(("KEYGATE_ROUTE_ROLES", r));
+    }
+    LambdaProcess::start(&binary("authorizer"), &env).await
+}
+
+fn effect(answer: &Value) -> &str {
+    answer["policyDocument"]["Statement"][0]["Effect"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// A token with an arbitrary header and a bogus signature: each header below must be refused
+/// for what it says, before any signature check could matter.
+fn raw_token(header: &Value, payload: &Value) -> String {
+    format!(
+        "{}.{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(payload.to_string()),
+        B64.encode([1u8; 64])
+    )
+}
+
+#[tokio::test]
+async fn every_event_shape() {
+    let key = SigningKey::generate(Alg::RS256).unwrap();
+    let (_served, url) = jwks_server(&[&key]).await;
+    let mut f = start(
+        &url,
+        Some(r#"{"GET /admin/{proxy+}": ["admin"], "GET /reports/daily": ["ops"], "*": []}"#),
+    )
+    .await;
+    let admin = key.sign(&claims(&["admin", "ops"])).unwrap();
+    let reader = key.sign(&claims(&["reader"])).unwrap();
+
+    // HTTP API, payload 2.0: simple response and IAM policy in one answer.
+    let a = f.invoke(event("authorizer-http-v2.json", &admin)).await.unwrap();
+    assert_eq!(a["isAuthorized"], true);
+    assert_eq!(effect(&a), "Allow");
+    assert_eq!(
+        a["context"],
+        json!({"sub": "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69", "roles": "admin,ops", "scope": "admin ops", "client_id": "keygate", "username": "ann"})
+    );
+    // With route roles, the policy is for this route only.
+    assert_eq!(
+        a["policyDocument"]["Statement"][0]["Resource"],
+        "arn:aws:execute-api:us-east-1:123456789012:abc123def4/$default/GET/admin/users"
+    );
+    assert_eq!(a["policyDocument"]["Statement"][0]["Action"], "execute-api:Invoke");
+    let a = f.invoke(event("authorizer-http-v2.json", &reader)).await.unwrap();
+    assert_eq!((a["isAuthorized"].as_bool(), effect(&a)), (Some(false), "Deny"));
+    let a = f.invoke(event("authorizer-http-v2.json", "garbage")).await.unwrap();
+    assert_eq!(a["isAuthorized"], false);
+
+    // HTTP API payload 1.0, REST REQUEST and REST TOKEN: IAM policies; invalid tokens fail
+    // the invocation with "Unauthorized".
+    for name in [
+        "authorizer-http-v1.json",
+        "authorizer-rest-request.json",
+        "authorizer-rest-token.json",
+    ] {
+        let a = f.invoke(event(name, &admin)).await.unwrap();
+        assert_eq!(effect(&a), "Allow", "{name}: {a}");
+        assert_eq!(a["principalId"], "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69");
+        assert_eq!(a["context"]["roles"], "admin,ops");
+        let a = f.invoke(event(name, &reader)).await.unwrap();
+        assert_eq!(effect(&a), "Deny", "{name}");
+        match f.invoke(event(name, "not.a.token")).await {
+            Err(InvokeError::Function(e)) => assert_eq!(e["errorMessage"], "Unauthorized", "{name}"),
+            other => panic!("{name}: expected Unauthorized, got {other:?}"),
+        }
+    }
+    eprintln!("authorizer: init {:?}", f.init_duration());
+}
+
+#[tokio::test]
+async fn without_route_roles_one_policy_covers_the_whole_api() {
+    let key = SigningKey::generate(Alg::ES256).unwrap();
+    let (_served, url) = jwks_server(&[&key]).await;
+    let mut f = start(&url, None).await;
+    let t = key.sign(&claims(&[])).unwrap();
+    let a = f.invoke(event("authorizer-rest-token.json", &t)).await.unwrap();
+    assert_eq!(effect(&a), "Allow");
+    assert_eq!(
+        a["policyDocument"]["Statement"][0]["Resource"],
+        "arn:aws:execute-api:us-east-1:123456789012:r3st4p1id/prod/*"
+    );
+}
+
+#[tokio::test]
+async fn forged_tokens_are_all_refused_and_the_function_survives() {
+    let rsa = SigningKey::generate(Alg::RS256).unwrap();
+    let ec = SigningKey::generate(Alg::ES256).unwrap();
+    let (_served, url) = jwks_server(&[&rsa, &ec]).await;
+    let mut f = start(&url, None).await;
+    let good = rsa.sign(&claims(&["admin"])).unwrap();
+    let parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let header = |alg: &str, kid: &str| json!({"alg": alg, "kid": kid, "typ": "at+jwt"});
+    let payload: Value = serde_json::from_slice(&B64.decode(&parts[1]).unwrap()).unwrap();
+    let kid = rsa.kid().to_owned();
+    let n = rsa.public_jwk().n.unwrap();
+
+    // HMAC "signed" with the RSA public key (the classic algorithm-confusion attack).
+    let hs_input = format!("{}.{}", B64.encode(header("HS256", &kid).to_string()), parts[1]);
+    let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, n.as_bytes());
+    let hs = format!(
+        "{hs_input}.{}",
+        B64.encode(aws_lc_rs::hmac::sign(&hmac_key, hs_input.as_bytes()).as_ref())
+    );
+    // ECDSA with r = s = 0 ("psychic signatures", CVE-2022-21449).
+    let ec_input = format!("{}.{}", B64.encode(header("ES256", ec.kid()).to_string()), parts[1]);
+    let psychic = format!("{ec_input}.{}", B64.encode([0u8; 64]));
+    let with_claims = |f: &dyn Fn(&mut Value)| {
+        let mut p = payload.clone();
+        f(&mut p);
+        let c: AccessClaims = serde_json::from_value(p).unwrap();
+        rsa.sign(&c).unwrap()
+    };
+    let mut forged: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            format!("{}.{}.", B64.encode(header("none", &kid).to_string()), parts[1]),
+        ),
+        (
+            "alg None",
+            format!("{}.{}.", B64.encode(header("None", &kid).to_string()), parts[1]),
+        ),
+        (
+            "alg NONE with signature",
+            format!(
+                "{}.{}.{}",
+                B64.encode(header("NONE", &kid).to_string()),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        ("HS256 with the public key", hs),
+        ("ECDSA r=s=0", psychic),
+        (
+            "kid injection",
+            raw_token(&header("RS256", "../../../../dev/null"), &payload),
+        ),
+        ("kid sql", raw_token(&header("RS256", "x' UNION SELECT 'key"), &payload)),
+        (
+            "jku",
+            raw_token(
+                &json!({"alg": "RS256", "kid": kid, "typ": "at+jwt", "jku": "https://evil.example/jwks"}),
+                &payload,
+            ),
+        ),
+        (
+            "x5u",
+            raw_token(
+                &json!({"alg": "RS256", "kid": kid, "typ": "at+jwt", "x5u": "https://evil.example/cert"}),
+                &payload,
+            ),
+        ),
+        (
+            "embedded jwk",
+            raw_token(
+                &json!({"alg": "RS256", "typ": "at+jwt", "jwk": rsa.public_jwk()}),
+                &payload,
+            ),
+        ),
+        (
+            "wrong typ",
+            raw_token(&json!({"alg": "RS256", "kid": kid, "typ": "JWT"}), &payload),
+        ),
+        (
+            "crit",
+            raw_token(
+                &json!({"alg": "RS256", "kid": kid, "typ": "at+jwt", "crit": ["exp"]}),
+                &payload,
+            ),
+        ),
+        (
+            "tampered payload",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                B64.encode(json!({"sub": "root", "roles": ["admin"]}).to_string()),
+                parts[2]
+            ),
+        ),
+        ("bad base64", format!("{}.{}!!.{}", parts[0], parts[1], parts[2])),
+        ("padded base64", format!("{}==.{}.{}", parts[0], parts[1], parts[2])),
+        ("four parts", format!("{good}.x")),
+        ("five parts", format!("{good}.x.y")),
+        ("two parts", format!("{}.{}", parts[0], parts[1])),
+        ("oversized", format!("{}.{}.{}", parts[0], "A".repeat(20_000), parts[2])),
+        ("empty", String::new()),
+        (
+            "duplicate members",
+            format!(
+                "{}.{}.{}",
+                B64.encode(format!(
+                    r#"{{"alg":"RS256","kid":"{kid}","typ":"at+jwt","alg":"none"}}"#
+                )),
+                parts[1],
+                parts[2]
+            ),
+        ),
+        (
+            "expired",
+            with_claims(&|p| {
+                p["exp"] = json!(now() - 120);
+                p["iat"] = json!(now() - 700);
+                p["nbf"] = json!(now() - 700)
+            }),
+        ),
+        ("future nbf", with_claims(&|p| p["nbf"] = json!(now() + 600))),
+        (
+            "future iat",
+            with_claims(&|p| {
+                p["iat"] = json!(now() + 600);
+                p["exp"] = json!(now() + 1000)
+            }),
+        ),
+        (
+            "too long a lifetime",
+            with_claims(&|p| p["exp"] = json!(now() + 86_400)),
+        ),
+        ("wrong iss", with_claims(&|p| p["iss"] = json!("https://evil.example"))),
+        ("wrong aud", with_claims(&|p| p["aud"] = json!("someone-else"))),
+        (
+            "refresh token",
+            "kgr_00112233445566778899aabbccddeeff_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
+        ),
+        ("reset token", "kgp_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
+    ];
+    for missing in ["sub", "exp", "iss", "aud", "iat", "jti", "client_id"] {
+        let mut p = payload.clone();
+        p.as_object_mut().unwrap().remove(missing);
+        // Sign the incomplete claims with the real key: only the claim check can refuse it.
+        let input = format!("{}.{}", parts[0], B64.encode(p.to_string()));
+        let signed = resign(&rsa, &input);
+        forged.push((missing, signed));
+    }
+    for (what, token) in &forged {
+        match f.invoke(event("authorizer-rest-token.json", token)).await {
+            Err(InvokeError::Function(e)) => assert_eq!(e["errorMessage"], "Unauthorized", "{what}"),
+            other => panic!("{what}: expected Unauthorized, got {other:?}"),
+        }
+        let a = f.invoke(event("authorizer-http-v2.json", token)).await.unwrap();
+        assert_eq!(a["isAuthorized"], false, "{what}");
+    }
+    // Still alive and still right.
+    assert_eq!(
+        effect(&f.invoke(event("authorizer-rest-token.json", &good)).await.unwrap()),
+        "Allow"
+    );
+    let logs = f.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+    assert!(!logs.contains(&good), "a token reached the log");
+}
+
+/// Signs `input` (header.payload) with the RSA key directly, so that claims `AccessClaims`
+/// cannot even represent (a missing `sub`) carry a valid signature.
+fn resign(key: &SigningKey, input: &str) -> String {
+    let jwk: Value = serde_json::from_str(&key.to_jwk_json()).unwrap();
+    let int = |name: &str| B64.decode(jwk[name].as_str().unwrap()).unwrap();
+    let kp = aws_lc_rs::rsa::KeyPair::from_der(&rsa_der(&[
+        int("n"),
+        int("e"),
+        int("d"),
+        int("p"),
+        int("q"),
+        int("dp"),
+        int("dq"),
+        int("qi"),
+    ]))
+    .unwrap();
+    let mut sig = vec![0u8; kp.public_modulus_len()];
+    kp.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{input}.{}", B64.encode(sig))
+}
+
+fn rsa_der(parts: &[Vec<u8>]) -> Vec<u8> {
+    fn len(out: &mut Vec<u8>, n: usize) {
+        if n < 128 {
+            out.push(n as u8)
+        } else {
+            let b = n.to_be_bytes();
+            let b: Vec<u8> = b.iter().copied().skip_while(|x| *x == 0).collect();
+            out.push(0x80 | b.len() as u8);
+            out.extend(b);
+        }
+    }
+    let mut body = vec![0x02, 0x01, 0x00];
+    for p in parts {
+        let pad = p[0] & 0x80 != 0;
+        body.push(0x02);
+        len(&mut body, p.len() + pad as usize);
+        if pad {
+            body.push(0);
+        }
+        body.extend(p);
+    }
+    let mut out = vec![0x30];
+    len(&mut out, body.len());
+    out.extend(body);
+    out
+}
+
+#[tokio::test]
+async fn jwks_cache_refetch_and_outage() {
+    let old = SigningKey::generate(Alg::RS256).unwrap();
+    let new = SigningKey::generate(Alg::EdDSA).unwrap();
+    let (served, url) = jwks_server(&[&old]).await;
+    let mut f = start(&url, None).await;
+    let t_old = old.sign(&claims(&[])).unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            effect(&f.invoke(event("authorizer-rest-token.json", &t_old)).await.unwrap()),
+            "Allow"
+        );
+    }
+    assert_eq!(served.hits.load(Ordering::Relaxed), 1, "fetched once, then cached");
+    // A new key appears (rotation): a token with an unknown kid triggers one refetch... but
+    // not within a minute of the last fetch, so a flood of unknown kids cannot hammer the JWKS.
+    served.jwks.lock().unwrap().keys.push(new.public_jwk());
+    let t_new = new.sign(&claims(&[])).unwrap();
+    assert!(f.invoke(event("authorizer-rest-token.json", &t_new)).await.is_err());
+    assert_eq!(served.hits.load(Ordering::Relaxed), 1);
+    // An outage with a warm cache keeps verifying.
+    served.down.store(true, Ordering::Relaxed);
+    assert_eq!(
+        effect(&f.invoke(event("authorizer-rest-token.json", &t_old)).await.unwrap()),
+        "Allow"
+    );
+    // A fresh container learns the new key on its first fetch.
+    served.down.store(false, Ordering::Relaxed);
+    let mut g = start(&url, None).await;
+    assert_eq!(
+        effect(&g.invoke(event("authorizer-rest-token.json", &t_new)).await.unwrap()),
+        "Allow"
+    );
+    assert_eq!(
+        effect(&g.invoke(event("authorizer-rest-token.json", &t_old)).await.unwrap()),
+        "Allow"
+    );
+}
+
+#[tokio::test]
+async fn bad_route_roles_stop_the_function_at_start() {
+    let mut f = start("http://127.0.0.1:9/jwks.json", Some(r#"{"FETCH /x": ["admin"]}"#)).await;
+    let status = f.wait_exit().await.expect("exits");
+    assert!(!status.success());
+    assert!(f.logs().contains("KEYGATE_ROUTE_ROLES"), "{}", f.logs());
+}
