@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ports;
+pub mod rotation;
 pub mod runtime;
 pub mod services;
 pub mod telemetry;

@@ -1,0 +1,6 @@
+//! The `rotate-signing-key` Lambda function: Secrets Manager rotation of the signing key.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    keygate_shared::rotation::lambda_main().await;
+}
