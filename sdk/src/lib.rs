@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # keygate-sdk
 //!
 //! Verify keygate access tokens in your own Rust services, with nothing but the issuer's
@@ -6,6 +7,24 @@
 //! keygate's access tokens follow the JWT profile for OAuth 2.0 access tokens (RFC 9068):
 //! header `typ: at+jwt`, a `kid` naming a key of the issuer's JWKS, and the claims of
 //! [`AccessClaims`].
+//!
+//! ## Quick start
+//!
+//! - [`Verifier`]: verify a token against a key set you already have.
+//! - [`remote::RemoteJwks`]: fetch and cache the issuer's JWKS (refetched on an unknown `kid`
+//!   at most once a minute, concurrent fetches shared, [`remote::RemoteJwks::hydrate`] to
+//!   prefetch) and verify with it. keygate's own Lambda authorizer uses exactly this code.
+//! - [`guard::RequireToken`] and [`guard::Claims`]: a tower layer and an axum extractor that
+//!   protect your handlers (401 with `WWW-Authenticate: Bearer error="invalid_token"`, 403
+//!   without a required role).
+//! - [`client::Client`]: log in with a password or an API key and call APIs with a token that is
+//!   refreshed for you.
+//!
+//! Runnable examples: `examples/protected_service.rs` (an axum service behind the layer) and
+//! `examples/device.rs` (a device that logs in with an API key and calls it).
+//!
+//! Features: `remote`, `client` and `axum`, all on by default; with none, the crate is the pure
+//! verifier.
 //!
 //! ```
 //! use keygate_sdk::{Jwks, Verifier, VerifyOptions};
@@ -18,7 +37,13 @@
 //! ```
 
 pub mod claims;
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "axum")]
+pub mod guard;
 pub mod jwk;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod verify;
 
 pub use claims::AccessClaims;

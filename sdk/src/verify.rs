@@ -28,36 +28,52 @@ pub struct VerifyOptions {
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The token is too large.
     #[error("the token is too large")]
     TooLarge,
+    /// The token is malformed.
     #[error("the token is malformed")]
     Malformed,
+    /// The token has duplicate JSON members.
     #[error("the token has duplicate JSON members")]
     DuplicateMember,
+    /// The token's key id is unknown.
     #[error("the token's key id is unknown")]
     UnknownKid(String),
+    /// The token's algorithm is not allowed.
     #[error("the token's algorithm is not allowed")]
     BadAlgorithm,
+    /// The token's signature is invalid.
     #[error("the token's signature is invalid")]
     BadSignature,
+    /// The token is not an access token (typ).
     #[error("the token is not an access token (typ)")]
     BadType,
+    /// The token has critical header parameters.
     #[error("the token has critical header parameters")]
     Crit,
+    /// The token carries its own key references.
     #[error("the token carries its own key references")]
     EmbeddedKey,
+    /// The token has expired.
     #[error("the token has expired")]
     Expired,
+    /// The token is not valid yet.
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// The token was issued in the future.
     #[error("the token was issued in the future")]
     IssuedInFuture,
+    /// The token's issuer is wrong.
     #[error("the token's issuer is wrong")]
     WrongIssuer,
+    /// The token's audience is wrong.
     #[error("the token's audience is wrong")]
     WrongAudience,
+    /// The token lacks the {0} claim.
     #[error("the token lacks the {0} claim")]
     MissingClaim(&'static str),
+    /// The token's lifetime is longer than allowed.
     #[error("the token's lifetime is longer than allowed")]
     LifetimeTooLong,
 }

@@ -9,10 +9,10 @@
 //!   invalid token fails the invocation with `Unauthorized` (API Gateway's 401), a valid token
 //!   without the route's role gets `Deny`.
 
-use crate::adapters::jwks_http::{RemoteJwks, RemoteVerifyError};
 use crate::config::{Config, ConfigError};
 use crate::domain::route_policy::RoutePolicy;
 use crate::domain::time::now;
+use keygate_sdk::remote::{RemoteJwks, RemoteVerifyError};
 use keygate_sdk::{AccessClaims, VerifyOptions};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};

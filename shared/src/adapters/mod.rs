@@ -2,7 +2,6 @@
 
 pub mod aws;
 pub mod dynamodb;
-pub mod jwks_http;
 pub mod local_key;
 pub mod mail;
 pub mod memory;

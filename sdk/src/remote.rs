@@ -1,14 +1,14 @@
-//! A JWKS fetched over HTTP(S) from `KEYGATE_JWKS_URL`, for verifiers that never hold the
-//! private key (the authorizer). Fetched once, cached for the container's life, and fetched
+//! A JWKS fetched over HTTP(S) (keygate's `/.well-known/jwks.json`), for verifiers that never
+//! hold the private key: keygate's Lambda authorizer and your own services. Fetched once, cached for the container's life, and fetched
 //! again when a token names an unknown `kid`, at most once a minute; concurrent callers share
 //! one fetch. When the JWKS endpoint is down, the cached keys keep verifying.
 
+use crate::{AccessClaims, Jwks, Verifier, VerifyError, VerifyOptions};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use keygate_sdk::{AccessClaims, Jwks, Verifier, VerifyError, VerifyOptions};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,17 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+
+fn describe<E: std::error::Error>(e: &E) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
 
 /// Why no key set could be had.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +63,7 @@ pub struct RemoteJwks {
 
 impl RemoteJwks {
     /// A verifier for the JWKS at `url`. Makes no call until used (or [`RemoteJwks::hydrate`]).
+    /// The error says what is wrong with the URL.
     pub fn new(url: &str, options: VerifyOptions) -> Result<RemoteJwks, String> {
         let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
@@ -85,11 +97,7 @@ impl RemoteJwks {
             .body(Empty::<Bytes>::new())
             .map_err(|e| FetchError(e.to_string()))?;
         let work = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| FetchError(super::aws::describe(&e)))?;
+            let resp = self.client.request(req).await.map_err(|e| FetchError(describe(&e)))?;
             if !resp.status().is_success() {
                 return Err(FetchError(format!("status {}", resp.status())));
             }
@@ -141,7 +149,16 @@ impl RemoteJwks {
         self.refresh(REFETCH_INTERVAL).await.map(|_| ())
     }
 
-    /// Verifies `token` at `now`.
+    /// Verifies `token` at the current time.
+    pub async fn verify_now(&self, token: &str) -> Result<AccessClaims, RemoteVerifyError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.verify(token, now).await
+    }
+
+    /// Verifies `token` at `now` (seconds since the Unix epoch).
     pub async fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, RemoteVerifyError> {
         let cached = self.state.read().await.verifier.clone();
         let mut verifier = match cached {

@@ -1,0 +1,204 @@
+//! keygate-sdk against a real `keygate serve`: the guard (tower layer and axum extractor), the
+//! refreshing client, and the two runnable examples.
+
+use keygate_sdk::client::Client;
+use keygate_tests::bins::{binary, http};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+const ADMIN_PW: &str = "correct-horse-battery-9";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a program and waits for its "listening on http://ADDR" line on stderr.
+fn spawn_listening(mut cmd: Command) -> (Proc, SocketAddr) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("exited before listening").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), addr)
+}
+
+fn example(name: &str) -> std::path::PathBuf {
+    let bin = binary("keygate");
+    let path = bin.parent().unwrap().join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build with `cargo build --workspace --all-targets`",
+        path.display()
+    );
+    path
+}
+
+fn keygate_serve(ttl: &str) -> (Proc, SocketAddr) {
+    let mut cmd = Command::new(binary("keygate"));
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--admin",
+        &format!("admin:{ADMIN_PW}"),
+    ])
+    .env("KEYGATE_ACCESS_TOKEN_TTL", ttl)
+    .env_remove("KEYGATE_TABLE")
+    .env_remove("KEYGATE_SIGNING_SECRET_ID");
+    spawn_listening(cmd)
+}
+
+fn admin_call(k: SocketAddr, path: &str, body: &Value) -> Value {
+    let login = http(
+        k,
+        "POST",
+        "/auth/token",
+        &[("content-type", "application/json")],
+        &json!({"grant_type": "password", "username": "admin", "password": ADMIN_PW}).to_string(),
+    );
+    let token = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let r = http(
+        k,
+        "POST",
+        path,
+        &[("content-type", "application/json"), ("authorization", &token)],
+        &body.to_string(),
+    );
+    assert!(r.status < 300, "{path}: {} {}", r.status, r.body);
+    r.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guard_client_and_examples_against_keygate_serve() {
+    let (_kg, k) = keygate_serve("900");
+    let key = admin_call(
+        k,
+        "/admin/api-keys",
+        &json!({"name": "thermometer", "roles": ["device"]}),
+    );
+    let api_key = key["api_key"].as_str().unwrap().to_owned();
+
+    // The protected service example, verifying with keygate's published JWKS.
+    let mut cmd = Command::new(example("protected_service"));
+    cmd.env("KEYGATE_JWKS_URL", format!("http://{k}/.well-known/jwks.json"))
+        .env("ADDR", "127.0.0.1:0");
+    let (_svc, s) = spawn_listening(cmd);
+
+    // The device example: API-key login, then a call with auth.
+    let out = Command::new(example("device"))
+        .env("KEYGATE_URL", format!("http://{k}"))
+        .env("KEYGATE_API_KEY", &api_key)
+        .env("SERVICE_URL", format!("http://{s}/readings"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("200 "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("apikey:{}", key["key_id"].as_str().unwrap())),
+        "{stdout}"
+    );
+
+    // The guard: 401 with a challenge without a token, 403 without the role, 200 with it.
+    let none = http(s, "GET", "/readings", &[], "");
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("www-authenticate"), Some("Bearer error=\"invalid_token\""));
+    assert_eq!(none.json()["error"], "invalid_token");
+    let bad = http(s, "GET", "/readings", &[("authorization", "Bearer not.a.token")], "");
+    assert_eq!(bad.status, 401);
+    let device = Client::with_api_key(&format!("http://{k}"), &api_key).unwrap();
+    let r = device.get(&format!("http://{s}/admin/report")).await.unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.headers.get("www-authenticate").unwrap(),
+        "Bearer error=\"insufficient_scope\""
+    );
+    let admin = Client::with_password(&format!("http://{k}"), "admin", ADMIN_PW).unwrap();
+    let r = admin.get(&format!("http://{s}/admin/report")).await.unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.json()["report"], "ok");
+
+    // Wrong credentials are an error, not a panic.
+    let wrong = Client::with_password(&format!("http://{k}"), "admin", "not the password at all").unwrap();
+    match wrong.access_token().await {
+        Err(keygate_sdk::client::ClientError::Refused { status: 401, error }) => assert_eq!(error, "invalid_grant"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_refreshes_serializes_and_falls_back_to_login() {
+    // One-second access tokens: the client renews at expiry (margin 0 for such short lives).
+    let (_kg, k) = keygate_serve("1");
+    admin_call(
+        k,
+        "/admin/users",
+        &json!({"username": "dev", "password": "tangerine kite orbit 42", "roles": ["reader"]}),
+    );
+    let client =
+        std::sync::Arc::new(Client::with_password(&format!("http://{k}"), "dev", "tangerine kite orbit 42").unwrap());
+    let first = client.access_token().await.unwrap();
+    assert_eq!(client.access_token().await.unwrap(), first, "cached while fresh");
+
+    // Wait for the access token to expire (a state change, not a timing assertion).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { c.access_token().await.unwrap() })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for t in tasks {
+        tokens.push(t.await.unwrap());
+    }
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "one refresh for all concurrent callers"
+    );
+    assert_ne!(tokens[0], first);
+
+    // Sessions revoked by an operator: the refresh fails, the client logs in afresh.
+    let login = http(
+        k,
+        "POST",
+        "/auth/token",
+        &[("content-type", "application/json")],
+        &json!({"grant_type": "password", "username": "admin", "password": ADMIN_PW}).to_string(),
+    );
+    let admin = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let r = http(
+        k,
+        "POST",
+        "/admin/users/dev/revoke-sessions",
+        &[("authorization", &admin)],
+        "",
+    );
+    assert_eq!(r.status, 204);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = client.access_token().await.unwrap();
+    assert_ne!(after, tokens[0]);
+    let v = http(
+        k,
+        "GET",
+        "/auth/validate",
+        &[("authorization", &format!("Bearer {after}"))],
+        "",
+    );
+    assert_eq!(v.status, 200, "the new token is valid");
+}
