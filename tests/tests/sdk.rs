@@ -202,3 +202,48 @@ async fn client_refreshes_serializes_and_falls_back_to_login() {
     );
     assert_eq!(v.status, 200, "the new token is valid");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_renews_once_after_a_401() {
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::{Arc, Mutex};
+    let (_kg, k) = keygate_serve("900");
+    admin_call(
+        k,
+        "/admin/users",
+        &json!({"username": "eve", "password": "tangerine kite orbit 42", "roles": []}),
+    );
+    // A service that refuses the first token it sees (as after a key rotation it has not
+    // learned yet) and accepts the next.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/data",
+            axum::routing::get(|State(seen): State<Arc<Mutex<Vec<String>>>>, h: HeaderMap| async move {
+                let auth = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let mut seen = seen.lock().unwrap();
+                seen.push(auth);
+                if seen.len() == 1 {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::OK
+                }
+            }),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let s = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::with_password(&format!("http://{k}"), "eve", "tangerine kite orbit 42").unwrap();
+    let r = client.get(&format!("http://{s}/data")).await.unwrap();
+    assert_eq!(r.status, 200);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "exactly one retry");
+    assert_ne!(seen[0], seen[1], "the retry carries a renewed token");
+    assert!(seen.iter().all(|a| a.starts_with("Bearer ")));
+}
