@@ -49,3 +49,13 @@ pub mod verify;
 pub use claims::AccessClaims;
 pub use jwk::{Jwk, Jwks};
 pub use verify::{Verifier, VerifyError, VerifyOptions};
+
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive), if
+/// that is what it is.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}

@@ -60,11 +60,7 @@ fn header(event: &Value, name: &str) -> Option<String> {
 }
 
 fn bearer(value: &str) -> Option<String> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-        .filter(|t| !t.is_empty())
+    keygate_sdk::bearer_token(value).map(str::to_owned)
 }
 
 /// `"METHOD /path"` from `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/path...`.

@@ -196,6 +196,28 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Puts an item that must not exist yet; `Conflict(what)` if it does.
+    async fn put_new(&self, item: Item, what: &'static str) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict(what))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn set_revoked(&self, id: &FamilyId) -> Result<(), StoreError> {
         let r = self
             .client
@@ -431,24 +453,7 @@ impl Store for DynamoStore {
             item.insert("expires_at".into(), n(e));
             item.insert("ttl".into(), n(e));
         }
-        let r = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict("api key id"))
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_new(item, "api key id").await
     }
 
     async fn api_key(&self, id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -480,24 +485,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_family(&self, f: &Family) -> Result<(), StoreError> {
-        let r = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(family_item(f)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict("family id"))
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_new(family_item(f), "family id").await
     }
 
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>, StoreError> {

@@ -99,12 +99,7 @@ pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ApiE
 
 /// The token of `Authorization: Bearer <token>`, if present.
 pub fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    keygate_sdk::bearer_token(req.headers.get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
 #[cfg(test)]
