@@ -453,3 +453,50 @@ async fn login_audit_lines_carry_the_request_id_and_no_secret() {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
+
+#[tokio::test]
+async fn unavailable_dependencies_get_503_and_never_a_panic() {
+    let env = Env::new().await;
+    // DynamoDB and Secrets Manager unreachable (nothing listens on port 9).
+    let mut f = LambdaProcess::start(
+        &binary("authenticate"),
+        &[
+            ("KEYGATE_TABLE", &env.table),
+            ("KEYGATE_SIGNING_SECRET_ID", &env.secret),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ],
+    )
+    .await;
+    let a = invoke(&mut f, event("authenticate-password.json", &[])).await;
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+    assert!(
+        !a.body["error_description"].as_str().unwrap().contains("127.0.0.1"),
+        "internal detail leaked"
+    );
+
+    // A signing secret whose value is not a private JWK: a clear 503, logged, not a panic.
+    let sdk = keygate_tests::aws::moto_sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let bad = keygate_tests::aws::unique_name("bad-key");
+    sm.create_secret()
+        .name(&bad)
+        .secret_string("{\"kty\":\"RSA\",\"n\":\"AQAB\"}")
+        .send()
+        .await
+        .unwrap();
+    let mut j = LambdaProcess::start(&binary("jwks"), &[("KEYGATE_SIGNING_SECRET_ID", &bad)]).await;
+    let a = invoke(&mut j, event("jwks.json", &[])).await;
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+    let logs = j.logs();
+    assert!(logs.contains("invalid signing key"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+    // The same function with a valid secret answers.
+    let mut k = env.start("jwks").await;
+    assert_eq!(invoke(&mut k, event("jwks.json", &[])).await.status, 200);
+}
