@@ -176,6 +176,11 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
                 "secret {secret}: {}",
                 if created { "created with a first key" } else { "exists" }
             );
+            let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
+            let jwks = keygate_shared::adapters::secrets_manager::publish_jwks(&sm, &secret, &store)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("public keys published in {table}: {}", jwks.keys.len());
             Ok(())
         }
         Command::User(UserCommand::Add(u)) => {

@@ -85,6 +85,12 @@ pub trait Store: Send + Sync {
     /// Atomically consumes a reset token: returns its record if it existed and had not expired
     /// at `now`; afterwards it is gone. Of N concurrent calls, at most one gets `Some`.
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError>;
+    /// Publishes the public key set (the rotation function and `keygate bootstrap` write it),
+    /// so that functions that only verify or publish keys never read the private key.
+    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError>;
+    /// The published public key set, if any.
+    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError>;
+
     /// Counts a reset delivery for `key`; `true` if it is within the limit
     /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]), `false` if over it.
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError>;

@@ -10,6 +10,10 @@
 //! - `finishSecret`: the pending version becomes `AWSCURRENT` (signers switch when their cache
 //!   renews, within five minutes); the old one becomes `AWSPREVIOUS` and stays published, so
 //!   tokens it signed keep verifying until they expire.
+//!
+//! After `createSecret`, `setSecret` and `finishSecret`, the public keys of the current, pending
+//! and previous versions are published in the table (`KEYGATE_TABLE`), where the `jwks` and
+//! `admin` functions read them without access to the private key.
 
 use crate::domain::keys::{Alg, SigningKey};
 use crate::ports::KeyError;
@@ -64,8 +68,24 @@ async fn version(
     }
 }
 
-/// Runs one rotation step.
-pub async fn rotate(client: &Client, ev: &RotationEvent) -> Result<(), KeyError> {
+/// Runs one rotation step. With a store, the public keys are published there after the steps
+/// that change them.
+pub async fn rotate(
+    client: &Client,
+    ev: &RotationEvent,
+    store: Option<&dyn crate::ports::Store>,
+) -> Result<(), KeyError> {
+    step(client, ev).await?;
+    if let Some(store) = store
+        && ev.step != "testSecret"
+    {
+        let jwks = crate::adapters::secrets_manager::publish_jwks(client, &ev.secret_id, store).await?;
+        tracing::info!(target: "keygate::audit", event = "rotation", step = ev.step.as_str(), published_keys = jwks.keys.len(), "audit");
+    }
+    Ok(())
+}
+
+async fn step(client: &Client, ev: &RotationEvent) -> Result<(), KeyError> {
     let id = ev.secret_id.as_str();
     let token = ev.client_request_token.as_str();
     let described = client
@@ -183,11 +203,21 @@ pub async fn rotate(client: &Client, ev: &RotationEvent) -> Result<(), KeyError>
 /// The rotation function's `main`.
 pub async fn lambda_main() {
     crate::telemetry::init();
-    let client = Arc::new(Client::new(&crate::adapters::aws::sdk_config().await));
+    let sdk = crate::adapters::aws::sdk_config().await;
+    let client = Arc::new(Client::new(&sdk));
+    // Where the public keys are published: the table, when the function is given one.
+    let store: Option<Arc<dyn crate::ports::Store>> = std::env::var("KEYGATE_TABLE")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(|t| Arc::new(crate::adapters::dynamodb::DynamoStore::new(&sdk, t)) as Arc<dyn crate::ports::Store>);
+    if store.is_none() {
+        tracing::warn!("KEYGATE_TABLE is not set: the public keys will not be published for the jwks function");
+    }
     let handler = service_fn(move |event: LambdaEvent<RotationEvent>| {
         let client = client.clone();
+        let store = store.clone();
         async move {
-            rotate(&client, &event.payload).await.map_err(|e| {
+            rotate(&client, &event.payload, store.as_deref()).await.map_err(|e| {
                 tracing::error!(step = event.payload.step.as_str(), error = %e, "rotation step failed");
                 lambda_runtime::Diagnostic {
                     error_type: "RotationError".into(),

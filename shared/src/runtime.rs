@@ -38,15 +38,30 @@ impl Mailer for NoMailer {
     }
 }
 
-fn needs_store(mode: Mode) -> bool {
-    !matches!(mode, Mode::Lambda(Function::Jwks))
+/// Whether the function signs tokens, and so reads the private key. The `jwks` and `admin`
+/// functions read only the public keys published in the table.
+/// The key source of functions that neither sign nor verify (revoke, forgot-password).
+struct NoKeys;
+
+#[async_trait]
+impl KeySource for NoKeys {
+    async fn signing_key(&self) -> Result<Arc<crate::domain::keys::SigningKey>, crate::ports::KeyError> {
+        Err(crate::ports::KeyError::Unavailable("this function has no keys".into()))
+    }
+    async fn jwks(&self) -> Result<Arc<keygate_sdk::Jwks>, crate::ports::KeyError> {
+        Err(crate::ports::KeyError::Unavailable("this function has no keys".into()))
+    }
 }
 
 fn needs_keys(mode: Mode) -> bool {
-    !matches!(
+    matches!(
         mode,
-        Mode::Lambda(Function::Revoke | Function::ForgotPasswordRequest | Function::ForgotPasswordConfirm)
+        Mode::Local | Mode::Lambda(Function::Authenticate | Function::Refresh)
     )
+}
+
+fn uses_published_keys(mode: Mode) -> bool {
+    matches!(mode, Mode::Lambda(Function::Jwks | Function::Admin))
 }
 
 fn needs_mail(mode: Mode) -> bool {
@@ -63,7 +78,7 @@ fn required(var: &'static str, v: &Option<String>) -> Result<String, ConfigError
 /// Builds keygate for `mode` from `config`. Makes no network call: AWS clients connect lazily.
 pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
     let on_lambda = matches!(mode, Mode::Lambda(_));
-    if on_lambda && needs_store(mode) {
+    if on_lambda {
         required("KEYGATE_TABLE", &config.table)?;
     }
     if on_lambda && needs_keys(mode) {
@@ -79,15 +94,15 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
     };
 
     let store: Arc<dyn Store> = match (&config.table, &sdk) {
-        (Some(table), Some(sdk)) if needs_store(mode) => {
-            Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.clone()))
-        }
+        (Some(table), Some(sdk)) => Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.clone())),
         _ => Arc::new(adapters::memory::MemoryStore::new()),
     };
     let keys: Arc<dyn KeySource> = match (&config.signing_secret_id, &sdk) {
+        _ if uses_published_keys(mode) => Arc::new(adapters::published_keys::PublishedKeySource::new(store.clone())),
         (Some(id), Some(sdk)) if needs_keys(mode) => {
             Arc::new(adapters::secrets_manager::SecretsManagerKeySource::new(sdk, id.clone()))
         }
+        _ if on_lambda => Arc::new(NoKeys),
         _ => Arc::new(
             adapters::local_key::GeneratedKeySource::new(Alg::RS256)
                 .map_err(|e| StartError::Other(format!("could not generate a signing key: {e}")))?,

@@ -63,6 +63,7 @@ async fn operator_commands() {
 
     let first = ok(&keygate(&env, &["bootstrap"], None));
     assert!(first.contains("created"), "{first}");
+    assert!(first.contains("public keys published"), "{first}");
     let again = ok(&keygate(&env, &["bootstrap"], None));
     assert!(
         again.contains(&format!("table {table}: exists")) && again.contains("exists"),

@@ -41,6 +41,10 @@ impl Env {
         })
         .unwrap();
         let app = build(config, Mode::Local).await.unwrap();
+        // What `keygate bootstrap` and the rotation function do: publish the public keys.
+        keygate_shared::adapters::secrets_manager::publish_jwks(&sm, &secret, app.store.as_ref())
+            .await
+            .unwrap();
         app.create_user(NewUser {
             username: "ann".into(),
             password: PW.into(),
@@ -213,7 +217,12 @@ async fn refresh_and_revoke_functions() {
 #[tokio::test]
 async fn jwks_function() {
     let env = Env::new().await;
-    let mut f = env.start("jwks").await;
+    // The jwks function reads only the published public keys: no secret id, no secret access.
+    let mut f = LambdaProcess::start(
+        &binary("jwks"),
+        &[("KEYGATE_TABLE", &env.table), ("KEYGATE_SIGNING_SECRET_ID", "")],
+    )
+    .await;
     let a = invoke(&mut f, event("jwks.json", &[])).await;
     assert_eq!(a.status, 200, "{}", a.body);
     let kid = env.app.keys.signing_key().await.unwrap().kid().to_owned();
@@ -487,8 +496,12 @@ async fn unavailable_dependencies_get_503_and_never_a_panic() {
         .send()
         .await
         .unwrap();
-    let mut j = LambdaProcess::start(&binary("jwks"), &[("KEYGATE_SIGNING_SECRET_ID", &bad)]).await;
-    let a = invoke(&mut j, event("jwks.json", &[])).await;
+    let mut j = LambdaProcess::start(
+        &binary("authenticate"),
+        &[("KEYGATE_TABLE", &env.table), ("KEYGATE_SIGNING_SECRET_ID", &bad)],
+    )
+    .await;
+    let a = invoke(&mut j, event("authenticate-password.json", &[])).await;
     assert_eq!(
         (a.status, a.body["error"].as_str()),
         (503, Some("temporarily_unavailable"))
@@ -496,7 +509,11 @@ async fn unavailable_dependencies_get_503_and_never_a_panic() {
     let logs = j.logs();
     assert!(logs.contains("invalid signing key"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
-    // The same function with a valid secret answers.
+    // Nothing published yet: the jwks function answers 503, not an empty key set.
+    let (_, empty_table) = keygate_tests::aws::fresh_table().await;
+    let mut k = LambdaProcess::start(&binary("jwks"), &[("KEYGATE_TABLE", &empty_table)]).await;
+    assert_eq!(invoke(&mut k, event("jwks.json", &[])).await.status, 503);
+    // The same function on the table where the keys are published answers.
     let mut k = env.start("jwks").await;
     assert_eq!(invoke(&mut k, event("jwks.json", &[])).await.status, 200);
 }

@@ -101,7 +101,9 @@ async fn full_rotation_keeps_every_token_verifiable() {
     };
 
     let token = "a1b2c3d4-e5f6-4789-9abc-def012345678";
-    let mut f = LambdaProcess::start(&binary("rotate-signing-key"), &[]).await;
+    let (_, table) = keygate_tests::aws::fresh_table().await;
+    let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
+    let mut f = LambdaProcess::start(&binary("rotate-signing-key"), &[("KEYGATE_TABLE", &table)]).await;
     // Between steps, let the load make progress, so that every stage of the rotation is seen.
     let settle = || async {
         let seen = progress.load(Ordering::Relaxed);
@@ -121,6 +123,12 @@ async fn full_rotation_keeps_every_token_verifiable() {
     assert_eq!(mid.signing_key().await.unwrap().kid(), old_key.kid());
     let published = mid.jwks().await.unwrap();
     assert_eq!(published.keys.len(), 2, "current and pending");
+    use keygate_shared::ports::Store;
+    assert_eq!(
+        store.published_jwks().await.unwrap().unwrap(),
+        *published,
+        "published in the table for the jwks function"
+    );
     for name in ["finish", "finish"] {
         f.invoke(step(name, &arn, token))
             .await
@@ -139,6 +147,8 @@ async fn full_rotation_keeps_every_token_verifiable() {
     assert_eq!(new_key.alg(), Alg::ES256, "same algorithm");
     let jwks = after.jwks().await.unwrap();
     assert!(jwks.find(old_key.kid()).is_some(), "the previous key stays published");
+    let in_table = store.published_jwks().await.unwrap().unwrap();
+    assert!(in_table.find(old_key.kid()).is_some() && in_table.find(new_key.kid()).is_some());
     let verifier = Verifier::new(options(), &jwks);
     let now = keygate_shared::domain::time::now();
     verifier

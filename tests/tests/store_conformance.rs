@@ -42,6 +42,7 @@ conformance!(
     grace_reissue,
     reset_tokens_are_single_use,
     reset_delivery_limit,
+    published_keys,
 );
 
 fn account(name: &str, email: Option<&str>) -> Account {
@@ -359,4 +360,21 @@ async fn reset_delivery_limit(s: Arc<dyn Store>) {
     assert!(!s.allow_reset_delivery(&k, t + 10).await.unwrap());
     assert!(s.allow_reset_delivery(&k, t + 901).await.unwrap());
     assert!(s.allow_reset_delivery(&UsernameKey::of_any("other"), t).await.unwrap());
+}
+
+async fn published_keys(s: Arc<dyn Store>) {
+    use keygate_shared::domain::keys::{Alg, SigningKey};
+    assert!(s.published_jwks().await.unwrap().is_none());
+    let a = SigningKey::generate(Alg::ES256).unwrap();
+    let b = SigningKey::generate(Alg::EdDSA).unwrap();
+    let jwks = keygate_sdk::Jwks {
+        keys: vec![a.public_jwk(), b.public_jwk()],
+    };
+    s.put_published_jwks(&jwks).await.unwrap();
+    assert_eq!(s.published_jwks().await.unwrap().unwrap(), jwks);
+    let one = keygate_sdk::Jwks {
+        keys: vec![b.public_jwk()],
+    };
+    s.put_published_jwks(&one).await.unwrap();
+    assert_eq!(s.published_jwks().await.unwrap().unwrap(), one);
 }

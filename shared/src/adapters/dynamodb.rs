@@ -10,6 +10,7 @@
 //! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
 //! | refresh family | `FAMILY#<family id>` | `FAMILY` | username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked, ttl |
 //! | reset token | `RESET#<token hash>` | `RESET` | username_key, created_at, expires_at, ttl |
+//! | published keys | `JWKS` | `JWKS` | jwks (the public JWKS as JSON), updated_at |
 //!
 //! Only hashes of API keys, refresh and reset tokens are stored. DynamoDB deletes expired
 //! items some time after their `ttl` (and moto never does), so reads treat them as absent.
@@ -29,6 +30,7 @@ use aws_sdk_dynamodb::types::{
     ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     TransactWriteItem,
 };
+use keygate_sdk::Jwks;
 use std::collections::HashMap;
 
 type Item = HashMap<String, Av>;
@@ -635,6 +637,31 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
+        let mut item = key("JWKS".into(), "JWKS");
+        let json = serde_json::to_string(jwks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        item.insert("jwks".into(), s(json));
+        item.insert("updated_at".into(), n(crate::domain::time::now()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
+        let Some(item) = self.get(key("JWKS".into(), "JWKS")).await? else {
+            return Ok(None);
+        };
+        let json = Read(&item).str("jwks")?;
+        serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("published jwks: {e}")))
     }
 
     async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {

@@ -10,6 +10,7 @@ use crate::domain::{
 };
 use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
+use keygate_sdk::Jwks;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -22,6 +23,7 @@ struct Data {
     families: HashMap<FamilyId, Family>,
     resets: HashMap<TokenHash, ResetRecord>,
     deliveries: HashMap<UsernameKey, (UnixTime, u32)>,
+    jwks: Option<Jwks>,
 }
 
 /// The embedded store of `keygate serve` and the tests.
@@ -184,6 +186,15 @@ impl Store for MemoryStore {
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
         let mut d = self.lock();
         Ok(d.resets.remove(hash).filter(|r| now < r.expires_at))
+    }
+
+    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
+        self.lock().jwks = Some(jwks.clone());
+        Ok(())
+    }
+
+    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
+        Ok(self.lock().jwks.clone())
     }
 
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {

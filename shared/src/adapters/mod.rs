@@ -5,4 +5,5 @@ pub mod dynamodb;
 pub mod local_key;
 pub mod mail;
 pub mod memory;
+pub mod published_keys;
 pub mod secrets_manager;

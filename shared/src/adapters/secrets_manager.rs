@@ -35,8 +35,13 @@ fn unavailable<E: std::error::Error>(e: E) -> KeyError {
 impl SecretsManagerKeySource {
     /// A key source for `secret_id` (name or ARN). Makes no call until first used.
     pub fn new(sdk: &SdkConfig, secret_id: String) -> SecretsManagerKeySource {
+        Self::from_client(aws_sdk_secretsmanager::Client::new(sdk), secret_id)
+    }
+
+    /// A key source using an existing client.
+    pub fn from_client(client: aws_sdk_secretsmanager::Client, secret_id: String) -> SecretsManagerKeySource {
         SecretsManagerKeySource {
-            client: aws_sdk_secretsmanager::Client::new(sdk),
+            client,
             secret_id,
             cache: tokio::sync::RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
@@ -168,4 +173,21 @@ pub async fn create_signing_secret(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => Ok(false),
         Err(e) => Err(unavailable(e)),
     }
+}
+
+/// Publishes the public keys of the secret's current, pending and previous versions in the
+/// store, where the `jwks` and `admin` functions read them.
+pub async fn publish_jwks(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    store: &dyn crate::ports::Store,
+) -> Result<Jwks, KeyError> {
+    let jwks = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
+        .jwks()
+        .await?;
+    store
+        .put_published_jwks(&jwks)
+        .await
+        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
+    Ok((*jwks).clone())
 }
