@@ -6,8 +6,30 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The path of a workspace binary in the same target directory as the running test.
+/// The SAM logical id of each Lambda function binary (see template.yaml).
+const FUNCTIONS: &[(&str, &str)] = &[
+    ("authenticate", "AuthenticateFunction"),
+    ("refresh", "RefreshFunction"),
+    ("revoke", "RevokeFunction"),
+    ("jwks", "JwksFunction"),
+    ("forgot-password-request", "ForgotPasswordRequestFunction"),
+    ("forgot-password-confirm", "ForgotPasswordConfirmFunction"),
+    ("admin", "AdminFunction"),
+    ("authorizer", "AuthorizerFunction"),
+    ("rotate-signing-key", "RotateSigningKeyFunction"),
+];
+
+/// The path of a workspace binary in the same target directory as the running test. With
+/// `KEYGATE_LAMBDA_BUILD_DIR` set (to `sam build`'s output, `.aws-sam/build`), a Lambda
+/// function is the `bootstrap` that `sam build` made for it, as deployed.
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("KEYGATE_LAMBDA_BUILD_DIR").filter(|d| !d.is_empty())
+        && let Some((_, id)) = FUNCTIONS.iter().find(|(n, _)| *n == name)
+    {
+        let path = PathBuf::from(dir).join(id).join("bootstrap");
+        assert!(path.exists(), "{} is missing: run `sam build` first", path.display());
+        return path;
+    }
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test-binary>
     let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir");
