@@ -208,7 +208,10 @@ impl PasswordHash {
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon: Argon2<'static>,
-    dummy: PasswordHash,
+    /// Made on the first verification, not at start: functions that never verify a password
+    /// never pay for it, and the first login of a container pays it whether or not the user
+    /// exists.
+    dummy: std::sync::Arc<std::sync::OnceLock<PasswordHash>>,
 }
 
 /// The hasher failed (bad parameters or a corrupt stored hash).
@@ -226,17 +229,23 @@ impl PasswordHasher {
     pub fn with_params(m_kib: u32, t: u32, p: u32) -> PasswordHasher {
         let params = Params::new(m_kib, t, p, None).unwrap_or_default();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let salt = SaltString::encode_b64(&[0x5a; 16]).ok();
-        let dummy = salt
+        PasswordHasher {
+            argon,
+            dummy: Default::default(),
+        }
+    }
+
+    fn make_dummy(&self) -> PasswordHash {
+        SaltString::encode_b64(&[0x5a; 16])
+            .ok()
             .and_then(|s| {
-                argon
+                self.argon
                     .hash_password(b"keygate dummy password", &s)
                     .map(|h| h.to_string())
                     .ok()
             })
             .map(PasswordHash)
-            .unwrap_or_else(|| PasswordHash(String::new()));
-        PasswordHasher { argon, dummy }
+            .unwrap_or_else(|| PasswordHash(String::new()))
     }
 
     /// Hashes a new password with a fresh random salt.
@@ -253,7 +262,9 @@ impl PasswordHasher {
     /// Verifies `pw` against `hash`. With `hash: None` (unknown user), verifies against a
     /// dummy hash of the same cost and returns false, so both cases take the same time.
     pub fn verify(&self, pw: &LoginPassword, hash: Option<&PasswordHash>) -> bool {
-        let target = hash.unwrap_or(&self.dummy);
+        // Made (once) before looking at `hash`, so both paths share the first-call cost.
+        let dummy = self.dummy.get_or_init(|| self.make_dummy());
+        let target = hash.unwrap_or(dummy);
         let candidate = pw.0.as_deref().unwrap_or("\u{0}keygate: never matches");
         let ok = Phc::new(&target.0)
             .map(|phc| self.argon.verify_password(candidate.as_bytes(), &phc).is_ok())
