@@ -46,8 +46,8 @@ pub fn account_view(a: &Account) -> serde_json::Value {
     })
 }
 
-fn admin_audit(action: &'static str, outcome: &'static str, target: &str) {
-    tracing::info!(target: "keygate::audit", event = "admin", action, outcome, target, "audit");
+fn admin_audit(action: &'static str, outcome: &'static str, object: &str) {
+    tracing::info!(target: "keygate::audit", event = "admin", action, outcome, object, "audit");
 }
 
 impl Keygate {
