@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ports;
+#[cfg(all(feature = "dynamodb", feature = "secrets-manager"))]
 pub mod rotation;
 pub mod runtime;
 pub mod services;

@@ -1,7 +1,7 @@
 //! Start-up: build the configuration and the clients once per process (per Lambda container),
 //! then serve. A function binary's `main` is one call to [`lambda_main`].
 
-use crate::adapters;
+use crate::adapters::{self, AwsConfig};
 use crate::config::{Config, ConfigError, MailerKind};
 use crate::domain::keys::Alg;
 use crate::http::Function;
@@ -85,23 +85,17 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
         required("KEYGATE_SIGNING_SECRET_ID", &config.signing_secret_id)?;
     }
     let wants_aws = config.table.is_some()
-        || config.signing_secret_id.is_some()
+        || (needs_keys(mode) && config.signing_secret_id.is_some())
         || (needs_mail(mode) && config.mailer == MailerKind::Ses);
-    let sdk = if wants_aws {
-        Some(adapters::aws::sdk_config().await)
-    } else {
-        None
-    };
+    let sdk = if wants_aws { Some(aws_config().await?) } else { None };
 
     let store: Arc<dyn Store> = match (&config.table, &sdk) {
-        (Some(table), Some(sdk)) => Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.clone())),
+        (Some(table), Some(sdk)) => dynamo_store(sdk, table)?,
         _ => Arc::new(adapters::memory::MemoryStore::new()),
     };
     let keys: Arc<dyn KeySource> = match (&config.signing_secret_id, &sdk) {
         _ if uses_published_keys(mode) => Arc::new(adapters::published_keys::PublishedKeySource::new(store.clone())),
-        (Some(id), Some(sdk)) if needs_keys(mode) => {
-            Arc::new(adapters::secrets_manager::SecretsManagerKeySource::new(sdk, id.clone()))
-        }
+        (Some(id), Some(sdk)) if needs_keys(mode) => secret_key_source(sdk, id)?,
         _ if on_lambda => Arc::new(NoKeys),
         _ => Arc::new(
             adapters::local_key::GeneratedKeySource::new(Alg::RS256)
@@ -114,6 +108,36 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
         Arc::new(NoMailer)
     };
     Ok(Keygate::new(config, store, keys, mailer))
+}
+
+async fn aws_config() -> Result<AwsConfig, StartError> {
+    #[cfg(feature = "aws")]
+    return Ok(adapters::aws::sdk_config().await);
+    #[cfg(not(feature = "aws"))]
+    Err(StartError::Other(adapters::NotBuiltIn("AWS", "aws").to_string()))
+}
+
+fn dynamo_store(sdk: &AwsConfig, table: &str) -> Result<Arc<dyn Store>, StartError> {
+    #[cfg(feature = "dynamodb")]
+    return Ok(Arc::new(adapters::dynamodb::DynamoStore::new(sdk, table.to_owned())));
+    #[cfg(not(feature = "dynamodb"))]
+    {
+        let _ = (sdk, table);
+        Err(StartError::Other(adapters::NotBuiltIn("DynamoDB", "dynamodb").to_string()))
+    }
+}
+
+fn secret_key_source(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeySource>, StartError> {
+    #[cfg(feature = "secrets-manager")]
+    return Ok(Arc::new(adapters::secrets_manager::SecretsManagerKeySource::new(
+        sdk,
+        secret_id.to_owned(),
+    )));
+    #[cfg(not(feature = "secrets-manager"))]
+    {
+        let _ = (sdk, secret_id);
+        Err(StartError::Other(adapters::NotBuiltIn("Secrets Manager", "secrets-manager").to_string()))
+    }
 }
 
 /// The whole `main` of a Lambda function: configuration and clients once, then the handler

@@ -5,7 +5,7 @@ use crate::config::{Config, ConfigError, MailerKind};
 use crate::domain::time::rfc3339;
 use crate::ports::{MailError, Mailer, ResetMail};
 use async_trait::async_trait;
-use aws_config::SdkConfig;
+use super::AwsConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -69,14 +69,16 @@ impl Mailer for LogMailer {
 }
 
 /// Sends through Amazon SES (v2 API).
+#[cfg(feature = "ses")]
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
     from: String,
 }
 
+#[cfg(feature = "ses")]
 impl SesMailer {
     /// A mailer sending from `from`.
-    pub fn new(sdk: &SdkConfig, from: String) -> SesMailer {
+    pub fn new(sdk: &AwsConfig, from: String) -> SesMailer {
         SesMailer {
             client: aws_sdk_sesv2::Client::new(sdk),
             from,
@@ -84,6 +86,7 @@ impl SesMailer {
     }
 }
 
+#[cfg(feature = "ses")]
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError> {
@@ -114,7 +117,7 @@ impl Mailer for SesMailer {
 }
 
 /// The mailer `config` asks for.
-pub async fn build_mailer(config: &Config, sdk: Option<&SdkConfig>) -> Result<Arc<dyn Mailer>, ConfigError> {
+pub async fn build_mailer(config: &Config, sdk: Option<&AwsConfig>) -> Result<Arc<dyn Mailer>, ConfigError> {
     Ok(match config.mailer {
         MailerKind::Log => Arc::new(LogMailer),
         MailerKind::Outbox => {
@@ -129,15 +132,28 @@ pub async fn build_mailer(config: &Config, sdk: Option<&SdkConfig>) -> Result<Ar
                 var: "KEYGATE_MAIL_FROM",
                 reason: "required when KEYGATE_MAILER=ses".into(),
             })?;
-            let owned;
-            let sdk = match sdk {
-                Some(s) => s,
-                None => {
-                    owned = super::aws::sdk_config().await;
-                    &owned
-                }
-            };
-            Arc::new(SesMailer::new(sdk, from))
+            ses_mailer(sdk, from).await?
         }
+    })
+}
+
+#[cfg(feature = "ses")]
+async fn ses_mailer(sdk: Option<&AwsConfig>, from: String) -> Result<Arc<dyn Mailer>, ConfigError> {
+    let owned;
+    let sdk = match sdk {
+        Some(s) => s,
+        None => {
+            owned = super::aws::sdk_config().await;
+            &owned
+        }
+    };
+    Ok(Arc::new(SesMailer::new(sdk, from)))
+}
+
+#[cfg(not(feature = "ses"))]
+async fn ses_mailer(_sdk: Option<&AwsConfig>, _from: String) -> Result<Arc<dyn Mailer>, ConfigError> {
+    Err(ConfigError {
+        var: "KEYGATE_MAILER",
+        reason: super::NotBuiltIn("SES", "ses").to_string(),
     })
 }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod error;
 pub mod lambda;
 pub mod router;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use router::{Function, handle};
