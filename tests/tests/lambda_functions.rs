@@ -517,3 +517,31 @@ async fn unavailable_dependencies_get_503_and_never_a_panic() {
     let mut k = env.start("jwks").await;
     assert_eq!(invoke(&mut k, event("jwks.json", &[])).await.status, 200);
 }
+
+/// Every event in `events/` is fed to its function by one of these test files (so an event added
+/// for users is also proven to work).
+#[test]
+fn every_event_in_events_is_fed_to_a_function() {
+    let sources = [
+        include_str!("lambda_functions.rs"),
+        include_str!("authorizer.rs"),
+        include_str!("rotation.rs"),
+    ]
+    .concat();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut events = 0;
+    for entry in std::fs::read_dir(&dir).expect("events/") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        events += 1;
+        // rotation.rs names its events by step: step("create", ..) reads rotate-signing-key-create.json.
+        let used = match name.strip_prefix("rotate-signing-key-").and_then(|s| s.strip_suffix(".json")) {
+            Some(step) => sources.contains(&format!("\"{step}\"")),
+            None => sources.contains(&format!("\"{name}\"")),
+        };
+        assert!(used, "events/{name} is not used by any test");
+    }
+    assert!(events >= 20, "found only {events} events");
+}
