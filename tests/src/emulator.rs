@@ -39,6 +39,18 @@ struct Shared {
     first_poll: Mutex<Option<Instant>>,
     init_error: Mutex<Option<String>>,
     polls: AtomicU64,
+    /// The function's timeout (30 s unless [`LambdaProcess::set_timeout`]): the deadline each
+    /// invocation is given, after which the emulator stops waiting, as Lambda does.
+    timeout_ms: AtomicU64,
+}
+
+const DEFAULT_TIMEOUT_MS: u64 = 30_000;
+
+fn timeout(s: &Shared) -> Duration {
+    match s.timeout_ms.load(Ordering::Relaxed) {
+        0 => Duration::from_millis(DEFAULT_TIMEOUT_MS),
+        ms => Duration::from_millis(ms),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -55,7 +67,7 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
-                + Duration::from_secs(30);
+                + timeout(&s);
             h.insert(
                 "lambda-runtime-aws-request-id",
                 HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("x")),
@@ -200,7 +212,7 @@ impl LambdaProcess {
         }
     }
 
-    /// Sends one event and waits (at most 30 s) for the answer.
+    /// Sends one event and waits for the answer, at most the function's timeout.
     pub async fn invoke(&mut self, event: Value) -> Answer {
         let id = format!(
             "c0ffee00-0000-4000-8000-{:012}",
@@ -210,7 +222,7 @@ impl LambdaProcess {
         lock(&self.shared.waiting).insert(id.clone(), tx);
         lock(&self.shared.queue).push_back((id, event));
         self.shared.notify.notify_one();
-        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        let deadline = tokio::time::sleep(timeout(&self.shared));
         tokio::pin!(deadline);
         let mut rx = rx;
         loop {
@@ -225,6 +237,13 @@ impl LambdaProcess {
                 }
             }
         }
+    }
+
+    /// Sets the function's timeout (the template's `Timeout`): an invocation not answered by
+    /// then fails with [`InvokeError::Timeout`].
+    pub fn set_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.shared.timeout_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Time from spawn to the function's first request for work (its init duration).

@@ -1,3 +1,4 @@
 pub mod aws;
+pub mod aws_proxy;
 pub mod bins;
 pub mod emulator;
