@@ -2,3 +2,4 @@ pub mod aws;
 pub mod aws_proxy;
 pub mod bins;
 pub mod emulator;
+pub mod fixtures;

@@ -14,18 +14,60 @@ use std::time::{Duration, Instant};
 /// How long cached keys are used before a re-read.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(300);
 
-struct Cached {
-    signing: Arc<SigningKey>,
-    jwks: Arc<Jwks>,
-    fetched: Instant,
+/// A cached value, re-read after [`REFRESH_AFTER`] by one caller at a time; when the re-read
+/// fails, the stale value keeps serving.
+struct Slot<T> {
+    value: tokio::sync::RwLock<Option<(Arc<T>, Instant)>>,
+    refresh: tokio::sync::Mutex<()>,
 }
 
-/// A [`KeySource`] over one Secrets Manager secret.
+impl<T> Slot<T> {
+    fn new() -> Slot<T> {
+        Slot {
+            value: tokio::sync::RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn fresh(&self) -> Option<Arc<T>> {
+        match self.value.read().await.as_ref() {
+            Some((v, at)) if at.elapsed() < REFRESH_AFTER => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    async fn get<F: Future<Output = Result<T, KeyError>>>(&self, fetch: impl FnOnce() -> F) -> Result<Arc<T>, KeyError> {
+        if let Some(v) = self.fresh().await {
+            return Ok(v);
+        }
+        let _one_at_a_time = self.refresh.lock().await;
+        if let Some(v) = self.fresh().await {
+            return Ok(v);
+        }
+        match fetch().await {
+            Ok(v) => {
+                let v = Arc::new(v);
+                *self.value.write().await = Some((v.clone(), Instant::now()));
+                Ok(v)
+            }
+            Err(e) => match self.value.read().await.as_ref() {
+                Some((stale, _)) => {
+                    tracing::warn!(error = %e, "could not re-read the signing keys; serving the cached ones");
+                    Ok(stale.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
+
+/// A [`KeySource`] over one Secrets Manager secret. Signing reads only the `AWSCURRENT` version
+/// (one call per container); the key set reads every staged version.
 pub struct SecretsManagerKeySource {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    cache: tokio::sync::RwLock<Option<Arc<Cached>>>,
-    refresh: tokio::sync::Mutex<()>,
+    signing: Slot<SigningKey>,
+    jwks: Slot<Jwks>,
 }
 
 fn unavailable<E: std::error::Error>(e: E) -> KeyError {
@@ -43,17 +85,20 @@ impl SecretsManagerKeySource {
         SecretsManagerKeySource {
             client,
             secret_id,
-            cache: tokio::sync::RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
+            signing: Slot::new(),
+            jwks: Slot::new(),
         }
     }
 
-    async fn value(&self, version_id: &str) -> Result<SigningKey, KeyError> {
+    /// The key of one version, or of `AWSCURRENT` when `version_id` is `None`.
+    async fn value(&self, version_id: Option<&str>) -> Result<SigningKey, KeyError> {
         let out = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
-            .version_id(version_id)
+            .set_version_id(version_id.map(str::to_owned))
+            // Explicit (AWS defaults to it too; moto needs it named after a rotation).
+            .set_version_stage(version_id.is_none().then(|| "AWSCURRENT".to_owned()))
             .send()
             .await
             .map_err(unavailable)?;
@@ -63,7 +108,7 @@ impl SecretsManagerKeySource {
         SigningKey::from_jwk_json(s).map_err(|e| KeyError::Invalid(format!("secret {}: {e}", self.secret_id)))
     }
 
-    async fn fetch(&self) -> Result<Cached, KeyError> {
+    async fn fetch_jwks(&self) -> Result<Jwks, KeyError> {
         let list = self
             .client
             .list_secret_version_ids()
@@ -77,9 +122,9 @@ impl SecretsManagerKeySource {
             let stages = v.version_stages();
             let Some(id) = v.version_id() else { continue };
             if stages.iter().any(|s| s == "AWSCURRENT") {
-                current = Some(self.value(id).await?);
+                current = Some(self.value(Some(id)).await?);
             } else if stages.iter().any(|s| s == "AWSPENDING" || s == "AWSPREVIOUS") {
-                match self.value(id).await {
+                match self.value(Some(id)).await {
                     Ok(k) => others.push(k),
                     // A broken pending or previous version must not stop signing.
                     Err(e) => tracing::warn!(error = %e, "skipping an unusable signing key version"),
@@ -94,51 +139,18 @@ impl SecretsManagerKeySource {
                 keys.push(k.public_jwk());
             }
         }
-        Ok(Cached {
-            signing: Arc::new(signing),
-            jwks: Arc::new(Jwks { keys }),
-            fetched: Instant::now(),
-        })
-    }
-
-    async fn cached(&self) -> Result<Arc<Cached>, KeyError> {
-        if let Some(c) = self.cache.read().await.as_ref()
-            && c.fetched.elapsed() < REFRESH_AFTER
-        {
-            return Ok(c.clone());
-        }
-        let _one_at_a_time = self.refresh.lock().await;
-        let stale = self.cache.read().await.clone();
-        if let Some(c) = &stale
-            && c.fetched.elapsed() < REFRESH_AFTER
-        {
-            return Ok(c.clone());
-        }
-        match self.fetch().await {
-            Ok(fresh) => {
-                let fresh = Arc::new(fresh);
-                *self.cache.write().await = Some(fresh.clone());
-                Ok(fresh)
-            }
-            Err(e) => match stale {
-                Some(c) => {
-                    tracing::warn!(error = %e, "could not re-read the signing keys; serving the cached ones");
-                    Ok(c)
-                }
-                None => Err(e),
-            },
-        }
+        Ok(Jwks { keys })
     }
 }
 
 #[async_trait]
 impl KeySource for SecretsManagerKeySource {
     async fn signing_key(&self) -> Result<Arc<SigningKey>, KeyError> {
-        Ok(self.cached().await?.signing.clone())
+        self.signing.get(|| self.value(None)).await
     }
 
     async fn jwks(&self) -> Result<Arc<Jwks>, KeyError> {
-        Ok(self.cached().await?.jwks.clone())
+        self.jwks.get(|| self.fetch_jwks()).await
     }
 }
 
