@@ -123,7 +123,9 @@ fn dynamo_store(sdk: &AwsConfig, table: &str) -> Result<Arc<dyn Store>, StartErr
     #[cfg(not(feature = "dynamodb"))]
     {
         let _ = (sdk, table);
-        Err(StartError::Other(adapters::NotBuiltIn("DynamoDB", "dynamodb").to_string()))
+        Err(StartError::Other(
+            adapters::NotBuiltIn("DynamoDB", "dynamodb").to_string(),
+        ))
     }
 }
 
@@ -136,7 +138,9 @@ fn secret_key_source(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeySour
     #[cfg(not(feature = "secrets-manager"))]
     {
         let _ = (sdk, secret_id);
-        Err(StartError::Other(adapters::NotBuiltIn("Secrets Manager", "secrets-manager").to_string()))
+        Err(StartError::Other(
+            adapters::NotBuiltIn("Secrets Manager", "secrets-manager").to_string(),
+        ))
     }
 }
 

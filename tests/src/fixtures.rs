@@ -115,4 +115,3 @@ pub fn answer(out: Value) -> Answer {
         body,
     }
 }
-

@@ -72,7 +72,10 @@ async fn every_fault_gives_503_then_service_resumes() {
         for (i, a) in answers.into_iter().enumerate() {
             let a = match a {
                 Ok(v) => answer(v),
-                Err(e) => panic!("{fault:?}, function {i}: no answer within the timeout: {e:?}\n{}", fns[i].logs()),
+                Err(e) => panic!(
+                    "{fault:?}, function {i}: no answer within the timeout: {e:?}\n{}",
+                    fns[i].logs()
+                ),
             };
             assert_unavailable(&a, &format!("{fault:?}, function {i}"));
         }
@@ -102,20 +105,31 @@ async fn a_refresh_whose_answer_was_lost_never_leaves_two_live_tokens() {
     let mut refresh = start(&env, &proxy, "refresh").await;
     let old = login(&env).await;
     proxy.set_fault(Fault::LoseResponse, Some("UpdateItem"));
-    let a = invoke(&mut refresh, event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)])).await;
+    let a = invoke(
+        &mut refresh,
+        event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)]),
+    )
+    .await;
     proxy.set_fault(Fault::None, None);
     assert_unavailable(&a, "lost answer");
     assert!(proxy.take_calls().iter().any(|c| c.ends_with("UpdateItem")));
 
     // The client retries with the token it holds.
-    let retry = invoke(&mut refresh, event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)])).await;
+    let retry = invoke(
+        &mut refresh,
+        event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)]),
+    )
+    .await;
     let family_id = RefreshToken::parse(&old).unwrap().family().clone();
     let family = env.app.store.family(&family_id).await.unwrap().unwrap();
     match retry.status {
         200 => {
             let new = RefreshToken::parse(retry.body["refresh_token"].as_str().unwrap()).unwrap();
             assert!(!family.revoked);
-            assert!(family.current_hash.ct_eq(&new.hash()), "the live token is the one the client holds");
+            assert!(
+                family.current_hash.ct_eq(&new.hash()),
+                "the live token is the one the client holds"
+            );
         }
         401 => {
             assert_eq!(retry.body["error"], "invalid_grant");
@@ -153,7 +167,11 @@ async fn aws_calls_per_request_stay_within_budget() {
         assert!(login.len() <= 2, "password login: {login:?}");
         assert!(!login.iter().any(|c| c.starts_with("secretsmanager.")), "{login:?}");
 
-        let a = invoke(&mut refresh, event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &token)])).await;
+        let a = invoke(
+            &mut refresh,
+            event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &token)]),
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.body);
         token = a.body["refresh_token"].as_str().unwrap().to_owned();
         let r = proxy.take_calls();

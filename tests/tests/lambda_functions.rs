@@ -435,7 +435,10 @@ fn every_event_in_events_is_fed_to_a_function() {
         }
         events += 1;
         // rotation.rs names its events by step: step("create", ..) reads rotate-signing-key-create.json.
-        let used = match name.strip_prefix("rotate-signing-key-").and_then(|s| s.strip_suffix(".json")) {
+        let used = match name
+            .strip_prefix("rotate-signing-key-")
+            .and_then(|s| s.strip_suffix(".json"))
+        {
             Some(step) => sources.contains(&format!("\"{step}\"")),
             None => sources.contains(&format!("\"{name}\"")),
         };

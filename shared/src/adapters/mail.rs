@@ -1,11 +1,11 @@
 //! Mailers: SES (production), an outbox file (tests, local walkthroughs) and a log line
 //! (local default; it never logs the token or the link).
 
+use super::AwsConfig;
 use crate::config::{Config, ConfigError, MailerKind};
 use crate::domain::time::rfc3339;
 use crate::ports::{MailError, Mailer, ResetMail};
 use async_trait::async_trait;
-use super::AwsConfig;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;

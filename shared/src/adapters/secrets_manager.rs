@@ -36,7 +36,10 @@ impl<T> Slot<T> {
         }
     }
 
-    async fn get<F: Future<Output = Result<T, KeyError>>>(&self, fetch: impl FnOnce() -> F) -> Result<Arc<T>, KeyError> {
+    async fn get<F: Future<Output = Result<T, KeyError>>>(
+        &self,
+        fetch: impl FnOnce() -> F,
+    ) -> Result<Arc<T>, KeyError> {
         if let Some(v) = self.fresh().await {
             return Ok(v);
         }
