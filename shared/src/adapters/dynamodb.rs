@@ -23,13 +23,13 @@ use crate::domain::{
 };
 use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
-use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue as Av, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, Put,
     ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     TransactWriteItem,
 };
+use aws_types::SdkConfig;
 use keygate_sdk::Jwks;
 use std::collections::HashMap;
 

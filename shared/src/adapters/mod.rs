@@ -14,7 +14,7 @@ pub mod secrets_manager;
 
 /// The loaded AWS SDK configuration (region, credentials, timeouts, retries).
 #[cfg(feature = "aws")]
-pub type AwsConfig = aws_config::SdkConfig;
+pub type AwsConfig = aws_types::SdkConfig;
 
 /// Stands in for the AWS SDK configuration in builds without AWS clients: it has no values.
 #[cfg(not(feature = "aws"))]

@@ -6,7 +6,7 @@
 use crate::domain::keys::{Alg, SigningKey};
 use crate::ports::{KeyError, KeySource};
 use async_trait::async_trait;
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use keygate_sdk::Jwks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
