@@ -3,3 +3,4 @@ pub mod aws_proxy;
 pub mod bins;
 pub mod emulator;
 pub mod fixtures;
+pub mod serve;

@@ -1,59 +1,12 @@
 //! The README's walkthrough, step by step, against the real `keygate serve` binary.
 
-use keygate_tests::bins::{binary, http};
+use keygate_tests::bins::http;
+use keygate_tests::serve::Server;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn start(outbox: &std::path::Path) -> Server {
-    let mut child = Command::new(binary("keygate"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--admin",
-            "admin:correct-horse-battery-9",
-        ])
-        .env("KEYGATE_MAILER", "outbox")
-        .env("KEYGATE_OUTBOX", outbox)
-        .env_remove("KEYGATE_TABLE")
-        .env_remove("KEYGATE_SIGNING_SECRET_ID")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn keygate serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("keygate serve exited before listening")
-            .expect("read stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("address")
-                .parse()
-                .expect("socket address");
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    let outbox = outbox.display().to_string();
+    Server::start(&[("KEYGATE_MAILER", "outbox"), ("KEYGATE_OUTBOX", &outbox)])
 }
 
 fn post_json(s: &Server, path: &str, body: &Value, auth: Option<&str>) -> keygate_tests::bins::HttpAnswer {

@@ -1,0 +1,69 @@
+//! `keygate serve`, the real binary, on a free loopback port with the embedded store.
+
+use crate::bins::binary;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+/// The admin account every test server is started with (`--admin`).
+pub const ADMIN: (&str, &str) = ("admin", "correct-horse-battery-9");
+
+/// A running `keygate serve`; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `keygate serve --addr 127.0.0.1:0 --admin admin:...` with `env` added, and waits
+    /// until it says where it listens. Never uses AWS (the table and secret variables are removed).
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(binary("keygate"));
+        cmd.args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--admin",
+            &format!("{}:{}", ADMIN.0, ADMIN.1),
+        ])
+        .env_remove("KEYGATE_TABLE")
+        .env_remove("KEYGATE_SIGNING_SECRET_ID")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn keygate serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("keygate serve exited before listening")
+                .expect("read stderr");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("address")
+                    .parse()
+                    .expect("socket address");
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    /// The server's process id (for reading its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
