@@ -251,6 +251,15 @@ impl LambdaProcess {
         lock(&self.shared.first_poll).map(|t| t - self.started)
     }
 
+    /// The function's peak resident memory so far (`VmHWM`), in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Everything the function printed so far.
     pub fn logs(&self) -> String {
         String::from_utf8_lossy(&lock(&self.logs)).into_owned()
