@@ -252,6 +252,7 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
 }
 
 async fn serve(config: Config, addr: &str) -> Result<(), String> {
+    keygate_shared::runtime::return_big_blocks_to_the_os();
     let admin = config.bootstrap_admin.clone();
     let store = if config.table.is_some() {
         "DynamoDB table"

@@ -147,6 +147,7 @@ fn secret_key_source(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeySour
 /// The whole `main` of a Lambda function: configuration and clients once, then the handler
 /// loop. Bad configuration is one line on stderr and exit status 1, never a panic trace.
 pub async fn lambda_main(function: Function) {
+    return_big_blocks_to_the_os();
     crate::telemetry::init();
     let app = match Config::from_env() {
         Ok(config) => build(config, Mode::Lambda(function)).await,
@@ -162,5 +163,18 @@ pub async fn lambda_main(function: Function) {
     if let Err(e) = crate::http::lambda::serve(app, function).await {
         eprintln!("keygate: the Lambda runtime stopped: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Memory from large allocations (argon2's 19 MiB per password hash) goes back to the system
+/// when freed. By default glibc raises its mmap threshold after the first such block is freed,
+/// so later ones come from per-thread heaps that keep them: a container that hashed on several
+/// blocking threads held 19 MiB for each. A fixed threshold keeps peak memory at one hash's
+/// worth per concurrent hash (measured in BENCHMARKS.md).
+pub fn return_big_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called at start, before other threads allocate.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
