@@ -183,5 +183,19 @@ async fn aws_calls_per_request_stay_within_budget() {
         }
         report.push(format!("login {login:?} | refresh {r:?}"));
     }
+    let key = env
+        .app
+        .create_api_key("sensor", &["device".to_owned()], None)
+        .await
+        .unwrap();
+    let a = invoke(
+        &mut auth,
+        event("authenticate-api-key.json", &[("REPLACE_WITH_API_KEY", &key.api_key)]),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let api_key_login = proxy.take_calls();
+    assert_eq!(api_key_login, ["DynamoDB_20120810.GetItem"], "API-key login");
+    report.push(format!("api-key login {api_key_login:?}"));
     eprintln!("AWS calls per warm request:\n{}", report.join("\n"));
 }
