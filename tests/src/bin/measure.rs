@@ -26,7 +26,10 @@ fn ms(d: Duration) -> String {
 }
 
 async fn jwks_server(key: &SigningKey) -> String {
-    let body = serde_json::to_string(&keygate_sdk::Jwks { keys: vec![key.public_jwk()] }).unwrap_or_default();
+    let body = serde_json::to_string(&keygate_sdk::Jwks {
+        keys: vec![key.public_jwk()],
+    })
+    .unwrap_or_default();
     let app = axum::Router::new().route(
         "/jwks",
         axum::routing::get(move || {
@@ -50,7 +53,12 @@ async fn main() {
         .unwrap_or(10);
     let env = Env::new().await;
     env.app.ensure_admin("root", PW).await.expect("admin");
-    let admin = env.app.password_login("root", PW, None).await.expect("login").access_token;
+    let admin = env
+        .app
+        .password_login("root", PW, None)
+        .await
+        .expect("login")
+        .access_token;
     let key = SigningKey::generate(keygate_shared::domain::keys::Alg::RS256).expect("key");
     let jwks_url = jwks_server(&key).await;
     let authz_token = key
@@ -96,7 +104,10 @@ async fn main() {
                         &[("REPLACE_WITH_RESET_TOKEN", "kgp_unknown")],
                     )),
                     "admin" => Some(event("admin-update-user.json", &[("REPLACE_WITH_ADMIN_TOKEN", &admin)])),
-                    "authorizer" => Some(event("authorizer-http-v2.json", &[("REPLACE_WITH_TOKEN", &authz_token)])),
+                    "authorizer" => Some(event(
+                        "authorizer-http-v2.json",
+                        &[("REPLACE_WITH_TOKEN", &authz_token)],
+                    )),
                     _ => None,
                 }
             };
