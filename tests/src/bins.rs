@@ -19,6 +19,11 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("rotate-signing-key", "RotateSigningKeyFunction"),
 ];
 
+/// Every Lambda function binary.
+pub fn functions() -> impl Iterator<Item = &'static str> {
+    FUNCTIONS.iter().map(|(name, _)| *name)
+}
+
 /// The path of a workspace binary in the same target directory as the running test. With
 /// `KEYGATE_LAMBDA_BUILD_DIR` set (to `sam build`'s output, `.aws-sam/build`), a Lambda
 /// function is the `bootstrap` that `sam build` made for it, as deployed.

@@ -8,17 +8,44 @@ use std::process::{Child, Command, Stdio};
 /// The admin account every test server is started with (`--admin`).
 pub const ADMIN: (&str, &str) = ("admin", "correct-horse-battery-9");
 
-/// A running `keygate serve`; killed when dropped.
-pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
+/// A child process, killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a program and waits for its "listening on http://ADDR" line on stderr; keeps draining
+/// stderr afterwards so the program never blocks on a full pipe.
+pub fn spawn_listening(mut cmd: Command) -> (Proc, SocketAddr) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the program exited before listening")
+            .expect("read stderr");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("address")
+                .parse()
+                .expect("socket address");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Proc(child), addr)
+}
+
+/// A running `keygate serve`; killed when dropped.
+pub struct Server {
+    proc: Proc,
+    pub addr: SocketAddr,
 }
 
 impl Server {
@@ -34,36 +61,16 @@ impl Server {
             &format!("{}:{}", ADMIN.0, ADMIN.1),
         ])
         .env_remove("KEYGATE_TABLE")
-        .env_remove("KEYGATE_SIGNING_SECRET_ID")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env_remove("KEYGATE_SIGNING_SECRET_ID");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn keygate serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("keygate serve exited before listening")
-                .expect("read stderr");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .expect("address")
-                    .parse()
-                    .expect("socket address");
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        let (proc, addr) = spawn_listening(cmd);
+        Server { proc, addr }
     }
 
     /// The server's process id (for reading its memory use).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.0.id()
     }
 }

@@ -14,17 +14,7 @@ fn version(v: &str) -> (u32, u32) {
 
 #[test]
 fn function_binaries_need_at_most_glibc_2_34() {
-    for f in [
-        "authenticate",
-        "refresh",
-        "revoke",
-        "jwks",
-        "forgot-password-request",
-        "forgot-password-confirm",
-        "admin",
-        "authorizer",
-        "rotate-signing-key",
-    ] {
+    for f in keygate_tests::bins::functions() {
         let out = Command::new("objdump")
             .arg("-T")
             .arg(binary(f))

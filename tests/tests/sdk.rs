@@ -3,35 +3,12 @@
 
 use keygate_sdk::client::Client;
 use keygate_tests::bins::{binary, http};
+use keygate_tests::serve::{ADMIN, Server, spawn_listening};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-const ADMIN_PW: &str = "correct-horse-battery-9";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a program and waits for its "listening on http://ADDR" line on stderr.
-fn spawn_listening(mut cmd: Command) -> (Proc, SocketAddr) {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("exited before listening").unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), addr)
-}
+const ADMIN_PW: &str = ADMIN.1;
 
 fn example(name: &str) -> std::path::PathBuf {
     let bin = binary("keygate");
@@ -44,19 +21,10 @@ fn example(name: &str) -> std::path::PathBuf {
     path
 }
 
-fn keygate_serve(ttl: &str) -> (Proc, SocketAddr) {
-    let mut cmd = Command::new(binary("keygate"));
-    cmd.args([
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--admin",
-        &format!("admin:{ADMIN_PW}"),
-    ])
-    .env("KEYGATE_ACCESS_TOKEN_TTL", ttl)
-    .env_remove("KEYGATE_TABLE")
-    .env_remove("KEYGATE_SIGNING_SECRET_ID");
-    spawn_listening(cmd)
+fn keygate_serve(ttl: &str) -> (Server, SocketAddr) {
+    let s = Server::start(&[("KEYGATE_ACCESS_TOKEN_TTL", ttl)]);
+    let addr = s.addr;
+    (s, addr)
 }
 
 fn admin_call(k: SocketAddr, path: &str, body: &Value) -> Value {

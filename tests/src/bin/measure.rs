@@ -79,17 +79,7 @@ async fn main() {
 
     println!("| function | cold start (init) | first invocation | warm invocation | peak RSS |");
     println!("| --- | --- | --- | --- | --- |");
-    for function in [
-        "authenticate",
-        "refresh",
-        "revoke",
-        "jwks",
-        "forgot-password-request",
-        "forgot-password-confirm",
-        "admin",
-        "authorizer",
-        "rotate-signing-key",
-    ] {
+    for function in keygate_tests::bins::functions() {
         let (mut inits, mut firsts, mut warms, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0u64);
         for _ in 0..runs {
             let ev = || -> Option<Value> {
