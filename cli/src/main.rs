@@ -266,6 +266,12 @@ async fn serve(config: Config, addr: &str) -> Result<(), String> {
     };
     let issuer = config.issuer.clone();
     let app = Arc::new(build(config, Mode::Local).await.map_err(|e| e.to_string())?);
+    // A long-running server reads its signing key at start: a missing or invalid key is a clear
+    // start-up error here (Lambda functions read it on first use, to keep their init fast).
+    app.keys
+        .signing_key()
+        .await
+        .map_err(|e| format!("the signing key could not be loaded: {e}"))?;
     if let Some(a) = admin {
         app.ensure_admin(&a.username, &a.password)
             .await

@@ -149,3 +149,25 @@ async fn operator_commands() {
         assert!(help.contains(cmd), "{help}");
     }
 }
+
+/// `keygate serve` with a signing secret whose value is not a private JWK stops at start with one
+/// clear line, rather than failing each login later.
+#[tokio::test]
+async fn serve_with_an_invalid_signing_secret_fails_at_start() {
+    let (sdk, table) = keygate_tests::aws::fresh_table().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = keygate_tests::aws::unique_name("not-a-jwk");
+    sm.create_secret()
+        .name(&name)
+        .secret_string("{\"kty\":\"RSA\",\"n\":\"AQAB\"}")
+        .send()
+        .await
+        .unwrap();
+    let o = keygate(
+        &[("KEYGATE_TABLE", &table), ("KEYGATE_SIGNING_SECRET_ID", &name)],
+        &["serve", "--addr", "127.0.0.1:0"],
+        None,
+    );
+    fails_with(&o, "keygate: the signing key could not be loaded: invalid signing key");
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim().lines().count(), 1, "one line");
+}
