@@ -43,23 +43,39 @@ fn assert_unavailable(a: &Answer, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_gives_503_then_service_resumes() {
     let env = Env::new().await;
+    env.app.ensure_admin("root", PW).await.unwrap();
+    env.app
+        .create_user(keygate_shared::services::NewUser {
+            username: "bob".into(),
+            password: "copper meadow signal 9".into(),
+            email: None,
+            roles: vec![],
+        })
+        .await
+        .expect("bob");
+    let admin = env.app.password_login("root", PW, None).await.unwrap().access_token;
+    let reset = keygate_shared::domain::secret::ResetToken::generate().expose();
     for fault in [Fault::Throttle, Fault::ServerError, Fault::Hang] {
         let proxy = AwsProxy::start().await;
         let r = login(&env).await;
-        let (auth, refresh, revoke, jwks, forgot) = tokio::join!(
+        let (auth, refresh, revoke, jwks, forgot, confirm, adm) = tokio::join!(
             start(&env, &proxy, "authenticate"),
             start(&env, &proxy, "refresh"),
             start(&env, &proxy, "revoke"),
             start(&env, &proxy, "jwks"),
             start(&env, &proxy, "forgot-password-request"),
+            start(&env, &proxy, "forgot-password-confirm"),
+            start(&env, &proxy, "admin"),
         );
-        let mut fns = [auth, refresh, revoke, jwks, forgot];
+        let mut fns = [auth, refresh, revoke, jwks, forgot, confirm, adm];
         let events = [
             event("authenticate-password.json", &[]),
             event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &r)]),
             event("revoke.json", &[("REPLACE_WITH_REFRESH_TOKEN", &r)]),
             event("jwks.json", &[]),
             event("forgot-password-request.json", &[]),
+            event("forgot-password-confirm.json", &[("REPLACE_WITH_RESET_TOKEN", &reset)]),
+            event("admin-update-user.json", &[("REPLACE_WITH_ADMIN_TOKEN", &admin)]),
         ];
         proxy.set_fault(fault, None);
         // All at once: a hang costs each function its SDK operation timeout, not the sum.
@@ -89,6 +105,8 @@ async fn every_fault_gives_503_then_service_resumes() {
         assert_eq!(a.status, 200, "{fault:?}: refresh after recovery: {}", a.body);
         let a = invoke(&mut fns[3], event("jwks.json", &[])).await;
         assert_eq!(a.status, 200, "{fault:?}");
+        let a = invoke(&mut fns[6], events[6].clone()).await;
+        assert_eq!(a.status, 200, "{fault:?}: admin after recovery: {}", a.body);
         for f in &fns {
             assert!(!f.logs().contains("panicked"), "{}", f.logs());
         }

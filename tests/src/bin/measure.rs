@@ -53,6 +53,15 @@ async fn main() {
         .unwrap_or(10);
     let env = Env::new().await;
     env.app.ensure_admin("root", PW).await.expect("admin");
+    env.app
+        .create_user(keygate_shared::services::NewUser {
+            username: "bob".into(),
+            password: "copper meadow signal 9".into(),
+            email: None,
+            roles: vec![],
+        })
+        .await
+        .expect("bob");
     let admin = env
         .app
         .password_login("root", PW, None)
