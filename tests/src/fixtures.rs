@@ -61,6 +61,26 @@ impl Env {
         }
     }
 
+    /// What the admin events need: an admin account (`root`), the user they act on (`bob`),
+    /// and an admin access token for `REPLACE_WITH_ADMIN_TOKEN`.
+    pub async fn admin_for_events(&self) -> String {
+        self.app.ensure_admin("root", PW).await.expect("admin");
+        self.app
+            .create_user(NewUser {
+                username: "bob".into(),
+                password: "copper meadow signal 9".into(),
+                email: None,
+                roles: vec![],
+            })
+            .await
+            .expect("bob");
+        self.app
+            .password_login("root", PW, None)
+            .await
+            .expect("admin login")
+            .access_token
+    }
+
     pub async fn start(&self, function: &str) -> LambdaProcess {
         self.start_with(function, &[]).await
     }

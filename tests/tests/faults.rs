@@ -43,17 +43,7 @@ fn assert_unavailable(a: &Answer, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_fault_gives_503_then_service_resumes() {
     let env = Env::new().await;
-    env.app.ensure_admin("root", PW).await.unwrap();
-    env.app
-        .create_user(keygate_shared::services::NewUser {
-            username: "bob".into(),
-            password: "copper meadow signal 9".into(),
-            email: None,
-            roles: vec![],
-        })
-        .await
-        .expect("bob");
-    let admin = env.app.password_login("root", PW, None).await.unwrap().access_token;
+    let admin = env.admin_for_events().await;
     let reset = keygate_shared::domain::secret::ResetToken::generate().expose();
     for fault in [Fault::Throttle, Fault::ServerError, Fault::Hang] {
         let proxy = AwsProxy::start().await;

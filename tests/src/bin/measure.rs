@@ -52,22 +52,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let env = Env::new().await;
-    env.app.ensure_admin("root", PW).await.expect("admin");
-    env.app
-        .create_user(keygate_shared::services::NewUser {
-            username: "bob".into(),
-            password: "copper meadow signal 9".into(),
-            email: None,
-            roles: vec![],
-        })
-        .await
-        .expect("bob");
-    let admin = env
-        .app
-        .password_login("root", PW, None)
-        .await
-        .expect("login")
-        .access_token;
+    let admin = env.admin_for_events().await;
     let key = SigningKey::generate(keygate_shared::domain::keys::Alg::RS256).expect("key");
     let jwks_url = jwks_server(&key).await;
     let authz_token = key
