@@ -116,6 +116,36 @@ pub trait KeySource: Send + Sync {
     async fn jwks(&self) -> Result<Arc<Jwks>, KeyError>;
 }
 
+/// One version of the signing-key secret and its staging labels (`AWSCURRENT`, `AWSPENDING`,
+/// `AWSPREVIOUS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub id: String,
+    pub stages: Vec<String>,
+}
+
+impl KeyVersion {
+    /// Whether this version carries `stage`.
+    pub fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// The signing-key secret as the rotation protocol sees it: versions with staging labels
+/// (Secrets Manager's model; `adapters::secrets_manager::SecretVersions` implements it).
+#[async_trait]
+pub trait KeyVersions: Send + Sync {
+    /// Every version of the secret with its stages.
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError>;
+    /// The key stored in a version: `Ok(None)` if there is no such version, `Err(Invalid)` if
+    /// its value is not a private JWK (the placeholder of a freshly deployed secret).
+    async fn key(&self, version_id: &str) -> Result<Option<SigningKey>, KeyError>;
+    /// Stores `key` as version `version_id`, staged `AWSPENDING`.
+    async fn put_pending(&self, version_id: &str, key: &SigningKey) -> Result<(), KeyError>;
+    /// Moves `AWSCURRENT` to `version_id`, from `current` (which becomes `AWSPREVIOUS`).
+    async fn make_current(&self, version_id: &str, current: Option<&str>) -> Result<(), KeyError>;
+}
+
 /// A password-reset message.
 #[derive(Clone)]
 pub struct ResetMail {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod reset;
+pub mod rotation;
 mod tokens;
 
 pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
