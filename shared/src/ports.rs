@@ -7,6 +7,7 @@
 //! (`tests/tests/store_conformance.rs`) runs the same cases against both.
 
 use crate::domain::keys::SigningKey;
+use crate::domain::lockout::Attempt;
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, ResetRecord, RotateOutcome,
     TokenHash, UnixTime, UsernameKey,
@@ -49,9 +50,21 @@ pub trait Store: Send + Sync {
     /// `revoke_sessions` increments `session_epoch` atomically.
     async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError>;
 
-    /// Records one more consecutive login failure for `key` (existing account or not); returns
-    /// the new counter. Atomic under concurrency: N concurrent failures add N.
-    async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError>;
+    /// Reserves one login attempt for `key` (existing account or not) before its password is
+    /// verified, in one atomic step: if `domain::lockout` allows an attempt at `now` against the
+    /// stored counter, counts it as a failure (provisional: a success clears the counter) and
+    /// returns [`Attempt::Allowed`] with the new counter; otherwise counts nothing and returns
+    /// [`Attempt::Throttled`]. So of N concurrent reservations at one `now` against a counter
+    /// below [`THRESHOLD`](crate::domain::lockout::THRESHOLD), exactly as many as bring it to the
+    /// threshold are allowed. `seen` is the counter [`Store::login_lookup`] just returned: a hint
+    /// a store may use to write conditionally (DynamoDB); the decision is taken on the stored
+    /// counter, never on `seen`. A counter older than `FORGET_AFTER_SECONDS` counts as zero.
+    async fn reserve_login_attempt(
+        &self,
+        key: &UsernameKey,
+        seen: Failures,
+        now: UnixTime,
+    ) -> Result<Attempt, StoreError>;
     /// Resets the failure counter after a success.
     async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError>;
 

@@ -147,8 +147,9 @@ async fn a_refresh_whose_answer_was_lost_never_leaves_two_live_tokens() {
     }
 }
 
-/// AWS calls per request, counted at the proxy, once warm: password login reads DynamoDB at most
-/// twice and never Secrets Manager; refresh at most twice; the authorizer makes none (it has no
+/// AWS calls per request, counted at the proxy, once warm: a password login makes four DynamoDB
+/// calls (read account and counter, reserve the attempt, clear the counter, store the session)
+/// and never reads Secrets Manager, a wrong password two; refresh at most twice; the authorizer makes none (it has no
 /// AWS client at all). Secrets Manager is read once per container.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_calls_per_request_stay_within_budget() {
@@ -172,8 +173,16 @@ async fn aws_calls_per_request_stay_within_budget() {
         let a = invoke(&mut auth, event("authenticate-password.json", &[])).await;
         assert_eq!(a.status, 200);
         let login = proxy.take_calls();
-        assert!(login.len() <= 2, "password login: {login:?}");
-        assert!(!login.iter().any(|c| c.starts_with("secretsmanager.")), "{login:?}");
+        assert_eq!(
+            login,
+            [
+                "DynamoDB_20120810.BatchGetItem",
+                "DynamoDB_20120810.UpdateItem",
+                "DynamoDB_20120810.DeleteItem",
+                "DynamoDB_20120810.PutItem"
+            ],
+            "password login"
+        );
 
         let a = invoke(
             &mut refresh,
@@ -191,6 +200,19 @@ async fn aws_calls_per_request_stay_within_budget() {
         }
         report.push(format!("login {login:?} | refresh {r:?}"));
     }
+    let a = invoke(
+        &mut auth,
+        event("authenticate-password.json", &[(PW, "not the password at all")]),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let wrong = proxy.take_calls();
+    assert_eq!(
+        wrong,
+        ["DynamoDB_20120810.BatchGetItem", "DynamoDB_20120810.UpdateItem"],
+        "wrong password"
+    );
+    report.push(format!("wrong password {wrong:?}"));
     let key = env
         .app
         .create_api_key("sensor", &["device".to_owned()], None)

@@ -331,6 +331,57 @@ async fn lockout_after_five_failures_for_known_and_unknown_users() {
     assert_error(&t.login("ERIN", PW).await, 429, "too_many_attempts");
 }
 
+/// 40 wrong passwords sent at once to the real `keygate serve`, for an existing and for an
+/// unknown username: at most 5 are verified (401 `invalid_grant`), every other one gets 429
+/// `too_many_attempts` with a `Retry-After`, and both usernames are answered alike.
+#[test]
+fn simultaneous_wrong_passwords_through_keygate_serve_verify_at_most_five() {
+    use keygate_tests::bins::http;
+    use keygate_tests::serve::{ADMIN, Server};
+    const GUESSES: usize = 40;
+    let s = Server::start(&[("RUST_LOG", "warn")]);
+    for name in [ADMIN.0, "nobody-by-that-name"] {
+        let start = Arc::new(std::sync::Barrier::new(GUESSES));
+        let threads: Vec<_> = (0..GUESSES)
+            .map(|i| {
+                let (start, addr) = (start.clone(), s.addr);
+                let body = json!({"grant_type": "password", "username": name, "password": format!("wrong guess {i}")})
+                    .to_string();
+                std::thread::spawn(move || {
+                    start.wait();
+                    http(
+                        addr,
+                        "POST",
+                        "/auth/token",
+                        &[("content-type", "application/json")],
+                        &body,
+                    )
+                })
+            })
+            .collect();
+        let mut verified = 0;
+        for t in threads {
+            let a = t.join().unwrap();
+            match a.status {
+                401 => {
+                    assert_eq!(a.json()["error"], "invalid_grant", "{name}: {}", a.body);
+                    verified += 1;
+                }
+                429 => {
+                    assert_eq!(a.json()["error"], "too_many_attempts", "{name}: {}", a.body);
+                    let retry: i64 = a.header("retry-after").unwrap().parse().unwrap();
+                    assert!((1..=900).contains(&retry), "{name}: Retry-After {retry}");
+                }
+                other => panic!("{name}: unexpected {other}: {}", a.body),
+            }
+        }
+        assert!(
+            (1..=5).contains(&verified),
+            "{name}: {verified} of {GUESSES} guesses were verified"
+        );
+    }
+}
+
 #[tokio::test]
 async fn api_keys_give_access_tokens_only_and_stop_at_once() {
     let t = setup(&[]).await;

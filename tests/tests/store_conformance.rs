@@ -4,10 +4,11 @@
 use futures::future::join_all;
 use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
+use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::time::now;
 use keygate_shared::domain::{
-    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Family, FamilyId, PasswordHash, RefreshToken, ResetRecord,
-    ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Failures, Family, FamilyId, PasswordHash, RefreshToken,
+    ResetRecord, ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
 };
 use keygate_shared::ports::{Store, StoreError};
 use std::sync::Arc;
@@ -36,6 +37,7 @@ conformance!(
     accounts_are_unique_by_normalized_username_and_email,
     account_updates,
     login_lookup_and_failure_counting,
+    concurrent_reservations_allow_exactly_five,
     api_keys,
     refresh_rotation_reuse_and_expiry,
     concurrent_rotations_give_one_winner,
@@ -168,21 +170,94 @@ async fn login_lookup_and_failure_counting(s: Arc<dyn Store>) {
     let (found, f) = s.login_lookup(a.key(), t).await.unwrap();
     assert_eq!((found.unwrap().user_id, f.count), (a.user_id.clone(), 0));
     let ghost = UsernameKey::of_any("ghost");
-    let tasks = (0..20).map(|_| {
-        let s = s.clone();
-        let g = ghost.clone();
-        async move { s.record_login_failure(&g, t).await.unwrap() }
-    });
-    join_all(tasks).await;
+    let at = |count, last_failure_at| Failures { count, last_failure_at };
+    for n in 1..=5 {
+        let seen = s.login_lookup(&ghost, t).await.unwrap().1;
+        assert_eq!(
+            s.reserve_login_attempt(&ghost, seen, t).await.unwrap(),
+            Attempt::Allowed(at(n, t))
+        );
+    }
     let (none, f) = s.login_lookup(&ghost, t).await.unwrap();
     assert!(none.is_none());
-    assert_eq!((f.count, f.last_failure_at), (20, t));
+    assert_eq!(f, at(5, t));
+    // Locked: refused and nothing counted, whatever `seen` says.
+    for seen in [f, Failures::default()] {
+        assert_eq!(
+            s.reserve_login_attempt(&ghost, seen, t + 10).await.unwrap(),
+            Attempt::Throttled { retry_after: 20 }
+        );
+    }
+    assert_eq!(s.login_lookup(&ghost, t + 10).await.unwrap().1, at(5, t));
+    // After the backoff one more attempt (decided on the stored counter even when `seen` is
+    // stale), then a doubled backoff.
+    assert_eq!(
+        s.reserve_login_attempt(&ghost, Failures::default(), t + 30)
+            .await
+            .unwrap(),
+        Attempt::Allowed(at(6, t + 30))
+    );
+    assert_eq!(
+        s.reserve_login_attempt(&ghost, f, t + 31).await.unwrap(),
+        Attempt::Throttled { retry_after: 59 }
+    );
     s.clear_login_failures(&ghost).await.unwrap();
     assert_eq!(s.login_lookup(&ghost, t).await.unwrap().1.count, 0);
     // A counter older than a day is forgotten, whatever the backend still holds.
-    s.record_login_failure(&ghost, t - 100_000).await.unwrap();
+    let old = t - 100_000;
+    for _ in 0..5 {
+        s.reserve_login_attempt(&ghost, Failures::default(), old).await.unwrap();
+    }
     assert_eq!(s.login_lookup(&ghost, t).await.unwrap().1.count, 0);
-    assert_eq!(s.record_login_failure(&ghost, t).await.unwrap().count, 1);
+    assert_eq!(
+        s.reserve_login_attempt(&ghost, Failures::default(), t).await.unwrap(),
+        Attempt::Allowed(at(1, t))
+    );
+}
+
+/// Many reservations for one username at once, in parallel: exactly five are allowed, the rest
+/// refused with the first backoff; once it is over, of many again exactly one is allowed.
+async fn concurrent_reservations_allow_exactly_five(s: Arc<dyn Store>) {
+    async fn rush(s: &Arc<dyn Store>, k: &UsernameKey, now: i64) -> Vec<Attempt> {
+        let seen = s.login_lookup(k, now).await.unwrap().1;
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (s, k) = (s.clone(), k.clone());
+                tokio::spawn(async move { s.reserve_login_attempt(&k, seen, now).await.unwrap() })
+            })
+            .collect();
+        join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+    }
+    fn allowed(outcomes: &[Attempt]) -> Vec<u32> {
+        let mut counts: Vec<u32> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Attempt::Allowed(f) => Some(f.count),
+                Attempt::Throttled { .. } => None,
+            })
+            .collect();
+        counts.sort_unstable();
+        counts
+    }
+    let k = UsernameKey::of_any("rush");
+    let t = now();
+    let first = rush(&s, &k, t).await;
+    assert_eq!(allowed(&first), [1, 2, 3, 4, 5], "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|o| matches!(o, Attempt::Allowed(_) | Attempt::Throttled { retry_after: 30 })),
+        "{first:?}"
+    );
+    assert_eq!(s.login_lookup(&k, t).await.unwrap().1.count, 5);
+    let second = rush(&s, &k, t + 30).await;
+    assert_eq!(allowed(&second), [6], "{second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|o| matches!(o, Attempt::Allowed(_) | Attempt::Throttled { retry_after: 60 })),
+        "{second:?}"
+    );
 }
 
 async fn api_keys(s: Arc<dyn Store>) {

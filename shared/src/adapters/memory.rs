@@ -2,7 +2,7 @@
 //! so each is atomic, as the conditional writes of the DynamoDB store are. Expired records
 //! read as absent.
 
-use crate::domain::lockout::{FORGET_AFTER_SECONDS, Failures};
+use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{Decision, apply, decide};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, ResetRecord, RotateOutcome, TokenHash,
@@ -101,15 +101,18 @@ impl Store for MemoryStore {
         Ok(Some(a.clone()))
     }
 
-    async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
+    async fn reserve_login_attempt(
+        &self,
+        key: &UsernameKey,
+        _seen: Failures,
+        now: UnixTime,
+    ) -> Result<Attempt, StoreError> {
         let mut d = self.lock();
-        let f = live_failures(d.failures.get(key), now);
-        let f = Failures {
-            count: f.count.saturating_add(1),
-            last_failure_at: now,
-        };
-        d.failures.insert(key.clone(), f);
-        Ok(f)
+        let attempt = live_failures(d.failures.get(key), now).reserve(now);
+        if let Attempt::Allowed(f) = attempt {
+            d.failures.insert(key.clone(), f);
+        }
+        Ok(attempt)
     }
 
     async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! Login (password and API key), refresh rotation, logout, and token issuance.
 
 use super::{Error, Keygate, Result};
+use crate::domain::lockout::Attempt;
 use crate::domain::time::now;
 use crate::domain::{
     Account, ApiKey, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
@@ -74,12 +75,20 @@ impl Keygate {
     }
 
     /// The password grant. Unknown users cost one password-hash verification and count a
-    /// failure like known ones, so both answer alike in body and timing.
+    /// failure like known ones, so both answer alike in body and timing. The attempt is counted
+    /// (reserved) before the hash is verified, atomically in the store, so of any number of
+    /// simultaneous guesses for one username at most `lockout::THRESHOLD` are verified; a
+    /// success then clears the counter.
     pub async fn password_login(&self, username: &str, password: &str, client_id: Option<&str>) -> Result<TokenPair> {
         let now = now();
         let key = UsernameKey::of_any(username);
         let (account, failures) = self.store.login_lookup(&key, now).await?;
-        if let Some(retry_after) = failures.retry_after(now) {
+        // Already locked as read: refuse without a write.
+        let reserved = match failures.retry_after(now) {
+            Some(retry_after) => Attempt::Throttled { retry_after },
+            None => self.store.reserve_login_attempt(&key, failures, now).await?,
+        };
+        if let Attempt::Throttled { retry_after } = reserved {
             audit("login", "throttled", key.as_str());
             return Err(Error::TooManyAttempts { retry_after });
         }
@@ -89,14 +98,12 @@ impl Keygate {
         let account = match account {
             Some(a) if ok && !a.disabled => a,
             _ => {
-                self.store.record_login_failure(&key, now).await?;
+                // The reservation already counted this failure.
                 audit("login", "failure", key.as_str());
                 return Err(Error::InvalidGrant);
             }
         };
-        if failures.count > 0 {
-            self.store.clear_login_failures(&key).await?;
-        }
+        self.store.clear_login_failures(&key).await?;
         let pair = self
             .start_session(&account, client_id.unwrap_or(DEFAULT_CLIENT_ID), now)
             .await?;
