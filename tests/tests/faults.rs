@@ -260,3 +260,36 @@ async fn a_failed_refresh_leaves_the_presented_token_live() {
         assert_eq!(next.status, 200, "{failing}: {}", next.body);
     }
 }
+
+/// Two tabs refresh at once with one token under `KEYGATE_REFRESH_GRACE`: both succeed and get
+/// the same refresh token (the grace re-issue used to mint another one, retiring the first
+/// tab's token so that its next refresh revoked the session). That token then rotates once,
+/// and the original token, no longer the just-retired one, is a reuse that ends the family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_refreshing_with_one_token_under_grace_get_the_same_token() {
+    let env = Env::new().await;
+    let grace = [("KEYGATE_REFRESH_GRACE", "60")];
+    let (mut tab1, mut tab2) = tokio::join!(env.start_with("refresh", &grace), env.start_with("refresh", &grace));
+    let old = login(&env).await;
+    let ev = event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)]);
+    let (a, b) = tokio::join!(invoke(&mut tab1, ev.clone()), invoke(&mut tab2, ev.clone()));
+    assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
+    let shared = a.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(b.body["refresh_token"].as_str(), Some(shared.as_str()), "one token for both tabs");
+
+    let family_id = RefreshToken::parse(&old).unwrap().family().clone();
+    let family = env.app.store.family(&family_id).await.unwrap().unwrap();
+    assert!(!family.revoked);
+    assert!(family.current_hash.ct_eq(&RefreshToken::parse(&shared).unwrap().hash()));
+
+    let next = invoke(
+        &mut tab1,
+        event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &shared)]),
+    )
+    .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_ne!(next.body["refresh_token"].as_str(), Some(shared.as_str()));
+    let reuse = invoke(&mut tab2, ev).await;
+    assert_eq!((reuse.status, reuse.body["error"].as_str()), (401, Some("invalid_grant")));
+    assert!(env.app.store.family(&family_id).await.unwrap().unwrap().revoked);
+}

@@ -2,6 +2,7 @@
 
 use super::{Error, Keygate, Result};
 use crate::domain::time::now;
+use crate::domain::keys::SigningKey;
 use crate::domain::refresh::decide;
 use crate::domain::{
     Account, ApiKey, Decision, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
@@ -26,6 +27,17 @@ pub const DEFAULT_CLIENT_ID: &str = "keygate";
 
 fn audit(event: &'static str, outcome: &'static str, subject: &str) {
     tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
+}
+
+/// The refresh token that succeeds `presented`, keyed by the private signing key (the one secret
+/// every refresh already holds). Should the key ever serialize to nothing, a random successor
+/// (no idempotent grace re-issue) rather than an unkeyed one.
+fn successor(presented: &RefreshToken, key: &SigningKey) -> RefreshToken {
+    let secret = key.to_jwk_json();
+    if secret.is_empty() {
+        return RefreshToken::generate(presented.family().clone());
+    }
+    presented.successor(secret.as_bytes())
 }
 
 fn reuse_detected() {
@@ -193,7 +205,10 @@ impl Keygate {
         let access_token = key
             .sign(&self.claims_for_account(&account, &family.client_id, now))
             .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
-        let next = RefreshToken::generate(token.family().clone());
+        // The successor is derived from the presented token under a key only keygate holds
+        // (derived from the signing key), so a grace re-issue returns the very token the
+        // rotation returned: two tabs refreshing with one token end up holding the same one.
+        let next = successor(&token, &key);
         // The commit point: after it, only the answer.
         let outcome = self
             .store
