@@ -234,10 +234,7 @@ async fn a_failed_refresh_leaves_the_presented_token_live() {
         .await;
         proxy.set_fault(Fault::None, None);
         assert_unavailable(&a, failing);
-        assert!(
-            proxy.take_calls().iter().any(|c| c == failing),
-            "{failing} was called"
-        );
+        assert!(proxy.take_calls().iter().any(|c| c == failing), "{failing} was called");
 
         // The client retries with the token it holds: the session lives.
         let retry = invoke(
@@ -275,7 +272,11 @@ async fn two_tabs_refreshing_with_one_token_under_grace_get_the_same_token() {
     let (a, b) = tokio::join!(invoke(&mut tab1, ev.clone()), invoke(&mut tab2, ev.clone()));
     assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
     let shared = a.body["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(b.body["refresh_token"].as_str(), Some(shared.as_str()), "one token for both tabs");
+    assert_eq!(
+        b.body["refresh_token"].as_str(),
+        Some(shared.as_str()),
+        "one token for both tabs"
+    );
 
     let family_id = RefreshToken::parse(&old).unwrap().family().clone();
     let family = env.app.store.family(&family_id).await.unwrap().unwrap();
@@ -290,6 +291,9 @@ async fn two_tabs_refreshing_with_one_token_under_grace_get_the_same_token() {
     assert_eq!(next.status, 200, "{}", next.body);
     assert_ne!(next.body["refresh_token"].as_str(), Some(shared.as_str()));
     let reuse = invoke(&mut tab2, ev).await;
-    assert_eq!((reuse.status, reuse.body["error"].as_str()), (401, Some("invalid_grant")));
+    assert_eq!(
+        (reuse.status, reuse.body["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
     assert!(env.app.store.family(&family_id).await.unwrap().unwrap().revoked);
 }

@@ -143,7 +143,10 @@ mod tests {
         let g = apply(&f, Decision::Rotate, &t1.hash(), &t2.hash(), 10).unwrap();
         let again = t1.successor(b"k");
         assert_eq!(decide(&g, &t1.hash(), 12, 5), Decision::GraceReissue);
-        assert_eq!(apply(&g, Decision::GraceReissue, &t1.hash(), &again.hash(), 12), Some(g.clone()));
+        assert_eq!(
+            apply(&g, Decision::GraceReissue, &t1.hash(), &again.hash(), 12),
+            Some(g.clone())
+        );
         assert_eq!(decide(&g, &t2.hash(), 12, 5), Decision::Rotate);
     }
 

@@ -2,8 +2,8 @@
 //! SHA-256 hash; the part before the secret says where to find the record, so that a lookup is
 //! one read. `Debug` never shows a secret.
 
-use aws_lc_rs::{digest, hmac};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 //! Login (password and API key), refresh rotation, logout, and token issuance.
 
 use super::{Error, Keygate, Result};
-use crate::domain::time::now;
 use crate::domain::keys::SigningKey;
 use crate::domain::refresh::decide;
+use crate::domain::time::now;
 use crate::domain::{
     Account, ApiKey, Decision, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
 };
