@@ -42,6 +42,7 @@ conformance!(
     refresh_rotation_reuse_and_expiry,
     concurrent_rotations_give_one_winner,
     grace_reissue,
+    concurrent_rotations_with_grace_agree,
     reset_tokens_are_single_use,
     reset_delivery_limit,
     published_keys,
@@ -361,6 +362,30 @@ async fn concurrent_rotations_give_one_winner(s: Arc<dyn Store>) {
     assert_eq!(winners, 1, "{outcomes:?}");
 }
 
+/// With a grace window and one successor (as the service derives it), N concurrent refreshes
+/// with one token all succeed, and the family ends with that successor live.
+async fn concurrent_rotations_with_grace_agree(s: Arc<dyn Store>) {
+    let a = account("yves", None);
+    let t = now();
+    let (f, t1) = family(&a, t, 1000);
+    s.create_family(&f).await.unwrap();
+    let t2 = t1.successor(b"server secret");
+    let tasks = (0..20).map(|_| {
+        let s = s.clone();
+        let id = f.family_id.clone();
+        let (presented, next) = (t1.hash(), t2.hash());
+        async move { s.rotate_refresh(&id, &presented, &next, t + 1, 10).await.unwrap() }
+    });
+    let outcomes = join_all(tasks).await;
+    assert!(
+        outcomes.iter().all(|o| matches!(o, RotateOutcome::Rotated(_))),
+        "{outcomes:?}"
+    );
+    let g = s.family(&f.family_id).await.unwrap().unwrap();
+    assert!(!g.revoked);
+    assert_eq!((g.current_hash, g.previous_hash), (t2.hash(), Some(t1.hash())));
+}
+
 async fn grace_reissue(s: Arc<dyn Store>) {
     let a = account("yan", None);
     let t = now();
@@ -382,6 +407,17 @@ async fn grace_reissue(s: Arc<dyn Store>) {
         panic!("grace reissue expected")
     };
     assert_eq!(g.current_hash, t3.hash());
+    // The same successor again (the service derives it from the presented token): the family
+    // stays as it is, and that successor is the one live token.
+    let RotateOutcome::Rotated(h) = s
+        .rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 6, 10)
+        .await
+        .unwrap()
+    else {
+        panic!("idempotent grace reissue expected")
+    };
+    assert_eq!(h, g);
+    assert_eq!(s.family(&f.family_id).await.unwrap().unwrap(), g);
     // Past the window the same token is a reuse.
     let t4 = RefreshToken::generate(f.family_id.clone());
     assert_eq!(

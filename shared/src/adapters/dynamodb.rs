@@ -593,6 +593,10 @@ impl Store for DynamoStore {
                     self.set_revoked(id).await?;
                     return Ok(RotateOutcome::Reused);
                 }
+                Decision::GraceReissue if family.current_hash.ct_eq(next) => {
+                    // The same successor again (its derivation is deterministic): nothing to write.
+                    return Ok(RotateOutcome::Rotated(family));
+                }
                 Decision::GraceReissue => {
                     let reissued = self
                         .client

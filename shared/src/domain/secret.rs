@@ -2,8 +2,8 @@
 //! SHA-256 hash; the part before the secret says where to find the record, so that a lookup is
 //! one read. `Debug` never shows a secret.
 
-use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
@@ -153,6 +153,23 @@ impl RefreshToken {
     pub fn expose(&self) -> String {
         format!("kgr_{}_{}", self.family, self.secret)
     }
+    /// The token that succeeds this one in its family: HMAC-SHA256 under `server_secret` of a
+    /// domain label, the family id and this token's secret. Deterministic, so the same token
+    /// presented twice (two tabs, a retry within the grace window) yields the same successor
+    /// while the store keeps only hashes; keyed, so that a holder of a retired token cannot
+    /// compute the tokens that followed it (which would defeat reuse detection).
+    pub fn successor(&self, server_secret: &[u8]) -> RefreshToken {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, server_secret);
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(b"keygate refresh-token successor v1\0");
+        ctx.update(self.family.as_str().as_bytes());
+        ctx.update(b"\0");
+        ctx.update(self.secret.as_bytes());
+        RefreshToken {
+            family: self.family.clone(),
+            secret: B64.encode(ctx.sign().as_ref()),
+        }
+    }
 }
 
 impl ResetToken {
@@ -242,6 +259,20 @@ mod tests {
         let r = ResetToken::generate();
         assert_eq!(ResetToken::parse(&r.expose()).unwrap().hash(), r.hash());
         assert!(!format!("{r:?}{k:?}{rt:?}").contains(&r.expose()[4..]));
+    }
+
+    #[test]
+    fn successors_are_deterministic_keyed_and_well_formed() {
+        let rt = RefreshToken::generate(FamilyId::generate());
+        let next = rt.successor(b"server secret");
+        assert_eq!(next.expose(), rt.successor(b"server secret").expose());
+        assert_eq!(next.family(), rt.family());
+        assert!(RefreshToken::parse(&next.expose()).is_some_and(|p| p.hash().ct_eq(&next.hash())));
+        assert!(!next.hash().ct_eq(&rt.hash()));
+        assert_ne!(next.expose(), rt.successor(b"another secret").expose());
+        assert_ne!(next.expose(), next.successor(b"server secret").expose());
+        let other = RefreshToken::generate(rt.family().clone());
+        assert_ne!(next.expose(), other.successor(b"server secret").expose());
     }
 
     #[test]

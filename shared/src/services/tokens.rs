@@ -1,10 +1,12 @@
 //! Login (password and API key), refresh rotation, logout, and token issuance.
 
 use super::{Error, Keygate, Result};
+use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
+use crate::domain::refresh::decide;
 use crate::domain::time::now;
 use crate::domain::{
-    Account, ApiKey, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
+    Account, ApiKey, Decision, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -26,6 +28,21 @@ pub const DEFAULT_CLIENT_ID: &str = "keygate";
 
 fn audit(event: &'static str, outcome: &'static str, subject: &str) {
     tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
+}
+
+/// The refresh token that succeeds `presented`, keyed by the private signing key (the one secret
+/// every refresh already holds). Should the key ever serialize to nothing, a random successor
+/// (no idempotent grace re-issue) rather than an unkeyed one.
+fn successor(presented: &RefreshToken, key: &SigningKey) -> RefreshToken {
+    let secret = key.to_jwk_json();
+    if secret.is_empty() {
+        return RefreshToken::generate(presented.family().clone());
+    }
+    presented.successor(secret.as_bytes())
+}
+
+fn reuse_detected() {
+    tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
 }
 
 impl Keygate {
@@ -152,33 +169,36 @@ impl Keygate {
 
     /// Rotates a refresh token: retires it and returns a new pair in the same family, with the
     /// account's roles read afresh. A retired token presented again revokes the family.
+    ///
+    /// Every read, the signing-key fetch and the signing happen before the one conditional
+    /// write (`Store::rotate_refresh`), and nothing that can fail comes after it: a dependency
+    /// failure answers 503 with the presented token still live, so the client's retry succeeds
+    /// instead of being taken for reuse.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair> {
         let now = now();
         let Some(token) = RefreshToken::parse(presented) else {
             return Err(Error::InvalidGrant);
         };
-        let next = RefreshToken::generate(token.family().clone());
-        let outcome = self
-            .store
-            .rotate_refresh(
-                token.family(),
-                &token.hash(),
-                &next.hash(),
-                now,
-                self.config.refresh_grace,
-            )
-            .await?;
-        let family = match outcome {
-            RotateOutcome::Rotated(f) => f,
-            RotateOutcome::Reused => {
-                tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
-                return Err(Error::InvalidGrant);
-            }
-            RotateOutcome::Invalid => {
+        let presented_hash = token.hash();
+        let grace = self.config.refresh_grace;
+        // The family names the account; its decision here is a preview that spares the reads
+        // and the signing for dead tokens. The conditional write below decides for good.
+        let Some(family) = self.store.family(token.family()).await? else {
+            audit("refresh", "failure", "invalid");
+            return Err(Error::InvalidGrant);
+        };
+        match decide(&family, &presented_hash, now, grace) {
+            Decision::Reject => {
                 audit("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
             }
-        };
+            Decision::RevokeFamily => {
+                self.store.revoke_family(&family.family_id).await?;
+                reuse_detected();
+                return Err(Error::InvalidGrant);
+            }
+            Decision::Rotate | Decision::GraceReissue => {}
+        }
         let account = self.store.account(&family.username_key).await?;
         let account = match account {
             Some(a) if !a.disabled && a.session_epoch == family.session_epoch => a,
@@ -188,9 +208,30 @@ impl Keygate {
                 return Err(Error::InvalidGrant);
             }
         };
-        let access_token = self
+        let key = self.keys.signing_key().await?;
+        let access_token = key
             .sign(&self.claims_for_account(&account, &family.client_id, now))
+            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
+        // The successor is derived from the presented token under a key only keygate holds
+        // (derived from the signing key), so a grace re-issue returns the very token the
+        // rotation returned: two tabs refreshing with one token end up holding the same one.
+        let next = successor(&token, &key);
+        // The commit point: after it, only the answer.
+        let outcome = self
+            .store
+            .rotate_refresh(token.family(), &presented_hash, &next.hash(), now, grace)
             .await?;
+        match outcome {
+            RotateOutcome::Rotated(_) => {}
+            RotateOutcome::Reused => {
+                reuse_detected();
+                return Err(Error::InvalidGrant);
+            }
+            RotateOutcome::Invalid => {
+                audit("refresh", "failure", "invalid");
+                return Err(Error::InvalidGrant);
+            }
+        }
         audit("refresh", "success", account.user_id.as_str());
         Ok(TokenPair {
             access_token,
