@@ -322,12 +322,7 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     if !app.config.admin_api {
         return Err(ApiError::not_found());
     }
-    let token = body::bearer(req).ok_or_else(|| Error::Unauthorized("a Bearer access token is required".into()))?;
-    let claims = app.verify_access_token(token).await?;
-    if !claims.has_role("admin") {
-        tracing::info!(target: "keygate::audit", event = "admin", outcome = "forbidden", subject = claims.sub.as_str(), "audit");
-        return Err(Error::Forbidden("admin").into());
-    }
+    let claims = app.authorize_admin(body::bearer(req)).await?;
     let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(2).collect();
     let m = &req.method;
     tracing::info!(target: "keygate::audit", event = "admin_request", actor = claims.sub.as_str(), method = %m, "audit");
