@@ -98,6 +98,9 @@ pub struct Account {
     /// Incremented to revoke every session at once: a refresh-token family is alive only
     /// while its `session_epoch` equals the account's.
     pub session_epoch: u64,
+    /// The generation of reset tokens: each reset token records it when issued and is good only
+    /// while it is unchanged; a finished reset moves it on, spending every other reset token.
+    pub reset_epoch: u64,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -143,6 +146,8 @@ impl ApiKeyRecord {
 pub struct ResetRecord {
     pub token_hash: TokenHash,
     pub username_key: UsernameKey,
+    /// The account's `reset_epoch` when the token was issued.
+    pub epoch: u64,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }

@@ -143,6 +143,7 @@ impl Keygate {
             disabled: false,
             password_hash,
             session_epoch: 0,
+            reset_epoch: 0,
             created_at: now,
             updated_at: now,
         };
