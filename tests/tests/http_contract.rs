@@ -600,6 +600,14 @@ async fn forgot_and_reset_password() {
         )
         .await;
     assert_error(&common, 400, "weak_password");
+    // Rank 55,890 of the breach list (shared/data/): refused, nothing changes.
+    let breached = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "passwordstandard"}),
+        )
+        .await;
+    assert_error(&breached, 400, "weak_password");
     let long = t
         .post(
             "/auth/password/reset",
