@@ -85,6 +85,7 @@ impl T {
             headers: h,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "test".into(),
+            source_ip: None,
         };
         let r = handle(&self.app, Function::Local, req).await;
         let body = r

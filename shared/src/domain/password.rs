@@ -275,7 +275,7 @@ impl PasswordHasher {
 
     /// Hashes a new password with a fresh random salt.
     pub fn hash(&self, pw: &NewPassword) -> Result<PasswordHash, HashError> {
-        let salt_bytes = super::secret::random_bytes::<16>();
+        let salt_bytes = super::secret::random_bytes::<16>().map_err(|_| HashError)?;
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| HashError)?;
         let h = self
             .argon

@@ -70,10 +70,32 @@ fn route_of(path: &str) -> Option<(Route, &'static [Method])> {
     })
 }
 
+/// Longest user agent kept in the logs, in bytes.
+const MAX_LOGGED_USER_AGENT: usize = 256;
+
+/// The client's user agent, cut to [`MAX_LOGGED_USER_AGENT`] bytes on a character boundary.
+fn user_agent(req: &Request) -> Option<&str> {
+    let ua = req.headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let mut end = ua.len().min(MAX_LOGGED_USER_AGENT);
+    while !ua.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(&ua[..end])
+}
+
 /// Handles one request for `function`. Never panics: every failure is a contract answer.
+/// Every line logged while handling it (audit lines included) carries the request's span:
+/// request id, method, path, the client's `source_ip` and `user_agent`.
 pub async fn handle(app: &Keygate, function: Function, req: Request) -> Response {
     let started = Instant::now();
-    let span = tracing::info_span!("request", request_id = %req.request_id, method = %req.method, path = %req.path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %req.request_id,
+        method = %req.method,
+        path = %req.path,
+        source_ip = req.source_ip.map(tracing::field::display),
+        user_agent = user_agent(&req),
+    );
     let response = {
         use tracing::Instrument as _;
         dispatch(app, function, &req).instrument(span.clone()).await

@@ -136,7 +136,7 @@ impl Keygate {
             .await?
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let account = Account {
-            user_id: UserId::generate(),
+            user_id: UserId::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?,
             username,
             email,
             roles,
@@ -238,7 +238,7 @@ impl Keygate {
                 ));
             }
         };
-        let key = ApiKey::generate();
+        let key = ApiKey::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
         let record = ApiKeyRecord {
             key_id: key.key_id().clone(),
             name: name.to_owned(),

@@ -44,7 +44,7 @@ impl Keygate {
             tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "rate_limited", subject = account.user_id.as_str(), "audit");
             return Ok(());
         }
-        let token = ResetToken::generate();
+        let token = ResetToken::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
         let expires_at = now + self.config.reset_token_ttl;
         self.store
             .put_reset_token(&ResetRecord {

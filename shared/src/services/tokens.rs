@@ -90,7 +90,7 @@ impl Keygate {
             Some(a) if ok && !a.disabled => a,
             _ => {
                 self.store.record_login_failure(&key, now).await?;
-                audit("login", "failure", key.as_str());
+                audit("login", "failure", &account.as_ref().map_or_else(|| crate::domain::secret::log_fingerprint(key.as_str()), |a| a.user_id.as_str().to_owned()));
                 return Err(Error::InvalidGrant);
             }
         };
