@@ -8,8 +8,8 @@
 
 use crate::domain::keys::SigningKey;
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, ResetRecord, RotateOutcome,
-    PasswordHash, TokenHash, UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, PasswordHash, ResetRecord,
+    RotateOutcome, TokenHash, UnixTime, UsernameKey,
 };
 use async_trait::async_trait;
 use keygate_sdk::Jwks;

@@ -836,14 +836,24 @@ async fn admin_tokens_stop_working_when_their_grounds_end() {
 
     // Disabled: its still-valid token is refused at once.
     let r = t
-        .call(Method::PATCH, "/admin/users/ivy", &root_h, &json!({"disabled": true}).to_string())
+        .call(
+            Method::PATCH,
+            "/admin/users/ivy",
+            &root_h,
+            &json!({"disabled": true}).to_string(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_error(&admin_call(&t, &ivy).await, 401, "invalid_token");
 
     // The admin role removed: refused at once, though the token still says `admin`.
     let r = t
-        .call(Method::PATCH, "/admin/users/uma", &root_h, &json!({"roles": ["ops"]}).to_string())
+        .call(
+            Method::PATCH,
+            "/admin/users/uma",
+            &root_h,
+            &json!({"roles": ["ops"]}).to_string(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_error(&admin_call(&t, &uma).await, 403, "insufficient_scope");
@@ -852,7 +862,9 @@ async fn admin_tokens_stop_working_when_their_grounds_end() {
     let created = admin_call(&t, &root).await;
     let key = created.body["api_key"].as_str().unwrap().to_owned();
     let key_id = created.body["key_id"].as_str().unwrap().to_owned();
-    let kt = t.post("/auth/token", json!({"grant_type": "api_key", "api_key": key})).await;
+    let kt = t
+        .post("/auth/token", json!({"grant_type": "api_key", "api_key": key}))
+        .await;
     let kt = format!("Bearer {}", kt.body["access_token"].as_str().unwrap());
     assert_eq!(admin_call(&t, &kt).await.status, StatusCode::CREATED);
     let deleted = t

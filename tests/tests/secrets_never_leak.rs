@@ -62,7 +62,10 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
         &mut auth,
         event(
             "authenticate-password.json",
-            &[(r#"\"username\": \"ann\""#, r#"\"username\": \"Typed-My-Passw0rd-Here\""#)],
+            &[(
+                r#"\"username\": \"ann\""#,
+                r#"\"username\": \"Typed-My-Passw0rd-Here\""#,
+            )],
         ),
     )
     .await;

@@ -386,7 +386,12 @@ async fn a_finished_reset_spends_every_other_reset_token(s: Arc<dyn Store>) {
     // The second token was issued before that reset: it can no longer finish one.
     let other = s.spend_reset_token(&second.token_hash, t).await.unwrap().unwrap();
     let again = PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$b3RoZXI$b3RoZXI".into());
-    assert!(s.finish_reset(a.key(), other.epoch, &again, t + 2).await.unwrap().is_none());
+    assert!(
+        s.finish_reset(a.key(), other.epoch, &again, t + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(s.account(a.key()).await.unwrap().unwrap(), done);
 
     // A token issued after the reset carries the new epoch and works; of concurrent finishes

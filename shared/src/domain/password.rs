@@ -170,8 +170,14 @@ fn sorted_lines_contain(sorted: &str, needle: &str) -> bool {
     let (mut lo, mut hi) = (0usize, text.len());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let start = text[lo..mid].iter().rposition(|&b| b == b'\n').map_or(lo, |i| lo + i + 1);
-        let end = text[start..hi].iter().position(|&b| b == b'\n').map_or(hi, |i| start + i);
+        let start = text[lo..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(lo, |i| lo + i + 1);
+        let end = text[start..hi]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(hi, |i| start + i);
         match text[start..end].cmp(needle) {
             std::cmp::Ordering::Equal => return true,
             std::cmp::Ordering::Less => lo = end + 1,
@@ -379,12 +385,21 @@ mod tests {
             assert!(w[0].as_bytes() < w[1].as_bytes(), "{} / {}", w[0], w[1]);
         }
         for l in &lines {
-            assert!(l.chars().count() >= 8 && l.nfkc().collect::<String>() == *l && l.to_lowercase() == *l, "{l}");
+            assert!(
+                l.chars().count() >= 8 && l.nfkc().collect::<String>() == *l && l.to_lowercase() == *l,
+                "{l}"
+            );
         }
         for l in [lines[0], lines[1], lines[lines.len() / 2], lines[lines.len() - 1]] {
             assert!(sorted_lines_contain(BREACHED, l), "{l}");
         }
-        for absent in ["", "0", "zzzzzzzzzzzzzzzzzzzzzz", "passwordstandar", "passwordstandardx"] {
+        for absent in [
+            "",
+            "0",
+            "zzzzzzzzzzzzzzzzzzzzzz",
+            "passwordstandar",
+            "passwordstandardx",
+        ] {
             assert!(!sorted_lines_contain(BREACHED, absent), "{absent}");
         }
         assert!(sorted_lines_contain("a\nb\nc\n", "c") && !sorted_lines_contain("", "a"));

@@ -41,11 +41,7 @@ pub(crate) fn rng_failed(e: RngError) -> ! {
 /// cannot test guesses against it.
 pub fn log_fingerprint(text: &str) -> String {
     static KEY: std::sync::OnceLock<Option<hmac::Key>> = std::sync::OnceLock::new();
-    let key = KEY.get_or_init(|| {
-        random_bytes::<32>()
-            .ok()
-            .map(|k| hmac::Key::new(hmac::HMAC_SHA256, &k))
-    });
+    let key = KEY.get_or_init(|| random_bytes::<32>().ok().map(|k| hmac::Key::new(hmac::HMAC_SHA256, &k)));
     match key {
         Some(k) => format!("fp:{}", &hex(hmac::sign(k, text.as_bytes()).as_ref())[..12]),
         None => "fp:unavailable".to_owned(),

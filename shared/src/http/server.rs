@@ -50,8 +50,8 @@ pub async fn serve(app: Arc<Keygate>, listener: TcpListener) -> std::io::Result<
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
-        .with_graceful_shutdown(shutdown())
-        .await
+    .with_graceful_shutdown(shutdown())
+    .await
 }
 
 async fn shutdown() {

@@ -90,7 +90,14 @@ impl Keygate {
             Some(a) if ok && !a.disabled => a,
             _ => {
                 self.store.record_login_failure(&key, now).await?;
-                audit("login", "failure", &account.as_ref().map_or_else(|| crate::domain::secret::log_fingerprint(key.as_str()), |a| a.user_id.as_str().to_owned()));
+                audit(
+                    "login",
+                    "failure",
+                    &account.as_ref().map_or_else(
+                        || crate::domain::secret::log_fingerprint(key.as_str()),
+                        |a| a.user_id.as_str().to_owned(),
+                    ),
+                );
                 return Err(Error::InvalidGrant);
             }
         };
