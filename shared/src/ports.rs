@@ -9,8 +9,8 @@
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, ResetRecord, RotateOutcome,
-    TokenHash, UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, PasswordHash, ResetRecord,
+    RotateOutcome, TokenHash, UnixTime, UsernameKey,
 };
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
@@ -93,11 +93,23 @@ pub trait Store: Send + Sync {
     /// Marks a family revoked (no-op if absent).
     async fn revoke_family(&self, family_id: &FamilyId) -> Result<(), StoreError>;
 
-    /// Stores a reset token record.
+    /// Stores a reset token record (with the account's `reset_epoch` at issue).
     async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError>;
     /// Atomically consumes a reset token: returns its record if it existed and had not expired
     /// at `now`; afterwards it is gone. Of N concurrent calls, at most one gets `Some`.
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError>;
+    /// Finishes a reset in one atomic step, only if the account's `reset_epoch` still equals
+    /// `epoch` (the spent token's): sets `password_hash`, increments `session_epoch` (every
+    /// session dies) and `reset_epoch` (every other outstanding reset token dies), sets
+    /// `updated_at`. `None` if there is no such account or its epoch has moved on. Of N
+    /// concurrent calls with one epoch, at most one gets `Some`.
+    async fn finish_reset(
+        &self,
+        key: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError>;
     /// Publishes the public key set (the rotation function and `keygate bootstrap` write it),
     /// so that functions that only verify or publish keys never read the private key.
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError>;

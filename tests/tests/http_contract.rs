@@ -85,6 +85,7 @@ impl T {
             headers: h,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "test".into(),
+            source_ip: None,
         };
         let r = handle(&self.app, Function::Local, req).await;
         let body = r
@@ -651,6 +652,14 @@ async fn forgot_and_reset_password() {
         )
         .await;
     assert_error(&common, 400, "weak_password");
+    // Rank 55,890 of the breach list (shared/data/): refused, nothing changes.
+    let breached = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "passwordstandard"}),
+        )
+        .await;
+    assert_error(&breached, 400, "weak_password");
     let long = t
         .post(
             "/auth/password/reset",
@@ -845,4 +854,76 @@ async fn admin_api_can_be_switched_off() {
         )
         .await;
     assert_error(&r, 404, "not_found");
+}
+
+async fn bearer_of(t: &T, name: &str) -> String {
+    let r = t.login(name, PW).await;
+    format!("Bearer {}", r.body["access_token"].as_str().unwrap())
+}
+
+/// An admin call (creating an API key) made with `auth`.
+async fn admin_call(t: &T, auth: &str) -> Resp {
+    t.call(
+        Method::POST,
+        "/admin/api-keys",
+        &[("content-type", "application/json"), ("authorization", auth)],
+        &json!({"name": "probe", "roles": ["admin"]}).to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn admin_tokens_stop_working_when_their_grounds_end() {
+    let t = setup(&[]).await;
+    t.app.ensure_admin("root", PW).await.unwrap();
+    t.user("ivy", &["admin"], None).await;
+    t.user("uma", &["admin", "ops"], None).await;
+    let root = bearer_of(&t, "root").await;
+    let ivy = bearer_of(&t, "ivy").await;
+    let uma = bearer_of(&t, "uma").await;
+    let root_h = [("content-type", "application/json"), ("authorization", root.as_str())];
+    assert_eq!(admin_call(&t, &ivy).await.status, StatusCode::CREATED);
+    assert_eq!(admin_call(&t, &uma).await.status, StatusCode::CREATED);
+
+    // Disabled: its still-valid token is refused at once.
+    let r = t
+        .call(
+            Method::PATCH,
+            "/admin/users/ivy",
+            &root_h,
+            &json!({"disabled": true}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_error(&admin_call(&t, &ivy).await, 401, "invalid_token");
+
+    // The admin role removed: refused at once, though the token still says `admin`.
+    let r = t
+        .call(
+            Method::PATCH,
+            "/admin/users/uma",
+            &root_h,
+            &json!({"roles": ["ops"]}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_error(&admin_call(&t, &uma).await, 403, "insufficient_scope");
+
+    // An admin API key's token dies with its key.
+    let created = admin_call(&t, &root).await;
+    let key = created.body["api_key"].as_str().unwrap().to_owned();
+    let key_id = created.body["key_id"].as_str().unwrap().to_owned();
+    let kt = t
+        .post("/auth/token", json!({"grant_type": "api_key", "api_key": key}))
+        .await;
+    let kt = format!("Bearer {}", kt.body["access_token"].as_str().unwrap());
+    assert_eq!(admin_call(&t, &kt).await.status, StatusCode::CREATED);
+    let deleted = t
+        .call(Method::DELETE, &format!("/admin/api-keys/{key_id}"), &root_h, "")
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_error(&admin_call(&t, &kt).await, 401, "invalid_token");
+
+    // The admin whose grounds hold still gets in.
+    assert_eq!(admin_call(&t, &root).await.status, StatusCode::CREATED);
 }

@@ -44,6 +44,7 @@ conformance!(
     grace_reissue,
     concurrent_rotations_with_grace_agree,
     reset_tokens_are_single_use,
+    a_finished_reset_spends_every_other_reset_token,
     reset_delivery_limit,
     published_keys,
 );
@@ -58,6 +59,7 @@ fn account(name: &str, email: Option<&str>) -> Account {
         disabled: false,
         password_hash: PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
         session_epoch: 0,
+        reset_epoch: 0,
         created_at: t,
         updated_at: t,
     }
@@ -434,6 +436,7 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     let rec = ResetRecord {
         token_hash: tok.hash(),
         username_key: UsernameKey::of_any("zed"),
+        epoch: 0,
         created_at: t,
         expires_at: t + 60,
     };
@@ -449,6 +452,7 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     let rec = ResetRecord {
         token_hash: old.hash(),
         username_key: UsernameKey::of_any("zed"),
+        epoch: 0,
         created_at: t - 100,
         expires_at: t - 1,
     };
@@ -456,6 +460,64 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     assert!(s.spend_reset_token(&old.hash(), t).await.unwrap().is_none());
     assert!(
         s.spend_reset_token(&ResetToken::generate().hash(), t)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_finished_reset_spends_every_other_reset_token(s: Arc<dyn Store>) {
+    let t = now();
+    let a = account("yara", None);
+    s.create_account(&a).await.unwrap();
+    let issue = |epoch: u64| ResetRecord {
+        token_hash: ResetToken::generate().hash(),
+        username_key: a.key().clone(),
+        epoch,
+        created_at: t,
+        expires_at: t + 600,
+    };
+    let (first, second) = (issue(a.reset_epoch), issue(a.reset_epoch));
+    s.put_reset_token(&first).await.unwrap();
+    s.put_reset_token(&second).await.unwrap();
+    let new_hash = PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdA$bmV3".into());
+
+    let spent = s.spend_reset_token(&first.token_hash, t).await.unwrap().unwrap();
+    let done = s
+        .finish_reset(a.key(), spent.epoch, &new_hash, t + 1)
+        .await
+        .unwrap()
+        .expect("the first reset finishes");
+    assert_eq!(done.password_hash, new_hash);
+    assert_eq!(done.session_epoch, a.session_epoch + 1);
+    assert_eq!(done.reset_epoch, a.reset_epoch + 1);
+    assert_eq!(done.updated_at, t + 1);
+    assert_eq!(s.account(a.key()).await.unwrap().unwrap(), done);
+
+    // The second token was issued before that reset: it can no longer finish one.
+    let other = s.spend_reset_token(&second.token_hash, t).await.unwrap().unwrap();
+    let again = PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$b3RoZXI$b3RoZXI".into());
+    assert!(
+        s.finish_reset(a.key(), other.epoch, &again, t + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.account(a.key()).await.unwrap().unwrap(), done);
+
+    // A token issued after the reset carries the new epoch and works; of concurrent finishes
+    // with one epoch, exactly one wins.
+    let third = issue(done.reset_epoch);
+    s.put_reset_token(&third).await.unwrap();
+    let third = s.spend_reset_token(&third.token_hash, t).await.unwrap().unwrap();
+    let tasks = (0..8).map(|_| {
+        let (s, k, h) = (s.clone(), a.key().clone(), again.clone());
+        async move { s.finish_reset(&k, third.epoch, &h, t + 3).await.unwrap() }
+    });
+    let winners = join_all(tasks).await.into_iter().flatten().count();
+    assert_eq!(winners, 1);
+    assert!(
+        s.finish_reset(&UsernameKey::of_any("nobody"), 0, &again, t)
             .await
             .unwrap()
             .is_none()

@@ -3,13 +3,13 @@
 //!
 //! | item | pk | sk | attributes |
 //! | --- | --- | --- | --- |
-//! | account | `USER#<username key>` | `ACCOUNT` | user_id, username, email, roles, disabled, password_hash, session_epoch, created_at, updated_at |
+//! | account | `USER#<username key>` | `ACCOUNT` | user_id, username, email, roles, disabled, password_hash, session_epoch, reset_epoch (absent: 0), created_at, updated_at |
 //! | email index | `EMAIL#<email key>` | `EMAIL` | username_key (written with the account in one transaction) |
 //! | login failures | `USER#<username key>` | `LOCK` | count, last_failure_at, ttl |
 //! | reset deliveries | `USER#<username key>` | `RESETRATE` | window_start, count, ttl |
 //! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
 //! | refresh family | `FAMILY#<family id>` | `FAMILY` | username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked, ttl |
-//! | reset token | `RESET#<token hash>` | `RESET` | username_key, created_at, expires_at, ttl |
+//! | reset token | `RESET#<token hash>` | `RESET` | username_key, epoch (absent: 0), created_at, expires_at, ttl |
 //! | published keys | `JWKS` | `JWKS` | jwks (the public JWKS as JSON), updated_at |
 //!
 //! Only hashes of API keys, refresh and reset tokens are stored. DynamoDB deletes expired
@@ -116,6 +116,7 @@ fn account_item(a: &Account) -> Item {
     item.insert("disabled".into(), Av::Bool(a.disabled));
     item.insert("password_hash".into(), s(a.password_hash.as_str()));
     item.insert("session_epoch".into(), n(a.session_epoch as i64));
+    item.insert("reset_epoch".into(), n(a.reset_epoch as i64));
     item.insert("created_at".into(), n(a.created_at));
     item.insert("updated_at".into(), n(a.updated_at));
     item
@@ -136,6 +137,7 @@ fn account_of(item: &Item) -> Result<Account, StoreError> {
         disabled: r.bool("disabled"),
         password_hash: PasswordHash::from_stored(r.str("password_hash")?),
         session_epoch: r.int("session_epoch")?.max(0) as u64,
+        reset_epoch: r.opt_int("reset_epoch").unwrap_or(0).max(0) as u64,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
     })
@@ -640,6 +642,7 @@ impl Store for DynamoStore {
     async fn put_reset_token(&self, rec: &ResetRecord) -> Result<(), StoreError> {
         let mut item = key(format!("RESET#{}", rec.token_hash.as_str()), "RESET");
         item.insert("username_key".into(), s(rec.username_key.as_str()));
+        item.insert("epoch".into(), n(rec.epoch as i64));
         item.insert("created_at".into(), n(rec.created_at));
         item.insert("expires_at".into(), n(rec.expires_at));
         item.insert("ttl".into(), n(rec.expires_at));
@@ -673,10 +676,56 @@ impl Store for DynamoStore {
                 Ok(Some(ResetRecord {
                     token_hash: hash.clone(),
                     username_key: UsernameKey::from_stored(r.str("username_key")?),
+                    epoch: r.opt_int("epoch").unwrap_or(0).max(0) as u64,
                     created_at: r.int("created_at")?,
                     expires_at: r.int("expires_at")?,
                 }))
             }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// One conditional UpdateItem on the account: the same single write that set the new
+    /// password before, now also guarded by and advancing `reset_epoch`. Items written before
+    /// the attribute existed count as epoch 0.
+    async fn finish_reset(
+        &self,
+        k: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let condition = if epoch == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(reset_epoch) OR reset_epoch = :epoch)"
+        } else {
+            "attribute_exists(pk) AND reset_epoch = :epoch"
+        };
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(k), "ACCOUNT")))
+            .update_expression(
+                "SET password_hash = :hash, session_epoch = session_epoch + :one, \
+                 reset_epoch = if_not_exists(reset_epoch, :zero) + :one, updated_at = :now",
+            )
+            .condition_expression(condition)
+            .expression_attribute_values(":epoch", n(epoch as i64))
+            .expression_attribute_values(":hash", s(password_hash.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => out.attributes.as_ref().map(account_of).transpose(),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>

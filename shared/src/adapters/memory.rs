@@ -5,8 +5,8 @@
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{Decision, apply, decide};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, ResetRecord, RotateOutcome, TokenHash,
-    UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, RotateOutcome,
+    TokenHash, UnixTime, UsernameKey,
 };
 use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
@@ -189,6 +189,24 @@ impl Store for MemoryStore {
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
         let mut d = self.lock();
         Ok(d.resets.remove(hash).filter(|r| now < r.expires_at))
+    }
+
+    async fn finish_reset(
+        &self,
+        key: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let mut d = self.lock();
+        let Some(a) = d.accounts.get_mut(key).filter(|a| a.reset_epoch == epoch) else {
+            return Ok(None);
+        };
+        a.password_hash = password_hash.clone();
+        a.session_epoch += 1;
+        a.reset_epoch += 1;
+        a.updated_at = now;
+        Ok(Some(a.clone()))
     }
 
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {

@@ -56,6 +56,12 @@ pub enum Error {
     Unavailable(String),
 }
 
+impl From<crate::domain::secret::RngError> for Error {
+    fn from(e: crate::domain::secret::RngError) -> Error {
+        Error::Unavailable(e.to_string())
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
         match e {

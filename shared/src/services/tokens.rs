@@ -33,12 +33,12 @@ fn audit(event: &'static str, outcome: &'static str, subject: &str) {
 /// The refresh token that succeeds `presented`, keyed by the private signing key (the one secret
 /// every refresh already holds). Should the key ever serialize to nothing, a random successor
 /// (no idempotent grace re-issue) rather than an unkeyed one.
-fn successor(presented: &RefreshToken, key: &SigningKey) -> RefreshToken {
+fn successor(presented: &RefreshToken, key: &SigningKey) -> Result<RefreshToken> {
     let secret = key.to_jwk_json();
     if secret.is_empty() {
-        return RefreshToken::generate(presented.family().clone());
+        return Ok(RefreshToken::try_generate(presented.family().clone())?);
     }
-    presented.successor(secret.as_bytes())
+    Ok(presented.successor(secret.as_bytes()))
 }
 
 fn reuse_detected() {
@@ -46,26 +46,26 @@ fn reuse_detected() {
 }
 
 impl Keygate {
-    fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> AccessClaims {
-        AccessClaims {
+    fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<AccessClaims> {
+        Ok(AccessClaims {
             iss: self.config.issuer.clone(),
             sub: account.user_id.as_str().to_owned(),
             aud: self.config.audience.clone(),
             exp: now + self.config.access_token_ttl,
             iat: now,
             nbf: Some(now),
-            jti: FamilyId::generate().to_string(),
+            jti: FamilyId::try_generate()?.to_string(),
             client_id: client_id.to_owned(),
             roles: account.roles.names(),
             scope: account.roles.scope(),
             preferred_username: Some(account.username.as_str().to_owned()),
-        }
+        })
     }
 
     /// Starts a session for `account`: a new refresh-token family and a token pair.
     async fn start_session(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<TokenPair> {
-        let family_id = FamilyId::generate();
-        let refresh = RefreshToken::generate(family_id.clone());
+        let family_id = FamilyId::try_generate()?;
+        let refresh = RefreshToken::try_generate(family_id.clone())?;
         let expires_at = now + self.config.refresh_token_ttl;
         let family = Family {
             family_id,
@@ -80,7 +80,7 @@ impl Keygate {
             rotated_at: now,
             revoked: false,
         };
-        let access_token = self.sign(&self.claims_for_account(account, client_id, now)).await?;
+        let access_token = self.sign(&self.claims_for_account(account, client_id, now)?).await?;
         self.store.create_family(&family).await?;
         Ok(TokenPair {
             access_token,
@@ -106,7 +106,11 @@ impl Keygate {
             None => self.store.reserve_login_attempt(&key, failures, now).await?,
         };
         if let Attempt::Throttled { retry_after } = reserved {
-            audit("login", "throttled", key.as_str());
+            audit(
+                "login",
+                "throttled",
+                &crate::domain::secret::log_fingerprint(key.as_str()),
+            );
             return Err(Error::TooManyAttempts { retry_after });
         }
         let presented = LoginPassword::new(password);
@@ -115,8 +119,16 @@ impl Keygate {
         let account = match account {
             Some(a) if ok && !a.disabled => a,
             _ => {
-                // The reservation already counted this failure.
-                audit("login", "failure", key.as_str());
+                // The reservation already counted this failure. An unknown account's name is
+                // logged as a fingerprint: people type passwords into the username field.
+                audit(
+                    "login",
+                    "failure",
+                    &account.as_ref().map_or_else(
+                        || crate::domain::secret::log_fingerprint(key.as_str()),
+                        |a| a.user_id.as_str().to_owned(),
+                    ),
+                );
                 return Err(Error::InvalidGrant);
             }
         };
@@ -150,7 +162,7 @@ impl Keygate {
             exp: now + self.config.access_token_ttl,
             iat: now,
             nbf: Some(now),
-            jti: FamilyId::generate().to_string(),
+            jti: FamilyId::try_generate()?.to_string(),
             client_id: record.key_id.to_string(),
             roles: record.roles.names(),
             scope: record.roles.scope(),
@@ -210,12 +222,12 @@ impl Keygate {
         };
         let key = self.keys.signing_key().await?;
         let access_token = key
-            .sign(&self.claims_for_account(&account, &family.client_id, now))
+            .sign(&self.claims_for_account(&account, &family.client_id, now)?)
             .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
         // The successor is derived from the presented token under a key only keygate holds
         // (derived from the signing key), so a grace re-issue returns the very token the
         // rotation returned: two tabs refreshing with one token end up holding the same one.
-        let next = successor(&token, &key);
+        let next = successor(&token, &key)?;
         // The commit point: after it, only the answer.
         let outcome = self
             .store
@@ -265,6 +277,6 @@ impl Keygate {
             return Err(Error::Conflict("the account is disabled".into()));
         }
         audit("token_issue", "success", account.user_id.as_str());
-        self.sign(&self.claims_for_account(&account, "keygate-cli", now)).await
+        self.sign(&self.claims_for_account(&account, "keygate-cli", now)?).await
     }
 }
