@@ -233,3 +233,29 @@ fn a_deploy_without_the_mail_parameters_is_refused() {
         );
     }
 }
+
+#[test]
+fn the_default_samconfig_environment_is_safe_for_real_users() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../samconfig.toml");
+    let text = std::fs::read_to_string(path).expect("samconfig.toml");
+    let default = text
+        .split("[default.deploy.parameters]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a default deploy section");
+    assert!(default.contains("TableDeletionProtection=true"), "{default}");
+    assert!(default.contains("LogLevel=info"), "{default}");
+}
+
+#[test]
+fn the_makefile_builds_for_the_templates_architecture() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new("make")
+        .args(["-n", "build-JwksFunction", "ARTIFACTS_DIR=/nonexistent"])
+        .current_dir(root)
+        .output()
+        .expect("make");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("--target x86_64-unknown-linux-gnu"), "{plan}");
+    assert!(plan.contains("3e00"), "the ELF machine is checked: {plan}");
+}

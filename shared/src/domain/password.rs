@@ -159,7 +159,14 @@ static COMMON: &[&str] = &[
 /// The 100,000 most common breached passwords, NFKC-normalized, lowercased, 8 characters or
 /// more, one per line, sorted by bytes (`shared/data/README.md` names the source and licence).
 /// Kept as text and searched in place: nothing is built at start (cold start unchanged).
-static BREACHED: &str = include_str!("../../data/common-passwords.txt");
+/// Only the binaries that set passwords carry it (cargo feature `password-list`: the admin and
+/// reset functions, `keygate serve`, the CLI); `authenticate` and `refresh` only verify.
+#[cfg(feature = "password-list")]
+static BREACHED: Option<&str> = Some(include_str!("../../data/common-passwords.txt"));
+/// Without the list, every new password is refused (fail closed): such a binary has no route
+/// that sets one.
+#[cfg(not(feature = "password-list"))]
+static BREACHED: Option<&str> = None;
 
 /// Whether `needle` is a whole line of `sorted` (lines sorted by bytes, each ending in `\n`):
 /// a binary search over byte offsets, each probe widened to the line around it.
@@ -189,7 +196,8 @@ fn sorted_lines_contain(sorted: &str, needle: &str) -> bool {
 
 fn is_predictable(pw: &str, context: &[&str]) -> bool {
     let lower = pw.to_lowercase();
-    if COMMON.contains(&lower.as_str()) || sorted_lines_contain(BREACHED, &lower) {
+    let breached = BREACHED.is_none_or(|list| sorted_lines_contain(list, &lower));
+    if COMMON.contains(&lower.as_str()) || breached {
         return true;
     }
     if context.iter().any(|w| !w.is_empty() && lower == w.to_lowercase()) {
@@ -377,10 +385,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "password-list")]
     fn the_breach_list_is_sorted_normalized_and_searchable_end_to_end() {
-        let lines: Vec<&str> = BREACHED.lines().collect();
+        let list = BREACHED.unwrap_or_default();
+        let lines: Vec<&str> = list.lines().collect();
         assert!(lines.len() > 30_000, "{}", lines.len());
-        assert!(BREACHED.ends_with('\n'));
+        assert!(list.ends_with('\n'));
         for w in lines.windows(2) {
             assert!(w[0].as_bytes() < w[1].as_bytes(), "{} / {}", w[0], w[1]);
         }
@@ -391,7 +401,7 @@ mod tests {
             );
         }
         for l in [lines[0], lines[1], lines[lines.len() / 2], lines[lines.len() - 1]] {
-            assert!(sorted_lines_contain(BREACHED, l), "{l}");
+            assert!(sorted_lines_contain(list, l), "{l}");
         }
         for absent in [
             "",
@@ -400,7 +410,7 @@ mod tests {
             "passwordstandar",
             "passwordstandardx",
         ] {
-            assert!(!sorted_lines_contain(BREACHED, absent), "{absent}");
+            assert!(!sorted_lines_contain(list, absent), "{absent}");
         }
         assert!(sorted_lines_contain("a\nb\nc\n", "c") && !sorted_lines_contain("", "a"));
     }
