@@ -171,3 +171,31 @@ async fn serve_with_an_invalid_signing_secret_fails_at_start() {
     fails_with(&o, "keygate: the signing key could not be loaded: invalid signing key");
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim().lines().count(), 1, "one line");
 }
+
+/// A stack whose secret was left with CloudFormation's placeholder (its first rotation failed):
+/// `keygate bootstrap` gives it a first key, publishes it, and leaves a good key alone after.
+#[tokio::test]
+async fn bootstrap_repairs_a_secret_left_without_a_key() {
+    let (sdk, table) = keygate_tests::aws::fresh_table().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = keygate_tests::aws::unique_name("placeholder");
+    sm.create_secret()
+        .name(&name)
+        .secret_string("q8Zr2mVx4LkP9sTe1WnB7cYh3JdF6gUa")
+        .send()
+        .await
+        .unwrap();
+    let env = [("KEYGATE_TABLE", table.as_str()), ("KEYGATE_SIGNING_SECRET_ID", name.as_str())];
+    let out = ok(&keygate(&env, &["bootstrap"], None));
+    assert!(out.contains("held no key: a first key is now current"), "{out}");
+    assert!(out.contains("public keys published in"), "{out}");
+    let source = keygate_shared::adapters::secrets_manager::SecretsManagerKeySource::new(&sdk, name.clone());
+    use keygate_shared::ports::{KeySource, Store};
+    let key = source.signing_key().await.expect("a key now");
+    let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
+    let published = store.published_jwks().await.unwrap().expect("published");
+    assert_eq!(published.keys.len(), 1);
+    assert_eq!(published.keys[0].kid, key.kid());
+    let again = ok(&keygate(&env, &["bootstrap"], None));
+    assert!(again.contains(&format!("secret {name}: exists")), "{again}");
+}
