@@ -187,12 +187,21 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
             let created = keygate_shared::adapters::secrets_manager::create_signing_secret(&sm, &secret, alg)
                 .await
                 .map_err(|e| e.to_string())?;
+            let repaired = !created
+                && keygate_shared::adapters::secrets_manager::repair_signing_secret(&sm, &secret, alg)
+                    .await
+                    .map_err(|e| e.to_string())?;
             println!(
                 "secret {secret}: {}",
-                if created { "created with a first key" } else { "exists" }
+                match (created, repaired) {
+                    (true, _) => "created with a first key",
+                    (false, true) => "held no key: a first key is now current",
+                    (false, false) => "exists",
+                }
             );
             let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
-            let jwks = keygate_shared::adapters::secrets_manager::publish_jwks(&sm, &secret, &store)
+            let versions = keygate_shared::adapters::secrets_manager::SecretVersions::new(sm.clone(), secret.clone());
+            let jwks = keygate_shared::services::rotation::publish(&versions, &store)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("public keys published in {table}: {}", jwks.keys.len());

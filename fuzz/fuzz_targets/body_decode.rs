@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         headers,
         body: Some(Bytes::copy_from_slice(payload)),
         request_id: "fuzz".into(),
+        source_ip: None,
     };
     for accept in [Accept::Json, Accept::JsonOrForm] {
         let _ = body::object(&req, accept);

@@ -179,6 +179,7 @@ fn request(path: &str, body: serde_json::Value) -> Request {
         headers,
         body: Some(Bytes::from(body.to_string())),
         request_id: "bench".into(),
+        source_ip: None,
     }
 }
 

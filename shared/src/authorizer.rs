@@ -10,7 +10,7 @@
 //!   without the route's role gets `Deny`.
 
 use crate::config::{Config, ConfigError};
-use crate::domain::route_policy::RoutePolicy;
+use crate::domain::route_policy::{Route, RoutePolicy};
 use crate::domain::time::now;
 use keygate_sdk::remote::{RemoteJwks, RemoteVerifyError};
 use keygate_sdk::{AccessClaims, VerifyOptions};
@@ -46,7 +46,7 @@ enum Shape {
 struct Input {
     shape: Shape,
     token: Option<String>,
-    route: String,
+    route: Route,
     arn: String,
 }
 
@@ -63,14 +63,31 @@ fn bearer(value: &str) -> Option<String> {
     keygate_sdk::bearer_token(value).map(str::to_owned)
 }
 
-/// `"METHOD /path"` from `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/path...`.
-fn route_from_arn(arn: &str) -> String {
-    let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
+/// The method and concrete path (`/admin/users/alice`) of
+/// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/path...`.
+fn method_and_path(arn: &str) -> Option<(&str, String)> {
+    let resource = arn.splitn(6, ':').nth(5)?;
     let mut parts = resource.splitn(4, '/');
-    let (_api, _stage) = (parts.next(), parts.next());
-    let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("");
-    format!("{method} /{path}")
+    let (_api, _stage) = (parts.next()?, parts.next()?);
+    let method = parts.next()?;
+    Some((method, format!("/{}", parts.next().unwrap_or(""))))
+}
+
+/// The route of a request known only by its ARN (REST `TOKEN`): its method and concrete path.
+fn route_from_arn(arn: &str) -> Route {
+    method_and_path(arn)
+        .and_then(|(method, path)| Route::path(method, &path))
+        .unwrap_or_else(|| Route::unknown(arn.rsplit('/').next().unwrap_or("")))
+}
+
+/// The route of a request API Gateway matched to a route template: the request's `method`
+/// (else the ARN's) with the `template` (`/admin/{proxy+}`); without a usable template, the
+/// ARN's concrete path.
+fn route_from_template(method: Option<&str>, template: Option<&str>, arn: &str) -> Route {
+    let method = method.or_else(|| method_and_path(arn).map(|(m, _)| m)).unwrap_or("");
+    template
+        .and_then(|t| Route::template(method, t))
+        .unwrap_or_else(|| route_from_arn(arn))
 }
 
 /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/*`: every route of the stage.
@@ -88,16 +105,30 @@ fn wildcard(arn: &str) -> String {
 
 fn parse(event: &Value) -> Option<Input> {
     let s = |k: &str| event.get(k).and_then(Value::as_str);
+    let ctx = |k: &str| {
+        event
+            .get("requestContext")
+            .and_then(|c| c.get(k))
+            .and_then(Value::as_str)
+    };
     if s("version") == Some("2.0") {
         let token = header(event, "authorization").and_then(|v| bearer(&v)).or_else(|| {
             let first = event.get("identitySource")?.as_array()?.first()?.as_str()?;
             bearer(first).or_else(|| Some(first.to_owned()))
         });
+        let arn = s("routeArn").unwrap_or("").to_owned();
+        // The `routeKey` ("GET /admin/{proxy+}", "ANY /reports", "$default") with the request's
+        // own method, so that an `ANY` route still meets the keys for its methods.
+        let key = s("routeKey").and_then(|k| k.split_once(' '));
+        let method = event
+            .pointer("/requestContext/http/method")
+            .and_then(Value::as_str)
+            .or(key.map(|(m, _)| m));
         return Some(Input {
             shape: Shape::HttpV2,
             token,
-            route: s("routeKey").unwrap_or("").to_owned(),
-            arn: s("routeArn").unwrap_or("").to_owned(),
+            route: route_from_template(method, key.map(|(_, t)| t), &arn),
+            arn,
         });
     }
     let arn = s("methodArn")?.to_owned();
@@ -113,15 +144,21 @@ fn parse(event: &Value) -> Option<Input> {
             })
         }
         "REQUEST" => {
+            // REST and HTTP API payload 1.0: `httpMethod` and the `resource` template (else
+            // the template of a `routeKey`, else the ARN's concrete path).
             let token = header(event, "authorization").and_then(|v| bearer(&v));
-            let route = s("routeKey")
-                .filter(|r| r.contains(' '))
-                .map(str::to_owned)
-                .unwrap_or_else(|| route_from_arn(&arn));
+            let method = s("httpMethod").or_else(|| ctx("httpMethod"));
+            let template = s("resource")
+                .or_else(|| ctx("resourcePath"))
+                .filter(|t| t.starts_with('/'))
+                .or_else(|| {
+                    let key = s("routeKey").or_else(|| ctx("routeKey"))?;
+                    key.split_once(' ').map(|(_, t)| t)
+                });
             Some(Input {
                 shape: Shape::Policy,
                 token,
-                route,
+                route: route_from_template(method, template, &arn),
                 arn,
             })
         }
@@ -187,7 +224,7 @@ impl Authorizer {
         let claims = match verified {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_token", route = input.route.as_str(), reason = %e, "audit");
+                tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_token", route = %input.route, reason = %e, "audit");
                 None
             }
         };
@@ -196,7 +233,8 @@ impl Authorizer {
             .is_some_and(|c| self.policy.allows(&input.route, &c.roles));
         if let Some(c) = &claims {
             let outcome = if allowed { "allow" } else { "deny" };
-            tracing::info!(target: "keygate::audit", event = "authorize", outcome, subject = c.sub.as_str(), route = input.route.as_str(), "audit");
+            let rule = self.policy.matched(&input.route).unwrap_or("");
+            tracing::info!(target: "keygate::audit", event = "authorize", outcome, subject = c.sub.as_str(), route = %input.route, rule, "audit");
         }
         // Without route roles one answer fits every route, so API Gateway may cache it for the
         // whole API; with route roles it is valid for this route only.
@@ -260,7 +298,26 @@ mod tests {
     #[test]
     fn routes_and_wildcards_from_arns() {
         let arn = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/admin/users";
-        assert_eq!(route_from_arn(arn), "GET /admin/users");
+        assert_eq!(route_from_arn(arn).to_string(), "GET /admin/users");
+        let root = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/";
+        assert_eq!(route_from_arn(root).to_string(), "GET /");
+        let connect = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/$connect";
+        assert_eq!(route_from_arn(connect).to_string(), "$connect");
+        assert_eq!(route_from_arn("nonsense").to_string(), "nonsense");
+        // A template route takes the request's method (an `ANY` route's request is a GET).
+        assert_eq!(
+            route_from_template(Some("GET"), Some("/admin/{proxy+}"), arn).to_string(),
+            "GET /admin/{+}"
+        );
+        assert_eq!(
+            route_from_template(None, Some("/admin/{id}"), arn).to_string(),
+            "GET /admin/{}"
+        );
+        // No usable template (`$default`): the ARN's concrete path.
+        assert_eq!(
+            route_from_template(Some("GET"), Some("$default"), arn).to_string(),
+            "GET /admin/users"
+        );
         assert_eq!(
             wildcard(arn),
             "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*"

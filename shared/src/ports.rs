@@ -7,9 +7,10 @@
 //! (`tests/tests/store_conformance.rs`) runs the same cases against both.
 
 use crate::domain::keys::SigningKey;
+use crate::domain::lockout::Attempt;
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, ResetRecord, RotateOutcome,
-    TokenHash, UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, PasswordHash, ResetRecord,
+    RotateOutcome, TokenHash, UnixTime, UsernameKey,
 };
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
@@ -49,9 +50,21 @@ pub trait Store: Send + Sync {
     /// `revoke_sessions` increments `session_epoch` atomically.
     async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError>;
 
-    /// Records one more consecutive login failure for `key` (existing account or not); returns
-    /// the new counter. Atomic under concurrency: N concurrent failures add N.
-    async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError>;
+    /// Reserves one login attempt for `key` (existing account or not) before its password is
+    /// verified, in one atomic step: if `domain::lockout` allows an attempt at `now` against the
+    /// stored counter, counts it as a failure (provisional: a success clears the counter) and
+    /// returns [`Attempt::Allowed`] with the new counter; otherwise counts nothing and returns
+    /// [`Attempt::Throttled`]. So of N concurrent reservations at one `now` against a counter
+    /// below [`THRESHOLD`](crate::domain::lockout::THRESHOLD), exactly as many as bring it to the
+    /// threshold are allowed. `seen` is the counter [`Store::login_lookup`] just returned: a hint
+    /// a store may use to write conditionally (DynamoDB); the decision is taken on the stored
+    /// counter, never on `seen`. A counter older than `FORGET_AFTER_SECONDS` counts as zero.
+    async fn reserve_login_attempt(
+        &self,
+        key: &UsernameKey,
+        seen: Failures,
+        now: UnixTime,
+    ) -> Result<Attempt, StoreError>;
     /// Resets the failure counter after a success.
     async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError>;
 
@@ -80,11 +93,23 @@ pub trait Store: Send + Sync {
     /// Marks a family revoked (no-op if absent).
     async fn revoke_family(&self, family_id: &FamilyId) -> Result<(), StoreError>;
 
-    /// Stores a reset token record.
+    /// Stores a reset token record (with the account's `reset_epoch` at issue).
     async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError>;
     /// Atomically consumes a reset token: returns its record if it existed and had not expired
     /// at `now`; afterwards it is gone. Of N concurrent calls, at most one gets `Some`.
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError>;
+    /// Finishes a reset in one atomic step, only if the account's `reset_epoch` still equals
+    /// `epoch` (the spent token's): sets `password_hash`, increments `session_epoch` (every
+    /// session dies) and `reset_epoch` (every other outstanding reset token dies), sets
+    /// `updated_at`. `None` if there is no such account or its epoch has moved on. Of N
+    /// concurrent calls with one epoch, at most one gets `Some`.
+    async fn finish_reset(
+        &self,
+        key: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError>;
     /// Publishes the public key set (the rotation function and `keygate bootstrap` write it),
     /// so that functions that only verify or publish keys never read the private key.
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError>;
@@ -114,6 +139,36 @@ pub trait KeySource: Send + Sync {
     async fn signing_key(&self) -> Result<Arc<SigningKey>, KeyError>;
     /// The public keys to publish: current, and during rotation pending and previous.
     async fn jwks(&self) -> Result<Arc<Jwks>, KeyError>;
+}
+
+/// One version of the signing-key secret and its staging labels (`AWSCURRENT`, `AWSPENDING`,
+/// `AWSPREVIOUS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub id: String,
+    pub stages: Vec<String>,
+}
+
+impl KeyVersion {
+    /// Whether this version carries `stage`.
+    pub fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// The signing-key secret as the rotation protocol sees it: versions with staging labels
+/// (Secrets Manager's model; `adapters::secrets_manager::SecretVersions` implements it).
+#[async_trait]
+pub trait KeyVersions: Send + Sync {
+    /// Every version of the secret with its stages.
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError>;
+    /// The key stored in a version: `Ok(None)` if there is no such version, `Err(Invalid)` if
+    /// its value is not a private JWK (the placeholder of a freshly deployed secret).
+    async fn key(&self, version_id: &str) -> Result<Option<SigningKey>, KeyError>;
+    /// Stores `key` as version `version_id`, staged `AWSPENDING`.
+    async fn put_pending(&self, version_id: &str, key: &SigningKey) -> Result<(), KeyError>;
+    /// Moves `AWSCURRENT` to `version_id`, from `current` (which becomes `AWSPREVIOUS`).
+    async fn make_current(&self, version_id: &str, current: Option<&str>) -> Result<(), KeyError>;
 }
 
 /// A password-reset message.

@@ -166,6 +166,42 @@ pub async fn lambda_main(function: Function) {
     }
 }
 
+/// The rotation function's `main`: the secret's versions from Secrets Manager, the public keys
+/// published in `KEYGATE_TABLE`.
+#[cfg(all(feature = "dynamodb", feature = "secrets-manager"))]
+pub async fn rotation_main() {
+    crate::telemetry::init();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keygate: configuration error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let sdk = adapters::aws::sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let store = match &config.table {
+        Some(table) => Some(dynamo_store(&sdk, table).unwrap_or_else(|e| {
+            eprintln!("keygate: {e}");
+            std::process::exit(1)
+        })),
+        None => {
+            tracing::warn!("KEYGATE_TABLE is not set: the public keys will not be published for the jwks function");
+            None
+        }
+    };
+    let secret = move |id: &str| -> Arc<dyn crate::ports::KeyVersions> {
+        Arc::new(adapters::secrets_manager::SecretVersions::new(
+            client.clone(),
+            id.to_owned(),
+        ))
+    };
+    if let Err(e) = crate::rotation::serve(secret, store).await {
+        eprintln!("keygate: the Lambda runtime stopped: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Memory from large allocations (argon2's 19 MiB per password hash) goes back to the system
 /// when freed. By default glibc raises its mmap threshold after the first such block is freed,
 /// so later ones come from per-thread heaps that keep them: a container that hashed on several

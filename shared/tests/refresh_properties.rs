@@ -1,11 +1,13 @@
 //! Property tests of the refresh-family state machine (`domain::refresh`): random sequences of
 //! presentations (the newest token, retired ones, never-issued ones), clock moves across the
 //! grace window and the absolute lifetime, and revocations, checked against the contract's rules.
+//! Successors are derived as the service derives them (`RefreshToken::successor`), so a grace
+//! re-issue hands out the token the rotation issued.
 
 use keygate_shared::domain::UserId;
 use keygate_shared::domain::UsernameKey;
 use keygate_shared::domain::refresh::{Decision, Family, FamilyId, apply, decide};
-use keygate_shared::domain::secret::{RefreshToken, TokenHash};
+use keygate_shared::domain::secret::RefreshToken;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ enum Op {
     Advance(i64),
     /// Logout (revoke): the family dies.
     Revoke,
+    /// Two tabs present the newest token at once: one rotation, then the same token again.
+    TwoTabs,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -29,14 +33,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Forged),
         3 => prop_oneof![0i64..5, 0i64..400, 0i64..200_000].prop_map(Op::Advance),
         1 => Just(Op::Revoke),
+        2 => Just(Op::TwoTabs),
     ]
 }
 
 const LIFETIME: i64 = 86_400;
+const SERVER_SECRET: &[u8] = b"the signing key";
 
 struct Model {
     family: Family,
-    issued: Vec<TokenHash>,
+    issued: Vec<RefreshToken>,
     now: i64,
     grace: i64,
 }
@@ -44,7 +50,7 @@ struct Model {
 impl Model {
     fn new(grace: i64) -> Model {
         let id = FamilyId::generate();
-        let first = RefreshToken::generate(id.clone()).hash();
+        let first = RefreshToken::generate(id.clone());
         Model {
             family: Family {
                 family_id: id,
@@ -54,7 +60,7 @@ impl Model {
                 session_epoch: 0,
                 created_at: 1_000,
                 expires_at: 1_000 + LIFETIME,
-                current_hash: first.clone(),
+                current_hash: first.hash(),
                 previous_hash: None,
                 rotated_at: 1_000,
                 revoked: false,
@@ -72,24 +78,35 @@ impl Model {
     /// Tokens the family would rotate (live tokens): at most one, the newest, while alive.
     fn live(&self) -> Vec<usize> {
         (0..self.issued.len())
-            .filter(|i| decide(&self.family, &self.issued[*i], self.now, self.grace) == Decision::Rotate)
+            .filter(|i| decide(&self.family, &self.issued[*i].hash(), self.now, self.grace) == Decision::Rotate)
             .collect()
     }
 
-    fn present(&mut self, h: &TokenHash) -> Decision {
+    fn present(&mut self, t: &RefreshToken) -> Decision {
+        let h = &t.hash();
         let d = decide(&self.family, h, self.now, self.grace);
-        let next = RefreshToken::generate(self.family.family_id.clone()).hash();
-        match apply(&self.family, d, h, &next, self.now) {
+        let next = t.successor(SERVER_SECRET);
+        match apply(&self.family, d, h, &next.hash(), self.now) {
             Some(f) => {
                 assert_eq!(
                     f.expires_at, self.family.expires_at,
                     "the absolute lifetime never moves"
                 );
                 assert!(!self.family.revoked || f.revoked, "a revoked family stays revoked");
-                self.family = f;
-                if matches!(d, Decision::Rotate | Decision::GraceReissue) {
-                    self.issued.push(next);
+                match d {
+                    Decision::Rotate => self.issued.push(next),
+                    Decision::GraceReissue => {
+                        let newest = self.issued.last().map(RefreshToken::expose);
+                        assert_eq!(
+                            Some(next.expose()),
+                            newest,
+                            "a grace re-issue hands out the token the rotation issued"
+                        );
+                        assert_eq!(f, self.family, "a grace re-issue changes nothing");
+                    }
+                    Decision::RevokeFamily | Decision::Reject => {}
                 }
+                self.family = f;
             }
             None => assert_eq!(d, Decision::Reject, "only a rejection writes nothing"),
         }
@@ -107,8 +124,8 @@ fn run(grace: i64, ops: Vec<Op>) {
             Op::Advance(dt) => m.now += dt,
             Op::Revoke => m.family.revoked = true,
             Op::Newest => {
-                let h = m.issued.last().cloned().unwrap_or_else(|| unreachable!());
-                let d = m.present(&h);
+                let t = m.issued.last().cloned().unwrap_or_else(|| unreachable!());
+                let d = m.present(&t);
                 if was_dead {
                     assert_eq!(d, Decision::Reject, "a dead family never yields a token");
                 } else {
@@ -119,9 +136,9 @@ fn run(grace: i64, ops: Vec<Op>) {
                 if m.issued.len() <= back {
                     continue;
                 }
-                let h = m.issued[m.issued.len() - 1 - back].clone();
-                let d = m.present(&h);
-                let is_previous = previous.as_ref().is_some_and(|p| p.ct_eq(&h));
+                let t = m.issued[m.issued.len() - 1 - back].clone();
+                let d = m.present(&t);
+                let is_previous = previous.as_ref().is_some_and(|p| p.ct_eq(&t.hash()));
                 let expected = if was_dead {
                     Decision::Reject
                 } else if is_previous && grace > 0 && m.now < rotated_at + grace {
@@ -140,9 +157,31 @@ fn run(grace: i64, ops: Vec<Op>) {
                     assert_ne!(d, Decision::GraceReissue, "no grace without KEYGATE_REFRESH_GRACE");
                 }
             }
+            Op::TwoTabs => {
+                let t = m.issued.last().cloned().unwrap_or_else(|| unreachable!());
+                let first = m.present(&t);
+                let got_first = m.issued.last().map(RefreshToken::expose);
+                let second = m.present(&t);
+                if was_dead {
+                    assert_eq!((first, second), (Decision::Reject, Decision::Reject));
+                } else if grace > 0 {
+                    assert_eq!((first, second), (Decision::Rotate, Decision::GraceReissue));
+                    assert_eq!(
+                        m.issued.last().map(RefreshToken::expose),
+                        got_first,
+                        "both tabs hold the same token, and it is live"
+                    );
+                } else {
+                    assert_eq!(
+                        (first, second),
+                        (Decision::Rotate, Decision::RevokeFamily),
+                        "without grace, one success and the family revoked"
+                    );
+                }
+            }
             Op::Forged => {
-                let h = RefreshToken::generate(m.family.family_id.clone()).hash();
-                let d = m.present(&h);
+                let t = RefreshToken::generate(m.family.family_id.clone());
+                let d = m.present(&t);
                 assert!(
                     matches!(d, Decision::Reject | Decision::RevokeFamily),
                     "a never-issued token never yields a token: {d:?}"
@@ -153,8 +192,8 @@ fn run(grace: i64, ops: Vec<Op>) {
         let live = m.live();
         if m.dead() {
             assert!(live.is_empty(), "a dead family has no live token");
-            for h in &m.issued {
-                assert_eq!(decide(&m.family, h, m.now, grace), Decision::Reject);
+            for t in &m.issued {
+                assert_eq!(decide(&m.family, &t.hash(), m.now, grace), Decision::Reject);
             }
         } else {
             assert_eq!(live, vec![m.issued.len() - 1], "exactly one live token, the newest");

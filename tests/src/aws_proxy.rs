@@ -37,6 +37,8 @@ struct Inner {
     /// Only requests whose operation contains this are faulted (all when `None`).
     only: Option<String>,
     calls: Vec<String>,
+    /// Each request's operation and body, for checks on what was asked of which resource.
+    requests: Vec<(String, Bytes)>,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,7 @@ impl AwsProxy {
                 fault: Fault::None,
                 only: None,
                 calls: Vec::new(),
+                requests: Vec::new(),
             })),
             client: Client::builder(TokioExecutor::new()).build_http(),
         };
@@ -95,6 +98,11 @@ impl AwsProxy {
         let mut i = lock(&self.shared.inner);
         i.fault = fault;
         i.only = only.map(str::to_owned);
+    }
+
+    /// Every request seen so far with its body (operation, body); kept until the proxy stops.
+    pub fn requests(&self) -> Vec<(String, Bytes)> {
+        lock(&self.shared.inner).requests.clone()
     }
 
     /// The operations seen since the last call (and forgets them).
@@ -140,6 +148,12 @@ async fn forward(State(s): State<Shared>, req: axum::extract::Request) -> Respon
         Fault::None | Fault::LoseResponse => {}
     }
     let (mut parts, body) = req.into_parts();
+    let body: Bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return aws_error(400, "BadRequestBody"),
+    };
+    lock(&s.inner).requests.push((op.clone(), body.clone()));
+    let body = Body::from(body);
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_owned();
     parts.uri = match format!("{}{path}", s.upstream).parse() {
         Ok(u) => u,

@@ -19,6 +19,14 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("rotate-signing-key", "RotateSigningKeyFunction"),
 ];
 
+/// The binary of the function that template.yaml names `logical_id`.
+pub fn function_for(logical_id: &str) -> Option<&'static str> {
+    FUNCTIONS
+        .iter()
+        .find(|(_, id)| *id == logical_id)
+        .map(|(name, _)| *name)
+}
+
 /// Every Lambda function binary.
 pub fn functions() -> impl Iterator<Item = &'static str> {
     FUNCTIONS.iter().map(|(name, _)| *name)

@@ -42,7 +42,8 @@ impl Env {
         .unwrap();
         let app = build(config, Mode::Local).await.unwrap();
         // What `keygate bootstrap` and the rotation function do: publish the public keys.
-        keygate_shared::adapters::secrets_manager::publish_jwks(&sm, &secret, app.store.as_ref())
+        let versions = keygate_shared::adapters::secrets_manager::SecretVersions::new(sm.clone(), secret.clone());
+        keygate_shared::services::rotation::publish(&versions, app.store.as_ref())
             .await
             .unwrap();
         app.create_user(NewUser {

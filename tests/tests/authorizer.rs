@@ -163,6 +163,136 @@ async fn every_event_shape() {
     eprintln!("authorizer: init {:?}", f.init_duration());
 }
 
+fn resource(answer: &Value) -> &str {
+    answer["policyDocument"]["Statement"][0]["Resource"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Issue 13: `{"GET /admin/{proxy+}": ["admin"], "*": []}` applies to every event kind, each
+/// matched as contract section 5 says: HTTP APIs by `routeKey`, REST `REQUEST` by `httpMethod`
+/// and the `resource` template, REST `TOKEN` by the `methodArn`'s concrete path.
+#[tokio::test]
+async fn route_roles_apply_to_every_event_kind() {
+    let key = SigningKey::generate(Alg::ES256).unwrap();
+    let (_served, url) = jwks_server(&[&key]).await;
+    let mut f = start(&url, Some(r#"{"GET /admin/{proxy+}": ["admin"], "*": []}"#)).await;
+    let admin = key.sign(&claims(&["admin"])).unwrap();
+    let user = key.sign(&claims(&["user"])).unwrap();
+    let rest_arn = "arn:aws:execute-api:us-east-1:123456789012:r3st4p1id/prod/GET";
+    let with = |name: &str, token: &str, edit: &dyn Fn(&mut Value)| {
+        let mut e = event(name, token);
+        edit(&mut e);
+        e
+    };
+    let token_for = |token: &str, path: &str| {
+        with("authorizer-rest-token.json", token, &|e| {
+            e["methodArn"] = json!(format!("{rest_arn}{path}"))
+        })
+    };
+
+    // HTTP API payload 2.0 (simple response and policy), on `GET /admin/{proxy+}` and on an
+    // `ANY /admin/{proxy+}` route the request reaches with GET.
+    let any_route = |token: &str| {
+        with("authorizer-http-v2.json", token, &|e| {
+            e["routeKey"] = json!("ANY /admin/{proxy+}");
+            e["requestContext"]["routeKey"] = json!("ANY /admin/{proxy+}");
+        })
+    };
+    for (what, ev) in [
+        ("v2", event("authorizer-http-v2.json", &user)),
+        ("v2 ANY", any_route(&user)),
+    ] {
+        let a = f.invoke(ev).await.unwrap();
+        assert_eq!(
+            (a["isAuthorized"].as_bool(), effect(&a)),
+            (Some(false), "Deny"),
+            "{what}"
+        );
+    }
+    for (what, ev) in [
+        ("v2", event("authorizer-http-v2.json", &admin)),
+        ("v2 ANY", any_route(&admin)),
+    ] {
+        let a = f.invoke(ev).await.unwrap();
+        assert_eq!(
+            (a["isAuthorized"].as_bool(), effect(&a)),
+            (Some(true), "Allow"),
+            "{what}"
+        );
+    }
+
+    // Policies: HTTP API payload 1.0 (by its `resource`, with or without a `routeKey`), REST
+    // REQUEST on the resource `/admin/{proxy+}` (path `/admin/users/alice`), REST TOKEN (only
+    // the methodArn `GET /admin/users/alice`).
+    let policy_events = |token: &str| {
+        vec![
+            ("v1", event("authorizer-http-v1.json", token)),
+            (
+                "v1 without routeKey",
+                with("authorizer-http-v1.json", token, &|e| {
+                    e.as_object_mut().unwrap().remove("routeKey");
+                }),
+            ),
+            ("REST REQUEST", event("authorizer-rest-request-admin.json", token)),
+            ("REST TOKEN", token_for(token, "/admin/users/alice")),
+            ("REST TOKEN, one segment", token_for(token, "/admin/users")),
+        ]
+    };
+    for (what, ev) in policy_events(&user) {
+        let arn = ev["methodArn"].as_str().unwrap().to_owned();
+        let a = f.invoke(ev).await.unwrap();
+        assert_eq!(effect(&a), "Deny", "{what}: {a}");
+        assert_eq!(resource(&a), arn, "{what}");
+    }
+    for (what, ev) in policy_events(&admin) {
+        let arn = ev["methodArn"].as_str().unwrap().to_owned();
+        let a = f.invoke(ev).await.unwrap();
+        assert_eq!(effect(&a), "Allow", "{what}: {a}");
+        // With route roles the policy names this method and path only: API Gateway's cached
+        // policy cannot grant another route.
+        assert_eq!(resource(&a), arn, "{what}");
+        assert!(!resource(&a).contains('*'), "{what}");
+    }
+
+    // Routes outside the rule take `"*"` (`[]`): any valid token. `/administrator` is not
+    // under `/admin/`, and the rule is for GET only.
+    let open = vec![
+        (
+            "REST REQUEST /reports/daily",
+            event("authorizer-rest-request.json", &user),
+        ),
+        ("REST TOKEN /reports/daily", event("authorizer-rest-token.json", &user)),
+        ("REST TOKEN /administrator", token_for(&user, "/administrator/users")),
+        ("REST TOKEN /admin", token_for(&user, "/admin")),
+        (
+            "REST REQUEST POST",
+            with("authorizer-rest-request-admin.json", &user, &|e| {
+                e["httpMethod"] = json!("POST");
+                e["methodArn"] =
+                    json!("arn:aws:execute-api:us-east-1:123456789012:r3st4p1id/prod/POST/admin/users/alice");
+            }),
+        ),
+    ];
+    for (what, ev) in open {
+        let a = f.invoke(ev).await.unwrap();
+        assert_eq!(effect(&a), "Allow", "{what}: {a}");
+    }
+    let a = f
+        .invoke(with("authorizer-http-v2.json", &user, &|e| {
+            e["routeKey"] = json!("GET /reports/{id}");
+            e["routeArn"] = json!("arn:aws:execute-api:us-east-1:123456789012:abc123def4/$default/GET/reports/daily");
+        }))
+        .await
+        .unwrap();
+    assert_eq!(a["isAuthorized"], true);
+    // An invalid token is still refused on an open route.
+    match f.invoke(event("authorizer-rest-request.json", "not.a.token")).await {
+        Err(InvokeError::Function(e)) => assert_eq!(e["errorMessage"], "Unauthorized"),
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn without_route_roles_one_policy_covers_the_whole_api() {
     let key = SigningKey::generate(Alg::ES256).unwrap();

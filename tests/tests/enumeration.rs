@@ -33,6 +33,7 @@ async fn post(app: &Keygate, path: &str, body: Value) -> (Response, Duration) {
         headers,
         body: Some(Bytes::from(body.to_string())),
         request_id: "timing".into(),
+        source_ip: None,
     };
     let t = Instant::now();
     let r = handle(app, Function::Local, req).await;

@@ -147,8 +147,11 @@ async fn a_refresh_whose_answer_was_lost_never_leaves_two_live_tokens() {
     }
 }
 
-/// AWS calls per request, counted at the proxy, once warm: password login reads DynamoDB at most
-/// twice and never Secrets Manager; refresh at most twice; the authorizer makes none (it has no
+/// AWS calls per request, counted at the proxy, once warm: a password login makes four DynamoDB
+/// calls (read account and counter, reserve the attempt, clear the counter, store the session)
+/// and never reads Secrets Manager, a wrong password two; refresh at most three (the family and
+/// the account are read before the one conditional write, so that no failure follows it); the
+/// authorizer makes none (it has no
 /// AWS client at all). Secrets Manager is read once per container.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_calls_per_request_stay_within_budget() {
@@ -172,8 +175,16 @@ async fn aws_calls_per_request_stay_within_budget() {
         let a = invoke(&mut auth, event("authenticate-password.json", &[])).await;
         assert_eq!(a.status, 200);
         let login = proxy.take_calls();
-        assert!(login.len() <= 2, "password login: {login:?}");
-        assert!(!login.iter().any(|c| c.starts_with("secretsmanager.")), "{login:?}");
+        assert_eq!(
+            login,
+            [
+                "DynamoDB_20120810.BatchGetItem",
+                "DynamoDB_20120810.UpdateItem",
+                "DynamoDB_20120810.DeleteItem",
+                "DynamoDB_20120810.PutItem"
+            ],
+            "password login"
+        );
 
         let a = invoke(
             &mut refresh,
@@ -185,12 +196,30 @@ async fn aws_calls_per_request_stay_within_budget() {
         let r = proxy.take_calls();
         // The refresh function's first request also reads the key (once per container).
         let dynamo: Vec<_> = r.iter().filter(|c| c.starts_with("DynamoDB")).collect();
-        assert!(dynamo.len() <= 2, "refresh: {r:?}");
+        assert!(dynamo.len() <= 3, "refresh: {r:?}");
+        assert_eq!(
+            r.last().map(String::as_str),
+            Some("DynamoDB_20120810.UpdateItem"),
+            "the conditional write is the refresh's last AWS call: {r:?}"
+        );
         if round > 0 {
             assert!(!r.iter().any(|c| c.starts_with("secretsmanager.")), "{r:?}");
         }
         report.push(format!("login {login:?} | refresh {r:?}"));
     }
+    let a = invoke(
+        &mut auth,
+        event("authenticate-password.json", &[(PW, "not the password at all")]),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let wrong = proxy.take_calls();
+    assert_eq!(
+        wrong,
+        ["DynamoDB_20120810.BatchGetItem", "DynamoDB_20120810.UpdateItem"],
+        "wrong password"
+    );
+    report.push(format!("wrong password {wrong:?}"));
     let key = env
         .app
         .create_api_key("sensor", &["device".to_owned()], None)
@@ -206,4 +235,88 @@ async fn aws_calls_per_request_stay_within_budget() {
     assert_eq!(api_key_login, ["DynamoDB_20120810.GetItem"], "API-key login");
     report.push(format!("api-key login {api_key_login:?}"));
     eprintln!("AWS calls per warm request:\n{}", report.join("\n"));
+}
+
+/// A dependency fails after the point where the old code had already retired the presented
+/// token: a cold Secrets Manager read (the signing key) or a DynamoDB read. The refresh answers
+/// 503 and changes nothing, so the client's retry with the same token succeeds and the session
+/// lives on (it used to be treated as reuse and revoke the whole family).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_leaves_the_presented_token_live() {
+    let env = Env::new().await;
+    for failing in ["secretsmanager.GetSecretValue", "DynamoDB_20120810.GetItem"] {
+        let proxy = AwsProxy::start().await;
+        // A fresh process: its signing key is not cached yet.
+        let mut refresh = start(&env, &proxy, "refresh").await;
+        let old = login(&env).await;
+        proxy.set_fault(Fault::ServerError, Some(failing));
+        let a = invoke(
+            &mut refresh,
+            event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)]),
+        )
+        .await;
+        proxy.set_fault(Fault::None, None);
+        assert_unavailable(&a, failing);
+        assert!(proxy.take_calls().iter().any(|c| c == failing), "{failing} was called");
+
+        // The client retries with the token it holds: the session lives.
+        let retry = invoke(
+            &mut refresh,
+            event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)]),
+        )
+        .await;
+        assert_eq!(retry.status, 200, "{failing}: retry: {}", retry.body);
+        let new = retry.body["refresh_token"].as_str().unwrap().to_owned();
+        let family_id = RefreshToken::parse(&old).unwrap().family().clone();
+        let family = env.app.store.family(&family_id).await.unwrap().unwrap();
+        assert!(!family.revoked, "{failing}");
+        assert!(family.current_hash.ct_eq(&RefreshToken::parse(&new).unwrap().hash()));
+        // And the new token refreshes in turn.
+        let next = invoke(
+            &mut refresh,
+            event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &new)]),
+        )
+        .await;
+        assert_eq!(next.status, 200, "{failing}: {}", next.body);
+    }
+}
+
+/// Two tabs refresh at once with one token under `KEYGATE_REFRESH_GRACE`: both succeed and get
+/// the same refresh token (the grace re-issue used to mint another one, retiring the first
+/// tab's token so that its next refresh revoked the session). That token then rotates once,
+/// and the original token, no longer the just-retired one, is a reuse that ends the family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_refreshing_with_one_token_under_grace_get_the_same_token() {
+    let env = Env::new().await;
+    let grace = [("KEYGATE_REFRESH_GRACE", "60")];
+    let (mut tab1, mut tab2) = tokio::join!(env.start_with("refresh", &grace), env.start_with("refresh", &grace));
+    let old = login(&env).await;
+    let ev = event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &old)]);
+    let (a, b) = tokio::join!(invoke(&mut tab1, ev.clone()), invoke(&mut tab2, ev.clone()));
+    assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
+    let shared = a.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        b.body["refresh_token"].as_str(),
+        Some(shared.as_str()),
+        "one token for both tabs"
+    );
+
+    let family_id = RefreshToken::parse(&old).unwrap().family().clone();
+    let family = env.app.store.family(&family_id).await.unwrap().unwrap();
+    assert!(!family.revoked);
+    assert!(family.current_hash.ct_eq(&RefreshToken::parse(&shared).unwrap().hash()));
+
+    let next = invoke(
+        &mut tab1,
+        event("refresh.json", &[("REPLACE_WITH_REFRESH_TOKEN", &shared)]),
+    )
+    .await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_ne!(next.body["refresh_token"].as_str(), Some(shared.as_str()));
+    let reuse = invoke(&mut tab2, ev).await;
+    assert_eq!(
+        (reuse.status, reuse.body["error"].as_str()),
+        (401, Some("invalid_grant"))
+    );
+    assert!(env.app.store.family(&family_id).await.unwrap().unwrap().revoked);
 }

@@ -85,6 +85,7 @@ impl T {
             headers: h,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "test".into(),
+            source_ip: None,
         };
         let r = handle(&self.app, Function::Local, req).await;
         let body = r
@@ -329,6 +330,57 @@ async fn lockout_after_five_failures_for_known_and_unknown_users() {
     }
     // Usernames are counted after normalization: "ERIN" is erin.
     assert_error(&t.login("ERIN", PW).await, 429, "too_many_attempts");
+}
+
+/// 40 wrong passwords sent at once to the real `keygate serve`, for an existing and for an
+/// unknown username: at most 5 are verified (401 `invalid_grant`), every other one gets 429
+/// `too_many_attempts` with a `Retry-After`, and both usernames are answered alike.
+#[test]
+fn simultaneous_wrong_passwords_through_keygate_serve_verify_at_most_five() {
+    use keygate_tests::bins::http;
+    use keygate_tests::serve::{ADMIN, Server};
+    const GUESSES: usize = 40;
+    let s = Server::start(&[("RUST_LOG", "warn")]);
+    for name in [ADMIN.0, "nobody-by-that-name"] {
+        let start = Arc::new(std::sync::Barrier::new(GUESSES));
+        let threads: Vec<_> = (0..GUESSES)
+            .map(|i| {
+                let (start, addr) = (start.clone(), s.addr);
+                let body = json!({"grant_type": "password", "username": name, "password": format!("wrong guess {i}")})
+                    .to_string();
+                std::thread::spawn(move || {
+                    start.wait();
+                    http(
+                        addr,
+                        "POST",
+                        "/auth/token",
+                        &[("content-type", "application/json")],
+                        &body,
+                    )
+                })
+            })
+            .collect();
+        let mut verified = 0;
+        for t in threads {
+            let a = t.join().unwrap();
+            match a.status {
+                401 => {
+                    assert_eq!(a.json()["error"], "invalid_grant", "{name}: {}", a.body);
+                    verified += 1;
+                }
+                429 => {
+                    assert_eq!(a.json()["error"], "too_many_attempts", "{name}: {}", a.body);
+                    let retry: i64 = a.header("retry-after").unwrap().parse().unwrap();
+                    assert!((1..=900).contains(&retry), "{name}: Retry-After {retry}");
+                }
+                other => panic!("{name}: unexpected {other}: {}", a.body),
+            }
+        }
+        assert!(
+            (1..=5).contains(&verified),
+            "{name}: {verified} of {GUESSES} guesses were verified"
+        );
+    }
 }
 
 #[tokio::test]
@@ -600,6 +652,14 @@ async fn forgot_and_reset_password() {
         )
         .await;
     assert_error(&common, 400, "weak_password");
+    // Rank 55,890 of the breach list (shared/data/): refused, nothing changes.
+    let breached = t
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "passwordstandard"}),
+        )
+        .await;
+    assert_error(&breached, 400, "weak_password");
     let long = t
         .post(
             "/auth/password/reset",
@@ -794,4 +854,76 @@ async fn admin_api_can_be_switched_off() {
         )
         .await;
     assert_error(&r, 404, "not_found");
+}
+
+async fn bearer_of(t: &T, name: &str) -> String {
+    let r = t.login(name, PW).await;
+    format!("Bearer {}", r.body["access_token"].as_str().unwrap())
+}
+
+/// An admin call (creating an API key) made with `auth`.
+async fn admin_call(t: &T, auth: &str) -> Resp {
+    t.call(
+        Method::POST,
+        "/admin/api-keys",
+        &[("content-type", "application/json"), ("authorization", auth)],
+        &json!({"name": "probe", "roles": ["admin"]}).to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn admin_tokens_stop_working_when_their_grounds_end() {
+    let t = setup(&[]).await;
+    t.app.ensure_admin("root", PW).await.unwrap();
+    t.user("ivy", &["admin"], None).await;
+    t.user("uma", &["admin", "ops"], None).await;
+    let root = bearer_of(&t, "root").await;
+    let ivy = bearer_of(&t, "ivy").await;
+    let uma = bearer_of(&t, "uma").await;
+    let root_h = [("content-type", "application/json"), ("authorization", root.as_str())];
+    assert_eq!(admin_call(&t, &ivy).await.status, StatusCode::CREATED);
+    assert_eq!(admin_call(&t, &uma).await.status, StatusCode::CREATED);
+
+    // Disabled: its still-valid token is refused at once.
+    let r = t
+        .call(
+            Method::PATCH,
+            "/admin/users/ivy",
+            &root_h,
+            &json!({"disabled": true}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_error(&admin_call(&t, &ivy).await, 401, "invalid_token");
+
+    // The admin role removed: refused at once, though the token still says `admin`.
+    let r = t
+        .call(
+            Method::PATCH,
+            "/admin/users/uma",
+            &root_h,
+            &json!({"roles": ["ops"]}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_error(&admin_call(&t, &uma).await, 403, "insufficient_scope");
+
+    // An admin API key's token dies with its key.
+    let created = admin_call(&t, &root).await;
+    let key = created.body["api_key"].as_str().unwrap().to_owned();
+    let key_id = created.body["key_id"].as_str().unwrap().to_owned();
+    let kt = t
+        .post("/auth/token", json!({"grant_type": "api_key", "api_key": key}))
+        .await;
+    let kt = format!("Bearer {}", kt.body["access_token"].as_str().unwrap());
+    assert_eq!(admin_call(&t, &kt).await.status, StatusCode::CREATED);
+    let deleted = t
+        .call(Method::DELETE, &format!("/admin/api-keys/{key_id}"), &root_h, "")
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_error(&admin_call(&t, &kt).await, 401, "invalid_token");
+
+    // The admin whose grounds hold still gets in.
+    assert_eq!(admin_call(&t, &root).await.status, StatusCode::CREATED);
 }

@@ -1,6 +1,7 @@
 //! Every token function binary under the Lambda Runtime API emulator, fed the events in
 //! `events/`, against DynamoDB and Secrets Manager in moto.
 
+use futures::future::join_all;
 use keygate_tests::bins::binary;
 use keygate_tests::emulator::{InvokeError, LambdaProcess};
 use keygate_tests::fixtures::{Env, PW, event, invoke};
@@ -359,6 +360,53 @@ async fn login_audit_lines_carry_the_request_id_and_no_secret() {
     ] {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
+}
+
+/// 24 wrong passwords for one username spread over 8 warm `authenticate` instances on one
+/// table, all in flight together: at most 5 are verified (401), the rest get 429 with
+/// `Retry-After`. Each instance takes one invocation at a time, as on Lambda.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_wrong_passwords_over_many_instances_verify_at_most_five() {
+    const INSTANCES: usize = 8;
+    const PER_INSTANCE: usize = 3;
+    let env = Env::new().await;
+    let mut fns = join_all((0..INSTANCES).map(|_| env.start("authenticate"))).await;
+    // Warm every instance first (bad input touches no account), so the guesses overlap.
+    for f in &mut fns {
+        assert_eq!(invoke(f, event("authenticate-malformed.json", &[])).await.status, 400);
+    }
+    let wrong = event("authenticate-password.json", &[(PW, "not the password at all")]);
+    let answers = join_all(fns.iter_mut().map(|f| {
+        let wrong = wrong.clone();
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..PER_INSTANCE {
+                out.push(invoke(f, wrong.clone()).await);
+            }
+            out
+        }
+    }))
+    .await;
+    let mut verified = 0;
+    for a in answers.into_iter().flatten() {
+        match a.status {
+            401 => {
+                assert_eq!(a.body["error"], "invalid_grant", "{}", a.body);
+                verified += 1;
+            }
+            429 => {
+                assert_eq!(a.body["error"], "too_many_attempts", "{}", a.body);
+                let retry: i64 = a.headers["retry-after"].as_str().unwrap().parse().unwrap();
+                assert!((1..=900).contains(&retry), "Retry-After {retry}");
+            }
+            other => panic!("unexpected {other}: {}", a.body),
+        }
+    }
+    assert!(
+        (1..=5).contains(&verified),
+        "{verified} of {} guesses were verified",
+        INSTANCES * PER_INSTANCE
+    );
 }
 
 #[tokio::test]

@@ -186,7 +186,10 @@ async fn a_placeholder_secret_gets_a_first_key_from_the_rotation() {
         "a placeholder is not a key"
     );
     let token = "0f1e2d3c-4b5a-4987-8654-3210fedcba98";
-    let mut f = LambdaProcess::start(&binary("rotate-signing-key"), &[]).await;
+    // With the table the template gives it (Globals): publishing must not trip on the placeholder.
+    let (_, table) = keygate_tests::aws::fresh_table().await;
+    let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
+    let mut f = LambdaProcess::start(&binary("rotate-signing-key"), &[("KEYGATE_TABLE", &table)]).await;
     for name in ["create", "set", "test", "finish"] {
         f.invoke(step(name, &arn, token))
             .await
@@ -194,4 +197,8 @@ async fn a_placeholder_secret_gets_a_first_key_from_the_rotation() {
     }
     let key = fresh(&sdk, &arn).signing_key().await.unwrap();
     assert_eq!(key.alg(), Alg::RS256);
+    use keygate_shared::ports::Store;
+    let published = store.published_jwks().await.unwrap().unwrap();
+    assert_eq!(published.keys.len(), 1, "the first key, and never the placeholder");
+    assert_eq!(published.keys[0].kid, key.kid());
 }

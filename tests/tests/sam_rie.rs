@@ -4,67 +4,15 @@
 
 use keygate_tests::bins::{binary, http};
 use keygate_tests::fixtures::{Env, PW, event};
-use keygate_tests::serve::Proc;
+use keygate_tests::rie::Rie;
 use serde_json::Value;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::net::SocketAddr;
 
-/// `aws-lambda-rie-x86_64` inside the virtualenv's samcli package.
-fn rie() -> PathBuf {
-    let venv = PathBuf::from(
-        std::env::var("KEYGATE_VENV")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/venv").to_owned()),
-    );
-    let lib = venv.join("lib");
-    let found = std::fs::read_dir(&lib)
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .find_map(|py| {
-            let p = py.path().join("site-packages/samcli/local/rapid/aws-lambda-rie-x86_64");
-            p.exists().then_some(p)
-        });
-    found.unwrap_or_else(|| {
-        panic!(
-            "no aws-lambda-rie under {}: .ci/test installs aws-sam-cli",
-            lib.display()
-        )
-    })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Starts `function` under the RIE; returns the process and the invoke endpoint's address.
-fn start(function: &str, env: &[(&str, &str)]) -> (Proc, SocketAddr) {
-    let (api, emu) = (free_port(), free_port());
-    let mut cmd = Command::new(rie());
-    cmd.arg("--runtime-api-address")
-        .arg(format!("127.0.0.1:{api}"))
-        .arg("--runtime-interface-emulator-address")
-        .arg(format!("127.0.0.1:{emu}"))
-        .arg(binary(function))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let proc = Proc(cmd.spawn().expect("spawn aws-lambda-rie"));
-    let addr: SocketAddr = format!("127.0.0.1:{emu}").parse().expect("addr");
-    for _ in 0..200 {
-        if TcpStream::connect(addr).is_ok() {
-            return (proc, addr);
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("aws-lambda-rie did not listen on {addr}");
+fn start(function: &str, env: &[(&str, &str)]) -> (Rie, SocketAddr) {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let rie = Rie::start(&binary(function), &env, None);
+    let addr = rie.addr;
+    (rie, addr)
 }
 
 fn invoke(addr: SocketAddr, ev: &Value) -> Value {

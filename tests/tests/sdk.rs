@@ -215,3 +215,124 @@ async fn client_renews_once_after_a_401() {
     assert_ne!(seen[0], seen[1], "the retry carries a renewed token");
     assert!(seen.iter().all(|a| a.starts_with("Bearer ")));
 }
+
+/// A stand-in for keygate whose refresh endpoint answers `first_refresh` once, then 200.
+/// Records the logins and the refresh tokens presented.
+#[derive(Default)]
+struct FakeKeygate {
+    logins: std::sync::atomic::AtomicUsize,
+    refreshes: std::sync::Mutex<Vec<String>>,
+}
+
+async fn fake_keygate(first_refresh: (u16, &'static str)) -> (SocketAddr, std::sync::Arc<FakeKeygate>) {
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use std::sync::Arc;
+    let fake = Arc::new(FakeKeygate::default());
+    let app = axum::Router::new()
+        .route(
+            "/auth/token",
+            axum::routing::post(|State(f): State<Arc<FakeKeygate>>| async move {
+                f.logins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Already due for renewal, and expired: the next call must refresh.
+                Json(json!({"access_token": "a1", "token_type": "Bearer", "expires_in": 0, "refresh_token": "r1"}))
+            }),
+        )
+        .route(
+            "/auth/refresh",
+            axum::routing::post(move |State(f): State<Arc<FakeKeygate>>, Json(body): Json<Value>| async move {
+                let n = {
+                    let mut seen = f.refreshes.lock().unwrap();
+                    seen.push(body["refresh_token"].as_str().unwrap_or("").to_owned());
+                    seen.len()
+                };
+                if n == 1 {
+                    let (status, error) = first_refresh;
+                    return (StatusCode::from_u16(status).unwrap(), Json(json!({"error": error})));
+                }
+                (
+                    StatusCode::OK,
+                    Json(json!({"access_token": "a2", "token_type": "Bearer", "expires_in": 900, "refresh_token": "r2"})),
+                )
+            }),
+        )
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, fake)
+}
+
+/// A refresh that answers 503 or 429 does not end the session: the call fails, the next one
+/// refreshes again with the same refresh token, and the client never logs in afresh (it used to
+/// drop the session and log in again at the first refresh failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_keeps_its_session_when_refresh_is_unavailable() {
+    use keygate_sdk::client::ClientError;
+    for (status, error) in [(503, "temporarily_unavailable"), (429, "too_many_attempts")] {
+        let (k, fake) = fake_keygate((status, error)).await;
+        let client = Client::with_password(&format!("http://{k}"), "dev", "pw").unwrap();
+        assert_eq!(client.access_token().await.unwrap(), "a1");
+        match client.access_token().await {
+            Err(ClientError::Unavailable { status: s, error: e }) => assert_eq!((s, e.as_str()), (status, error)),
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(
+            client.access_token().await.unwrap(),
+            "a2",
+            "{status}: the next call refreshes"
+        );
+        assert_eq!(client.access_token().await.unwrap(), "a2", "{status}: and caches");
+        assert_eq!(
+            fake.logins.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{status}: one login"
+        );
+        assert_eq!(
+            *fake.refreshes.lock().unwrap(),
+            ["r1", "r1"],
+            "{status}: the same session"
+        );
+    }
+    // invalid_grant does end the session: the client logs in afresh.
+    let (k, fake) = fake_keygate((401, "invalid_grant")).await;
+    let client = Client::with_password(&format!("http://{k}"), "dev", "pw").unwrap();
+    assert_eq!(client.access_token().await.unwrap(), "a1");
+    assert_eq!(client.access_token().await.unwrap(), "a1", "logged in afresh");
+    assert_eq!(fake.logins.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A server that accepts connections and never answers: the client gives up after its timeout
+/// with `ClientError::Timeout` (it used to wait forever, holding its lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_times_out_on_a_hung_server() {
+    use keygate_sdk::client::ClientError;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let client = std::sync::Arc::new(
+        Client::with_password(&format!("http://{addr}"), "dev", "pw")
+            .unwrap()
+            .timeout(std::time::Duration::from_millis(300)),
+    );
+    // Two callers at once: both get the timeout (one login attempt, shared), none hangs.
+    let calls = (0..2).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.access_token().await })
+    });
+    for call in calls {
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), call)
+            .await
+            .expect("the client hung")
+            .unwrap();
+        assert!(matches!(outcome, Err(ClientError::Timeout(_))), "{outcome:?}");
+    }
+    let api = client.get(&format!("http://{addr}/data")).await;
+    assert!(matches!(api, Err(ClientError::Timeout(_))), "{api:?}");
+}

@@ -56,6 +56,20 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
     assert_eq!(a.status, 401);
     secrets.push(("wrong password".into(), "not the right one at all".into()));
     invoke(&mut auth, event("authenticate-malformed.json", &[])).await;
+    // A password typed into the username field: an unknown account, whose name must not be
+    // logged in clear (the username key is its NFKC case-folded form).
+    let a = invoke(
+        &mut auth,
+        event(
+            "authenticate-password.json",
+            &[(
+                r#"\"username\": \"ann\""#,
+                r#"\"username\": \"Typed-My-Passw0rd-Here\""#,
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 401);
 
     // Admin: a user with a password, an API key; then the API key logs in.
     let with = |name: &str| event(name, &[("REPLACE_WITH_ADMIN_TOKEN", &admin)]);
@@ -176,6 +190,38 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
             }
         }
     }
+    // Audit lines carry the client's address and user agent from the event's request context
+    // (authenticate-password.json: sourceIp 203.0.113.7, user-agent curl/8.5.0).
+    let audit: Vec<Value> = auth
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "keygate::audit" && v["event"] == "login")
+        .collect();
+    assert!(audit.len() >= 4, "{audit:?}");
+    for v in &audit {
+        assert_eq!(v["span"]["source_ip"], "203.0.113.7", "{v}");
+        assert_eq!(v["span"]["user_agent"], "curl/8.5.0", "{v}");
+    }
+    assert!(
+        audit
+            .iter()
+            .any(|v| v["outcome"] == "failure" && v["subject"].as_str().is_some_and(|s| s.starts_with("fp:"))),
+        "an unknown account's failure is logged with a fingerprint: {audit:?}"
+    );
+    // keygate's own lines never name it. (At trace level the AWS SDK's wire logs show the
+    // DynamoDB key of its failure counter, `USER#<username key>`, as the table does.)
+    for line in auth.logs().lines() {
+        let ours = serde_json::from_str::<Value>(line)
+            .ok()
+            .is_some_and(|v| v["target"].as_str().is_some_and(|t| t.starts_with("keygate")));
+        let lower = line.to_lowercase();
+        assert!(
+            !(ours && lower.contains("typed-my-passw0rd-here")),
+            "the typed username appears in a keygate log line:\n{line}"
+        );
+    }
+
     // The logs were really at trace level (the SDK's own trace lines are there).
     assert!(lines > 100, "only {lines} log lines: was RUST_LOG=trace honoured?");
 

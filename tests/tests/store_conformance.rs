@@ -4,10 +4,11 @@
 use futures::future::join_all;
 use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
+use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::time::now;
 use keygate_shared::domain::{
-    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Family, FamilyId, PasswordHash, RefreshToken, ResetRecord,
-    ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Failures, Family, FamilyId, PasswordHash, RefreshToken,
+    ResetRecord, ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
 };
 use keygate_shared::ports::{Store, StoreError};
 use std::sync::Arc;
@@ -36,11 +37,14 @@ conformance!(
     accounts_are_unique_by_normalized_username_and_email,
     account_updates,
     login_lookup_and_failure_counting,
+    concurrent_reservations_allow_exactly_five,
     api_keys,
     refresh_rotation_reuse_and_expiry,
     concurrent_rotations_give_one_winner,
     grace_reissue,
+    concurrent_rotations_with_grace_agree,
     reset_tokens_are_single_use,
+    a_finished_reset_spends_every_other_reset_token,
     reset_delivery_limit,
     published_keys,
 );
@@ -55,6 +59,7 @@ fn account(name: &str, email: Option<&str>) -> Account {
         disabled: false,
         password_hash: PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
         session_epoch: 0,
+        reset_epoch: 0,
         created_at: t,
         updated_at: t,
     }
@@ -168,21 +173,94 @@ async fn login_lookup_and_failure_counting(s: Arc<dyn Store>) {
     let (found, f) = s.login_lookup(a.key(), t).await.unwrap();
     assert_eq!((found.unwrap().user_id, f.count), (a.user_id.clone(), 0));
     let ghost = UsernameKey::of_any("ghost");
-    let tasks = (0..20).map(|_| {
-        let s = s.clone();
-        let g = ghost.clone();
-        async move { s.record_login_failure(&g, t).await.unwrap() }
-    });
-    join_all(tasks).await;
+    let at = |count, last_failure_at| Failures { count, last_failure_at };
+    for n in 1..=5 {
+        let seen = s.login_lookup(&ghost, t).await.unwrap().1;
+        assert_eq!(
+            s.reserve_login_attempt(&ghost, seen, t).await.unwrap(),
+            Attempt::Allowed(at(n, t))
+        );
+    }
     let (none, f) = s.login_lookup(&ghost, t).await.unwrap();
     assert!(none.is_none());
-    assert_eq!((f.count, f.last_failure_at), (20, t));
+    assert_eq!(f, at(5, t));
+    // Locked: refused and nothing counted, whatever `seen` says.
+    for seen in [f, Failures::default()] {
+        assert_eq!(
+            s.reserve_login_attempt(&ghost, seen, t + 10).await.unwrap(),
+            Attempt::Throttled { retry_after: 20 }
+        );
+    }
+    assert_eq!(s.login_lookup(&ghost, t + 10).await.unwrap().1, at(5, t));
+    // After the backoff one more attempt (decided on the stored counter even when `seen` is
+    // stale), then a doubled backoff.
+    assert_eq!(
+        s.reserve_login_attempt(&ghost, Failures::default(), t + 30)
+            .await
+            .unwrap(),
+        Attempt::Allowed(at(6, t + 30))
+    );
+    assert_eq!(
+        s.reserve_login_attempt(&ghost, f, t + 31).await.unwrap(),
+        Attempt::Throttled { retry_after: 59 }
+    );
     s.clear_login_failures(&ghost).await.unwrap();
     assert_eq!(s.login_lookup(&ghost, t).await.unwrap().1.count, 0);
     // A counter older than a day is forgotten, whatever the backend still holds.
-    s.record_login_failure(&ghost, t - 100_000).await.unwrap();
+    let old = t - 100_000;
+    for _ in 0..5 {
+        s.reserve_login_attempt(&ghost, Failures::default(), old).await.unwrap();
+    }
     assert_eq!(s.login_lookup(&ghost, t).await.unwrap().1.count, 0);
-    assert_eq!(s.record_login_failure(&ghost, t).await.unwrap().count, 1);
+    assert_eq!(
+        s.reserve_login_attempt(&ghost, Failures::default(), t).await.unwrap(),
+        Attempt::Allowed(at(1, t))
+    );
+}
+
+/// Many reservations for one username at once, in parallel: exactly five are allowed, the rest
+/// refused with the first backoff; once it is over, of many again exactly one is allowed.
+async fn concurrent_reservations_allow_exactly_five(s: Arc<dyn Store>) {
+    async fn rush(s: &Arc<dyn Store>, k: &UsernameKey, now: i64) -> Vec<Attempt> {
+        let seen = s.login_lookup(k, now).await.unwrap().1;
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (s, k) = (s.clone(), k.clone());
+                tokio::spawn(async move { s.reserve_login_attempt(&k, seen, now).await.unwrap() })
+            })
+            .collect();
+        join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+    }
+    fn allowed(outcomes: &[Attempt]) -> Vec<u32> {
+        let mut counts: Vec<u32> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Attempt::Allowed(f) => Some(f.count),
+                Attempt::Throttled { .. } => None,
+            })
+            .collect();
+        counts.sort_unstable();
+        counts
+    }
+    let k = UsernameKey::of_any("rush");
+    let t = now();
+    let first = rush(&s, &k, t).await;
+    assert_eq!(allowed(&first), [1, 2, 3, 4, 5], "{first:?}");
+    assert!(
+        first
+            .iter()
+            .all(|o| matches!(o, Attempt::Allowed(_) | Attempt::Throttled { retry_after: 30 })),
+        "{first:?}"
+    );
+    assert_eq!(s.login_lookup(&k, t).await.unwrap().1.count, 5);
+    let second = rush(&s, &k, t + 30).await;
+    assert_eq!(allowed(&second), [6], "{second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|o| matches!(o, Attempt::Allowed(_) | Attempt::Throttled { retry_after: 60 })),
+        "{second:?}"
+    );
 }
 
 async fn api_keys(s: Arc<dyn Store>) {
@@ -286,6 +364,30 @@ async fn concurrent_rotations_give_one_winner(s: Arc<dyn Store>) {
     assert_eq!(winners, 1, "{outcomes:?}");
 }
 
+/// With a grace window and one successor (as the service derives it), N concurrent refreshes
+/// with one token all succeed, and the family ends with that successor live.
+async fn concurrent_rotations_with_grace_agree(s: Arc<dyn Store>) {
+    let a = account("yves", None);
+    let t = now();
+    let (f, t1) = family(&a, t, 1000);
+    s.create_family(&f).await.unwrap();
+    let t2 = t1.successor(b"server secret");
+    let tasks = (0..20).map(|_| {
+        let s = s.clone();
+        let id = f.family_id.clone();
+        let (presented, next) = (t1.hash(), t2.hash());
+        async move { s.rotate_refresh(&id, &presented, &next, t + 1, 10).await.unwrap() }
+    });
+    let outcomes = join_all(tasks).await;
+    assert!(
+        outcomes.iter().all(|o| matches!(o, RotateOutcome::Rotated(_))),
+        "{outcomes:?}"
+    );
+    let g = s.family(&f.family_id).await.unwrap().unwrap();
+    assert!(!g.revoked);
+    assert_eq!((g.current_hash, g.previous_hash), (t2.hash(), Some(t1.hash())));
+}
+
 async fn grace_reissue(s: Arc<dyn Store>) {
     let a = account("yan", None);
     let t = now();
@@ -307,6 +409,17 @@ async fn grace_reissue(s: Arc<dyn Store>) {
         panic!("grace reissue expected")
     };
     assert_eq!(g.current_hash, t3.hash());
+    // The same successor again (the service derives it from the presented token): the family
+    // stays as it is, and that successor is the one live token.
+    let RotateOutcome::Rotated(h) = s
+        .rotate_refresh(&f.family_id, &t1.hash(), &t3.hash(), t + 6, 10)
+        .await
+        .unwrap()
+    else {
+        panic!("idempotent grace reissue expected")
+    };
+    assert_eq!(h, g);
+    assert_eq!(s.family(&f.family_id).await.unwrap().unwrap(), g);
     // Past the window the same token is a reuse.
     let t4 = RefreshToken::generate(f.family_id.clone());
     assert_eq!(
@@ -323,6 +436,7 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     let rec = ResetRecord {
         token_hash: tok.hash(),
         username_key: UsernameKey::of_any("zed"),
+        epoch: 0,
         created_at: t,
         expires_at: t + 60,
     };
@@ -338,6 +452,7 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     let rec = ResetRecord {
         token_hash: old.hash(),
         username_key: UsernameKey::of_any("zed"),
+        epoch: 0,
         created_at: t - 100,
         expires_at: t - 1,
     };
@@ -345,6 +460,64 @@ async fn reset_tokens_are_single_use(s: Arc<dyn Store>) {
     assert!(s.spend_reset_token(&old.hash(), t).await.unwrap().is_none());
     assert!(
         s.spend_reset_token(&ResetToken::generate().hash(), t)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_finished_reset_spends_every_other_reset_token(s: Arc<dyn Store>) {
+    let t = now();
+    let a = account("yara", None);
+    s.create_account(&a).await.unwrap();
+    let issue = |epoch: u64| ResetRecord {
+        token_hash: ResetToken::generate().hash(),
+        username_key: a.key().clone(),
+        epoch,
+        created_at: t,
+        expires_at: t + 600,
+    };
+    let (first, second) = (issue(a.reset_epoch), issue(a.reset_epoch));
+    s.put_reset_token(&first).await.unwrap();
+    s.put_reset_token(&second).await.unwrap();
+    let new_hash = PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdA$bmV3".into());
+
+    let spent = s.spend_reset_token(&first.token_hash, t).await.unwrap().unwrap();
+    let done = s
+        .finish_reset(a.key(), spent.epoch, &new_hash, t + 1)
+        .await
+        .unwrap()
+        .expect("the first reset finishes");
+    assert_eq!(done.password_hash, new_hash);
+    assert_eq!(done.session_epoch, a.session_epoch + 1);
+    assert_eq!(done.reset_epoch, a.reset_epoch + 1);
+    assert_eq!(done.updated_at, t + 1);
+    assert_eq!(s.account(a.key()).await.unwrap().unwrap(), done);
+
+    // The second token was issued before that reset: it can no longer finish one.
+    let other = s.spend_reset_token(&second.token_hash, t).await.unwrap().unwrap();
+    let again = PasswordHash::from_stored("$argon2id$v=19$m=64,t=1,p=1$b3RoZXI$b3RoZXI".into());
+    assert!(
+        s.finish_reset(a.key(), other.epoch, &again, t + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.account(a.key()).await.unwrap().unwrap(), done);
+
+    // A token issued after the reset carries the new epoch and works; of concurrent finishes
+    // with one epoch, exactly one wins.
+    let third = issue(done.reset_epoch);
+    s.put_reset_token(&third).await.unwrap();
+    let third = s.spend_reset_token(&third.token_hash, t).await.unwrap().unwrap();
+    let tasks = (0..8).map(|_| {
+        let (s, k, h) = (s.clone(), a.key().clone(), again.clone());
+        async move { s.finish_reset(&k, third.epoch, &h, t + 3).await.unwrap() }
+    });
+    let winners = join_all(tasks).await.into_iter().flatten().count();
+    assert_eq!(winners, 1);
+    assert!(
+        s.finish_reset(&UsernameKey::of_any("nobody"), 0, &again, t)
             .await
             .unwrap()
             .is_none()

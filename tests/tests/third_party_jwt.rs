@@ -24,6 +24,7 @@ async fn call(app: &Keygate, method: Method, path: &str, body: &str) -> Value {
         headers,
         body: Some(Bytes::from(body.to_owned())),
         request_id: "t".into(),
+        source_ip: None,
     };
     let r = handle(app, Function::Local, req).await;
     serde_json::from_str(r.body.as_deref().unwrap_or("null")).unwrap()

@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    keygate_shared::rotation::lambda_main().await;
+    keygate_shared::runtime::rotation_main().await;
 }

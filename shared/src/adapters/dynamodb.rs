@@ -3,19 +3,19 @@
 //!
 //! | item | pk | sk | attributes |
 //! | --- | --- | --- | --- |
-//! | account | `USER#<username key>` | `ACCOUNT` | user_id, username, email, roles, disabled, password_hash, session_epoch, created_at, updated_at |
+//! | account | `USER#<username key>` | `ACCOUNT` | user_id, username, email, roles, disabled, password_hash, session_epoch, reset_epoch (absent: 0), created_at, updated_at |
 //! | email index | `EMAIL#<email key>` | `EMAIL` | username_key (written with the account in one transaction) |
 //! | login failures | `USER#<username key>` | `LOCK` | count, last_failure_at, ttl |
 //! | reset deliveries | `USER#<username key>` | `RESETRATE` | window_start, count, ttl |
 //! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
 //! | refresh family | `FAMILY#<family id>` | `FAMILY` | username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked, ttl |
-//! | reset token | `RESET#<token hash>` | `RESET` | username_key, created_at, expires_at, ttl |
+//! | reset token | `RESET#<token hash>` | `RESET` | username_key, epoch (absent: 0), created_at, expires_at, ttl |
 //! | published keys | `JWKS` | `JWKS` | jwks (the public JWKS as JSON), updated_at |
 //!
 //! Only hashes of API keys, refresh and reset tokens are stored. DynamoDB deletes expired
 //! items some time after their `ttl` (and moto never does), so reads treat them as absent.
 
-use crate::domain::lockout::{FORGET_AFTER_SECONDS, Failures};
+use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures, THRESHOLD};
 use crate::domain::refresh::{Decision, decide};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
@@ -116,6 +116,7 @@ fn account_item(a: &Account) -> Item {
     item.insert("disabled".into(), Av::Bool(a.disabled));
     item.insert("password_hash".into(), s(a.password_hash.as_str()));
     item.insert("session_epoch".into(), n(a.session_epoch as i64));
+    item.insert("reset_epoch".into(), n(a.reset_epoch as i64));
     item.insert("created_at".into(), n(a.created_at));
     item.insert("updated_at".into(), n(a.updated_at));
     item
@@ -136,8 +137,17 @@ fn account_of(item: &Item) -> Result<Account, StoreError> {
         disabled: r.bool("disabled"),
         password_hash: PasswordHash::from_stored(r.str("password_hash")?),
         session_epoch: r.int("session_epoch")?.max(0) as u64,
+        reset_epoch: r.opt_int("reset_epoch").unwrap_or(0).max(0) as u64,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
+    })
+}
+
+fn failures_of(item: &Item) -> Result<Failures, StoreError> {
+    let r = Read(item);
+    Ok(Failures {
+        count: u32::try_from(r.int("count")?.max(0)).unwrap_or(u32::MAX),
+        last_failure_at: r.int("last_failure_at")?,
     })
 }
 
@@ -317,12 +327,7 @@ impl Store for DynamoStore {
             let r = Read(item);
             match r.opt_str("sk").as_deref() {
                 Some("ACCOUNT") => account = Some(account_of(item)?),
-                Some("LOCK") if !r.expired(now) => {
-                    failures = Failures {
-                        count: r.int("count")?.max(0) as u32,
-                        last_failure_at: r.int("last_failure_at")?,
-                    }
-                }
+                Some("LOCK") if !r.expired(now) => failures = failures_of(item)?,
                 _ => {}
             }
         }
@@ -333,11 +338,7 @@ impl Store for DynamoStore {
             if let Some(item) = self.get(key(user_pk(k), "LOCK")).await?
                 && !Read(&item).expired(now)
             {
-                let r = Read(&item);
-                failures = Failures {
-                    count: r.int("count")?.max(0) as u32,
-                    last_failure_at: r.int("last_failure_at")?,
-                };
+                failures = failures_of(&item)?;
             }
         }
         Ok((account, failures))
@@ -383,55 +384,100 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn record_login_failure(&self, k: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
+    async fn reserve_login_attempt(
+        &self,
+        k: &UsernameKey,
+        seen: Failures,
+        now: UnixTime,
+    ) -> Result<Attempt, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let lkey = key(user_pk(k), "LOCK");
         let ttl = now + FORGET_AFTER_SECONDS;
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(k), "LOCK")))
-            .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(pk) OR #ttl > :now")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":ttl", n(ttl))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match counted {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                let r = Read(&item);
-                Ok(Failures {
-                    count: r.int("count")?.max(0) as u32,
-                    last_failure_at: r.int("last_failure_at")?,
-                })
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                // An expired counter that DynamoDB has not swept yet: start again at one.
-                let mut item = key(user_pk(k), "LOCK");
+        let mut seen = seen;
+        // One conditional write decides: it counts the attempt only if the stored counter allows
+        // one now (absent; below the threshold; or still the counter `seen` and its backoff
+        // over). The loop only runs again when `seen` was stale or the counter had expired.
+        for _ in 0..4 {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(lkey.clone()))
+                .update_expression("ADD #count :one SET last_failure_at = :now, #ttl = :ttl")
+                .condition_expression(
+                    "attribute_not_exists(pk) OR ((attribute_not_exists(#ttl) OR #ttl > :now) AND \
+                     (attribute_not_exists(#count) OR #count < :threshold OR \
+                     (#count = :seen AND last_failure_at <= :cutoff)))",
+                )
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":ttl", n(ttl))
+                .expression_attribute_values(":threshold", n(i64::from(THRESHOLD)))
+                .expression_attribute_values(":seen", n(i64::from(seen.count)))
+                .expression_attribute_values(":cutoff", n(Failures::allowed_if_last_failure_at_most(seen.count, now)))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let old = match counted {
+                Ok(out) => return Ok(Attempt::Allowed(failures_of(&out.attributes.unwrap_or_default())?)),
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
+                        Some(item) if !item.is_empty() => Some(item.clone()),
+                        _ => self.get(lkey.clone()).await?,
+                    },
+                    _ => return Err(unavailable(e)),
+                },
+            };
+            let Some(old) = old else {
+                // Cleared in between: try again against no counter.
+                seen = Failures::default();
+                continue;
+            };
+            if Read(&old).expired(now) {
+                // A counter past its TTL that DynamoDB has not deleted yet counts as zero: start
+                // again at one, unless another request got there first.
+                let mut item = lkey.clone();
                 item.insert("count".into(), n(1));
                 item.insert("last_failure_at".into(), n(now));
                 item.insert("ttl".into(), n(ttl));
-                self.client
+                let restarted = self
+                    .client
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_values(":now", n(now))
                     .send()
-                    .await
-                    .map_err(unavailable)?;
-                Ok(Failures {
-                    count: 1,
-                    last_failure_at: now,
-                })
+                    .await;
+                match restarted {
+                    Ok(_) => {
+                        return Ok(Attempt::Allowed(Failures {
+                            count: 1,
+                            last_failure_at: now,
+                        }));
+                    }
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        seen = Failures::default();
+                        continue;
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
             }
-            Err(e) => Err(unavailable(e)),
+            let stored = failures_of(&old)?;
+            if let Some(retry_after) = stored.retry_after(now) {
+                return Ok(Attempt::Throttled { retry_after });
+            }
+            // `seen` was stale and the stored counter allows an attempt: decide against it.
+            seen = stored;
         }
+        Err(StoreError::Unavailable("login throttling kept racing; retry".into()))
     }
 
     async fn clear_login_failures(&self, k: &UsernameKey) -> Result<(), StoreError> {
@@ -549,6 +595,10 @@ impl Store for DynamoStore {
                     self.set_revoked(id).await?;
                     return Ok(RotateOutcome::Reused);
                 }
+                Decision::GraceReissue if family.current_hash.ct_eq(next) => {
+                    // The same successor again (its derivation is deterministic): nothing to write.
+                    return Ok(RotateOutcome::Rotated(family));
+                }
                 Decision::GraceReissue => {
                     let reissued = self
                         .client
@@ -592,6 +642,7 @@ impl Store for DynamoStore {
     async fn put_reset_token(&self, rec: &ResetRecord) -> Result<(), StoreError> {
         let mut item = key(format!("RESET#{}", rec.token_hash.as_str()), "RESET");
         item.insert("username_key".into(), s(rec.username_key.as_str()));
+        item.insert("epoch".into(), n(rec.epoch as i64));
         item.insert("created_at".into(), n(rec.created_at));
         item.insert("expires_at".into(), n(rec.expires_at));
         item.insert("ttl".into(), n(rec.expires_at));
@@ -625,10 +676,56 @@ impl Store for DynamoStore {
                 Ok(Some(ResetRecord {
                     token_hash: hash.clone(),
                     username_key: UsernameKey::from_stored(r.str("username_key")?),
+                    epoch: r.opt_int("epoch").unwrap_or(0).max(0) as u64,
                     created_at: r.int("created_at")?,
                     expires_at: r.int("expires_at")?,
                 }))
             }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// One conditional UpdateItem on the account: the same single write that set the new
+    /// password before, now also guarded by and advancing `reset_epoch`. Items written before
+    /// the attribute existed count as epoch 0.
+    async fn finish_reset(
+        &self,
+        k: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let condition = if epoch == 0 {
+            "attribute_exists(pk) AND (attribute_not_exists(reset_epoch) OR reset_epoch = :epoch)"
+        } else {
+            "attribute_exists(pk) AND reset_epoch = :epoch"
+        };
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(k), "ACCOUNT")))
+            .update_expression(
+                "SET password_hash = :hash, session_epoch = session_epoch + :one, \
+                 reset_epoch = if_not_exists(reset_epoch, :zero) + :one, updated_at = :now",
+            )
+            .condition_expression(condition)
+            .expression_attribute_values(":epoch", n(epoch as i64))
+            .expression_attribute_values(":hash", s(password_hash.as_str()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match r {
+            Ok(out) => out.attributes.as_ref().map(account_of).transpose(),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>

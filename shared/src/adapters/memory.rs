@@ -2,11 +2,11 @@
 //! so each is atomic, as the conditional writes of the DynamoDB store are. Expired records
 //! read as absent.
 
-use crate::domain::lockout::{FORGET_AFTER_SECONDS, Failures};
+use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{Decision, apply, decide};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, ResetRecord, RotateOutcome, TokenHash,
-    UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, RotateOutcome,
+    TokenHash, UnixTime, UsernameKey,
 };
 use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
@@ -101,15 +101,18 @@ impl Store for MemoryStore {
         Ok(Some(a.clone()))
     }
 
-    async fn record_login_failure(&self, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
+    async fn reserve_login_attempt(
+        &self,
+        key: &UsernameKey,
+        _seen: Failures,
+        now: UnixTime,
+    ) -> Result<Attempt, StoreError> {
         let mut d = self.lock();
-        let f = live_failures(d.failures.get(key), now);
-        let f = Failures {
-            count: f.count.saturating_add(1),
-            last_failure_at: now,
-        };
-        d.failures.insert(key.clone(), f);
-        Ok(f)
+        let attempt = live_failures(d.failures.get(key), now).reserve(now);
+        if let Attempt::Allowed(f) = attempt {
+            d.failures.insert(key.clone(), f);
+        }
+        Ok(attempt)
     }
 
     async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError> {
@@ -186,6 +189,24 @@ impl Store for MemoryStore {
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
         let mut d = self.lock();
         Ok(d.resets.remove(hash).filter(|r| now < r.expires_at))
+    }
+
+    async fn finish_reset(
+        &self,
+        key: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let mut d = self.lock();
+        let Some(a) = d.accounts.get_mut(key).filter(|a| a.reset_epoch == epoch) else {
+            return Ok(None);
+        };
+        a.password_hash = password_hash.clone();
+        a.session_epoch += 1;
+        a.reset_epoch += 1;
+        a.updated_at = now;
+        Ok(Some(a.clone()))
     }
 
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {

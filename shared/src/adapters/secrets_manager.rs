@@ -4,7 +4,7 @@
 //! [`REFRESH_AFTER`], never per request; if a re-read fails, the cached keys keep serving.
 
 use crate::domain::keys::{Alg, SigningKey};
-use crate::ports::{KeyError, KeySource};
+use crate::ports::{KeyError, KeySource, KeyVersion, KeyVersions};
 use async_trait::async_trait;
 use aws_types::SdkConfig;
 use keygate_sdk::Jwks;
@@ -125,7 +125,13 @@ impl SecretsManagerKeySource {
             let stages = v.version_stages();
             let Some(id) = v.version_id() else { continue };
             if stages.iter().any(|s| s == "AWSCURRENT") {
-                current = Some(self.value(Some(id)).await?);
+                match self.value(Some(id)).await {
+                    Ok(k) => current = Some(k),
+                    // The placeholder of a secret whose first rotation has not finished: its
+                    // pending key is still published, so verifiers know it before it signs.
+                    Err(KeyError::Invalid(e)) => tracing::warn!(error = %e, "the current secret version holds no key"),
+                    Err(e) => return Err(e),
+                }
             } else if stages.iter().any(|s| s == "AWSPENDING" || s == "AWSPREVIOUS") {
                 match self.value(Some(id)).await {
                     Ok(k) => others.push(k),
@@ -134,13 +140,17 @@ impl SecretsManagerKeySource {
                 }
             }
         }
-        let signing =
-            current.ok_or_else(|| KeyError::Invalid(format!("secret {} has no AWSCURRENT version", self.secret_id)))?;
-        let mut keys = vec![signing.public_jwk()];
-        for k in &others {
-            if k.kid() != signing.kid() && !keys.iter().any(|j| j.kid == k.kid()) {
+        let mut keys: Vec<keygate_sdk::Jwk> = Vec::new();
+        for k in current.iter().chain(&others) {
+            if !keys.iter().any(|j| j.kid == k.kid()) {
                 keys.push(k.public_jwk());
             }
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Invalid(format!(
+                "secret {} holds no signing key",
+                self.secret_id
+            )));
         }
         Ok(Jwks { keys })
     }
@@ -190,21 +200,124 @@ pub async fn create_signing_secret(
     }
 }
 
-/// Publishes the public keys of the secret's current, pending and previous versions in the
-/// store, where the `jwks` and `admin` functions read them.
-pub async fn publish_jwks(
+/// The signing-key secret's versions, for the rotation protocol (`services::rotation`) and
+/// `keygate bootstrap`.
+pub struct SecretVersions {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretVersions {
+    /// The versions of `secret_id` (name or ARN).
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: String) -> SecretVersions {
+        SecretVersions { client, secret_id }
+    }
+}
+
+#[async_trait]
+impl KeyVersions for SecretVersions {
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(described
+            .version_ids_to_stages()
+            .map(|m| {
+                m.iter()
+                    .map(|(id, stages)| KeyVersion {
+                        id: id.clone(),
+                        stages: stages.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn key(&self, version_id: &str) -> Result<Option<SigningKey>, KeyError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_id(version_id)
+            .send()
+            .await;
+        match out {
+            Ok(v) => {
+                let s = v
+                    .secret_string()
+                    .ok_or_else(|| KeyError::Invalid("the secret version has no string value".into()))?;
+                SigningKey::from_jwk_json(s)
+                    .map(Some)
+                    .map_err(|e| KeyError::Invalid(e.to_string()))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn put_pending(&self, version_id: &str, key: &SigningKey) -> Result<(), KeyError> {
+        self.client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .client_request_token(version_id)
+            .secret_string(key.to_jwk_json())
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn make_current(&self, version_id: &str, current: Option<&str>) -> Result<(), KeyError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(&self.secret_id)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(version_id)
+            .set_remove_from_version_id(current.map(str::to_owned))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// Gives a secret that holds no usable key (a stack whose first rotation failed, or a secret
+/// created by hand with a placeholder) a first key as its `AWSCURRENT` version. Returns whether
+/// it did; a secret whose current version is a key is left alone.
+pub async fn repair_signing_secret(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
-    store: &dyn crate::ports::Store,
-) -> Result<Jwks, KeyError> {
-    let jwks = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
-        .jwks()
-        .await?;
-    store
-        .put_published_jwks(&jwks)
-        .await
-        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
-    Ok((*jwks).clone())
+    alg: Alg,
+) -> Result<bool, KeyError> {
+    let current = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
+        .value(None)
+        .await;
+    match current {
+        Ok(_) => Ok(false),
+        Err(KeyError::Invalid(_)) => {
+            let key = SigningKey::generate(alg).map_err(|e| KeyError::Invalid(e.to_string()))?;
+            // PutSecretValue without stages makes the new version AWSCURRENT.
+            client
+                .put_secret_value()
+                .secret_id(secret_id)
+                .secret_string(key.to_jwk_json())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Where a published key stands in the secret's rotation (its version's staging label).

@@ -1,6 +1,6 @@
 //! Accounts, API key records and reset token records.
 
-use super::secret::{KeyId, random_bytes};
+use super::secret::{KeyId, RngError, random_bytes, rng_failed};
 use super::{Invalid, PasswordHash, Roles, TokenHash, UnixTime, Username, UsernameKey};
 use serde::{Deserialize, Serialize};
 
@@ -10,20 +10,24 @@ use serde::{Deserialize, Serialize};
 pub struct UserId(String);
 
 impl UserId {
-    /// A new random id.
+    /// A new random id; stops the process if the generator fails.
     pub fn generate() -> UserId {
-        let mut b = random_bytes::<16>();
+        Self::try_generate().unwrap_or_else(|e| rng_failed(e))
+    }
+    /// A new random id, or the generator's failure.
+    pub fn try_generate() -> Result<UserId, RngError> {
+        let mut b = random_bytes::<16>()?;
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        UserId(format!(
+        Ok(UserId(format!(
             "{}-{}-{}-{}-{}",
             &h[0..8],
             &h[8..12],
             &h[12..16],
             &h[16..20],
             &h[20..32]
-        ))
+        )))
     }
     /// Rebuilds an id read back from storage.
     pub fn from_stored(s: String) -> UserId {
@@ -98,6 +102,9 @@ pub struct Account {
     /// Incremented to revoke every session at once: a refresh-token family is alive only
     /// while its `session_epoch` equals the account's.
     pub session_epoch: u64,
+    /// The generation of reset tokens: each reset token records it when issued and is good only
+    /// while it is unchanged; a finished reset moves it on, spending every other reset token.
+    pub reset_epoch: u64,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -143,6 +150,8 @@ impl ApiKeyRecord {
 pub struct ResetRecord {
     pub token_hash: TokenHash,
     pub username_key: UsernameKey,
+    /// The account's `reset_epoch` when the token was issued.
+    pub epoch: u64,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }

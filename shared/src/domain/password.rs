@@ -88,8 +88,8 @@ impl LoginPassword {
     }
 }
 
-/// Well-known passwords of 15 characters or more, from public breach corpora, lowercased.
-/// Shorter ones fail the length rule first.
+/// Hand-picked well-known passwords of 15 characters or more (phrases and patterns that the
+/// breach list below misses), lowercased. Shorter ones fail the length rule first.
 static COMMON: &[&str] = &[
     "123456789012345",
     "1234567890123456",
@@ -156,9 +156,48 @@ static COMMON: &[&str] = &[
     "keygatekeygate",
 ];
 
+/// The 100,000 most common breached passwords, NFKC-normalized, lowercased, 8 characters or
+/// more, one per line, sorted by bytes (`shared/data/README.md` names the source and licence).
+/// Kept as text and searched in place: nothing is built at start (cold start unchanged).
+/// Only the binaries that set passwords carry it (cargo feature `password-list`: the admin and
+/// reset functions, `keygate serve`, the CLI); `authenticate` and `refresh` only verify.
+#[cfg(feature = "password-list")]
+static BREACHED: Option<&str> = Some(include_str!("../../data/common-passwords.txt"));
+/// Without the list, every new password is refused (fail closed): such a binary has no route
+/// that sets one.
+#[cfg(not(feature = "password-list"))]
+static BREACHED: Option<&str> = None;
+
+/// Whether `needle` is a whole line of `sorted` (lines sorted by bytes, each ending in `\n`):
+/// a binary search over byte offsets, each probe widened to the line around it.
+fn sorted_lines_contain(sorted: &str, needle: &str) -> bool {
+    let text = sorted.as_bytes();
+    let needle = needle.as_bytes();
+    // [lo, hi) always holds whole lines.
+    let (mut lo, mut hi) = (0usize, text.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = text[lo..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(lo, |i| lo + i + 1);
+        let end = text[start..hi]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(hi, |i| start + i);
+        match text[start..end].cmp(needle) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => lo = end + 1,
+            std::cmp::Ordering::Greater => hi = start,
+        }
+    }
+    false
+}
+
 fn is_predictable(pw: &str, context: &[&str]) -> bool {
     let lower = pw.to_lowercase();
-    if COMMON.contains(&lower.as_str()) {
+    let breached = BREACHED.is_none_or(|list| sorted_lines_contain(list, &lower));
+    if COMMON.contains(&lower.as_str()) || breached {
         return true;
     }
     if context.iter().any(|w| !w.is_empty() && lower == w.to_lowercase()) {
@@ -250,7 +289,7 @@ impl PasswordHasher {
 
     /// Hashes a new password with a fresh random salt.
     pub fn hash(&self, pw: &NewPassword) -> Result<PasswordHash, HashError> {
-        let salt_bytes = super::secret::random_bytes::<16>();
+        let salt_bytes = super::secret::random_bytes::<16>().map_err(|_| HashError)?;
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| HashError)?;
         let h = self
             .argon
@@ -317,6 +356,63 @@ mod tests {
             NewPassword::parse(" padded value ", &policy(), &[]).unwrap_err(),
             PasswordError::TooShort(15)
         );
+    }
+
+    #[test]
+    fn breached_passwords_are_refused_and_unusual_passphrases_accepted() {
+        // Ranks 55,890 and 58,055 of the source list: deep in it, and not caught by the
+        // repetition or sequence rules.
+        for deep in ["passwordstandard", "PasswordStandard", "1qa2ws3ed4rf5tg"] {
+            assert_eq!(
+                NewPassword::parse(deep, &policy(), &[]).unwrap_err(),
+                PasswordError::Common,
+                "{deep}"
+            );
+        }
+        // With the lowest minimum length, 8-character entries count too (rank 50,001).
+        let eight = PasswordPolicy { min_chars: 8 };
+        assert_eq!(
+            NewPassword::parse("catering", &eight, &[]).unwrap_err(),
+            PasswordError::Common
+        );
+        for fine in [
+            "marmalade orbit quietly 42 lanterns",
+            "Quokka-Velvet-Sundial-Harbor",
+            "passwordstandard!",
+        ] {
+            assert!(NewPassword::parse(fine, &policy(), &[]).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "password-list")]
+    fn the_breach_list_is_sorted_normalized_and_searchable_end_to_end() {
+        let list = BREACHED.unwrap_or_default();
+        let lines: Vec<&str> = list.lines().collect();
+        assert!(lines.len() > 30_000, "{}", lines.len());
+        assert!(list.ends_with('\n'));
+        for w in lines.windows(2) {
+            assert!(w[0].as_bytes() < w[1].as_bytes(), "{} / {}", w[0], w[1]);
+        }
+        for l in &lines {
+            assert!(
+                l.chars().count() >= 8 && l.nfkc().collect::<String>() == *l && l.to_lowercase() == *l,
+                "{l}"
+            );
+        }
+        for l in [lines[0], lines[1], lines[lines.len() / 2], lines[lines.len() - 1]] {
+            assert!(sorted_lines_contain(list, l), "{l}");
+        }
+        for absent in [
+            "",
+            "0",
+            "zzzzzzzzzzzzzzzzzzzzzz",
+            "passwordstandar",
+            "passwordstandardx",
+        ] {
+            assert!(!sorted_lines_contain(list, absent), "{absent}");
+        }
+        assert!(sorted_lines_contain("a\nb\nc\n", "c") && !sorted_lines_contain("", "a"));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! of the family's tokens, so a token that names a live family but is not its current one is a
 //! retired token presented again, whichever generation it was: the whole family is revoked.
 //! Within `KEYGATE_REFRESH_GRACE` seconds of a rotation, the just-retired token may be presented
-//! again and gets a fresh pair in the same family instead (a client that lost the answer).
+//! again and gets a pair in the same family instead (a client that lost the answer, two tabs
+//! refreshing at once). The service derives each successor from the presented token
+//! (`RefreshToken::successor`), so a grace re-issue carries the token the rotation issued and
+//! leaves the family as it was: every holder of the retired token ends up with the one live token.
 
 pub use super::secret::FamilyId;
 use super::{TokenHash, UnixTime, UserId, UsernameKey};
@@ -35,7 +38,8 @@ pub struct Family {
 pub enum Decision {
     /// The current token: retire it, issue the successor.
     Rotate,
-    /// The just-retired token within the grace window: issue a fresh successor in the family.
+    /// The just-retired token within the grace window: issue its successor again (with a
+    /// deterministic successor, the current token: nothing changes).
     GraceReissue,
     /// A retired token presented again: revoke the family.
     RevokeFamily,
@@ -130,6 +134,20 @@ mod tests {
         assert_eq!(decide(&g, &t1.hash(), 15, 5), Decision::RevokeFamily);
         let stranger = RefreshToken::generate(f.family_id.clone());
         assert_eq!(decide(&g, &stranger.hash(), 11, 5), Decision::RevokeFamily);
+    }
+
+    #[test]
+    fn a_grace_reissue_of_the_same_successor_changes_nothing() {
+        let (f, t1) = family(0);
+        let t2 = t1.successor(b"k");
+        let g = apply(&f, Decision::Rotate, &t1.hash(), &t2.hash(), 10).unwrap();
+        let again = t1.successor(b"k");
+        assert_eq!(decide(&g, &t1.hash(), 12, 5), Decision::GraceReissue);
+        assert_eq!(
+            apply(&g, Decision::GraceReissue, &t1.hash(), &again.hash(), 12),
+            Some(g.clone())
+        );
+        assert_eq!(decide(&g, &t2.hash(), 12, 5), Decision::Rotate);
     }
 
     #[test]

@@ -2,20 +2,50 @@
 //! SHA-256 hash; the part before the secret says where to find the record, so that a lookup is
 //! one read. `Debug` never shows a secret.
 
-use aws_lc_rs::digest;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-/// `N` bytes from the operating system's CSPRNG.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+/// The operating system's random generator failed: no secret or id can be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the system random generator failed")]
+pub struct RngError;
+
+/// `N` bytes from the operating system's CSPRNG, or the generator's failure (never zeroes).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RngError> {
+    filled(aws_lc_rs::rand::fill)
+}
+
+fn filled<const N: usize>(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), aws_lc_rs::error::Unspecified>,
+) -> Result<[u8; N], RngError> {
     let mut buf = [0u8; N];
-    // SystemRandom reads the OS generator; it fails only if the OS has none, which no
-    // supported platform lacks. Zeroes would be caught by the uniqueness of conditional writes.
-    let _ = SystemRandom::new().fill(&mut buf);
-    buf
+    fill(&mut buf).map_err(|_| RngError)?;
+    Ok(buf)
+}
+
+/// For the infallible `generate` constructors, kept for callers that cannot take a `Result`
+/// yet (`services/tokens.rs`): stop the process rather than hand out a predictable secret.
+/// Use cases that can answer 503 call `try_generate` instead.
+#[cold]
+pub(crate) fn rng_failed(e: RngError) -> ! {
+    eprintln!("keygate: {e}; stopping rather than issue a predictable secret");
+    std::process::abort()
+}
+
+/// A short keyed fingerprint of `text` for logs, where the text must not appear (a username
+/// that may be a password typed into the wrong field): HMAC-SHA256 under a key drawn once per
+/// process, 12 hex digits. Equal texts match within one process; someone reading the logs
+/// cannot test guesses against it.
+pub fn log_fingerprint(text: &str) -> String {
+    static KEY: std::sync::OnceLock<Option<hmac::Key>> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| random_bytes::<32>().ok().map(|k| hmac::Key::new(hmac::HMAC_SHA256, &k)));
+    match key {
+        Some(k) => format!("fp:{}", &hex(hmac::sign(k, text.as_bytes()).as_ref())[..12]),
+        None => "fp:unavailable".to_owned(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -66,9 +96,13 @@ macro_rules! id_type {
         #[serde(transparent)]
         pub struct $name(String);
         impl $name {
-            /// A new random id.
+            /// A new random id, or the generator's failure.
+            pub fn try_generate() -> Result<Self, RngError> {
+                Ok(Self(hex(&random_bytes::<$bytes>()?)))
+            }
+            /// A new random id; stops the process if the generator fails (`rng_failed`).
             pub fn generate() -> Self {
-                Self(hex(&random_bytes::<$bytes>()))
+                Self::try_generate().unwrap_or_else(|e| rng_failed(e))
             }
             /// Parses an id (lowercase hex of the right length).
             pub fn parse(s: &str) -> Option<Self> {
@@ -98,8 +132,8 @@ id_type!(
 
 const SECRET_B64_LEN: usize = 43; // 32 bytes, base64url without padding
 
-fn new_secret() -> String {
-    B64.encode(random_bytes::<32>())
+fn new_secret() -> Result<String, RngError> {
+    Ok(B64.encode(random_bytes::<32>()?))
 }
 
 /// A refresh token: `kgr_<family id>_<secret>`. The secret carries 256 bits.
@@ -123,12 +157,16 @@ pub struct ApiKey {
 }
 
 impl RefreshToken {
-    /// A new token in `family`.
-    pub fn generate(family: FamilyId) -> RefreshToken {
-        RefreshToken {
+    /// A new token in `family`, or the generator's failure.
+    pub fn try_generate(family: FamilyId) -> Result<RefreshToken, RngError> {
+        Ok(RefreshToken {
             family,
-            secret: new_secret(),
-        }
+            secret: new_secret()?,
+        })
+    }
+    /// A new token in `family`; stops the process if the generator fails.
+    pub fn generate(family: FamilyId) -> RefreshToken {
+        Self::try_generate(family).unwrap_or_else(|e| rng_failed(e))
     }
     /// Parses a presented token; `None` for anything malformed.
     pub fn parse(s: &str) -> Option<RefreshToken> {
@@ -153,12 +191,33 @@ impl RefreshToken {
     pub fn expose(&self) -> String {
         format!("kgr_{}_{}", self.family, self.secret)
     }
+    /// The token that succeeds this one in its family: HMAC-SHA256 under `server_secret` of a
+    /// domain label, the family id and this token's secret. Deterministic, so the same token
+    /// presented twice (two tabs, a retry within the grace window) yields the same successor
+    /// while the store keeps only hashes; keyed, so that a holder of a retired token cannot
+    /// compute the tokens that followed it (which would defeat reuse detection).
+    pub fn successor(&self, server_secret: &[u8]) -> RefreshToken {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, server_secret);
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(b"keygate refresh-token successor v1\0");
+        ctx.update(self.family.as_str().as_bytes());
+        ctx.update(b"\0");
+        ctx.update(self.secret.as_bytes());
+        RefreshToken {
+            family: self.family.clone(),
+            secret: B64.encode(ctx.sign().as_ref()),
+        }
+    }
 }
 
 impl ResetToken {
-    /// A new reset token.
+    /// A new reset token, or the generator's failure.
+    pub fn try_generate() -> Result<ResetToken, RngError> {
+        Ok(ResetToken { secret: new_secret()? })
+    }
+    /// A new reset token; stops the process if the generator fails.
     pub fn generate() -> ResetToken {
-        ResetToken { secret: new_secret() }
+        Self::try_generate().unwrap_or_else(|e| rng_failed(e))
     }
     /// Parses a presented token; `None` for anything malformed.
     pub fn parse(s: &str) -> Option<ResetToken> {
@@ -178,12 +237,16 @@ impl ResetToken {
 }
 
 impl ApiKey {
-    /// A new key.
+    /// A new key, or the generator's failure.
+    pub fn try_generate() -> Result<ApiKey, RngError> {
+        Ok(ApiKey {
+            key_id: KeyId::try_generate()?,
+            secret: new_secret()?,
+        })
+    }
+    /// A new key; stops the process if the generator fails.
     pub fn generate() -> ApiKey {
-        ApiKey {
-            key_id: KeyId::generate(),
-            secret: new_secret(),
-        }
+        Self::try_generate().unwrap_or_else(|e| rng_failed(e))
     }
     /// Parses a presented key; `None` for anything malformed.
     pub fn parse(s: &str) -> Option<ApiKey> {
@@ -242,6 +305,37 @@ mod tests {
         let r = ResetToken::generate();
         assert_eq!(ResetToken::parse(&r.expose()).unwrap().hash(), r.hash());
         assert!(!format!("{r:?}{k:?}{rt:?}").contains(&r.expose()[4..]));
+    }
+
+    #[test]
+    fn successors_are_deterministic_keyed_and_well_formed() {
+        let rt = RefreshToken::generate(FamilyId::generate());
+        let next = rt.successor(b"server secret");
+        assert_eq!(next.expose(), rt.successor(b"server secret").expose());
+        assert_eq!(next.family(), rt.family());
+        assert!(RefreshToken::parse(&next.expose()).is_some_and(|p| p.hash().ct_eq(&next.hash())));
+        assert!(!next.hash().ct_eq(&rt.hash()));
+        assert_ne!(next.expose(), rt.successor(b"another secret").expose());
+        assert_ne!(next.expose(), next.successor(b"server secret").expose());
+        let other = RefreshToken::generate(rt.family().clone());
+        assert_ne!(next.expose(), other.successor(b"server secret").expose());
+    }
+
+    #[test]
+    fn a_failing_generator_is_an_error_never_zero_bytes() {
+        let failed = filled::<32>(|_| Err(aws_lc_rs::error::Unspecified));
+        assert_eq!(failed, Err(RngError));
+        let ok = filled::<32>(aws_lc_rs::rand::fill).unwrap();
+        assert_ne!(ok, [0u8; 32]);
+        assert_ne!(random_bytes::<16>().unwrap(), random_bytes::<16>().unwrap());
+    }
+
+    #[test]
+    fn log_fingerprints_hide_the_text_but_match_it() {
+        let a = log_fingerprint("hunter2 typed as a username");
+        assert_eq!(a, log_fingerprint("hunter2 typed as a username"));
+        assert_ne!(a, log_fingerprint("hunter3 typed as a username"));
+        assert!(a.starts_with("fp:") && a.len() == 15 && !a.contains("hunter"));
     }
 
     #[test]

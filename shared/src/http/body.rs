@@ -119,6 +119,7 @@ mod tests {
             headers,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "t".into(),
+            source_ip: None,
         }
     }
 

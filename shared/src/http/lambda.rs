@@ -14,6 +14,12 @@ use std::sync::Arc;
 /// Converts an HTTP API event into a request. `Err` carries the answer for an undecodable body.
 pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<Request, Box<Response>> {
     let method = event.request_context.http.method.clone();
+    let source_ip = event
+        .request_context
+        .http
+        .source_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok());
     let path = event
         .raw_path
         .or(event.request_context.http.path)
@@ -42,6 +48,7 @@ pub fn from_event(event: ApiGatewayV2httpRequest, request_id: String) -> Result<
         headers: event.headers,
         body,
         request_id,
+        source_ip,
     })
 }
 

@@ -26,6 +26,9 @@ pub struct Request {
     /// `None` when the transport saw more than [`MAX_BODY_BYTES`].
     pub body: Option<Bytes>,
     pub request_id: String,
+    /// The client's address as the front door saw it (API Gateway's `sourceIp`, the TCP peer
+    /// of `keygate serve`); never read from a client-set header. For audit lines only.
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// A transport-neutral response with a JSON body (or none).

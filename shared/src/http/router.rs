@@ -70,10 +70,32 @@ fn route_of(path: &str) -> Option<(Route, &'static [Method])> {
     })
 }
 
+/// Longest user agent kept in the logs, in bytes.
+const MAX_LOGGED_USER_AGENT: usize = 256;
+
+/// The client's user agent, cut to [`MAX_LOGGED_USER_AGENT`] bytes on a character boundary.
+fn user_agent(req: &Request) -> Option<&str> {
+    let ua = req.headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let mut end = ua.len().min(MAX_LOGGED_USER_AGENT);
+    while !ua.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(&ua[..end])
+}
+
 /// Handles one request for `function`. Never panics: every failure is a contract answer.
+/// Every line logged while handling it (audit lines included) carries the request's span:
+/// request id, method, path, the client's `source_ip` and `user_agent`.
 pub async fn handle(app: &Keygate, function: Function, req: Request) -> Response {
     let started = Instant::now();
-    let span = tracing::info_span!("request", request_id = %req.request_id, method = %req.method, path = %req.path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %req.request_id,
+        method = %req.method,
+        path = %req.path,
+        source_ip = req.source_ip.map(tracing::field::display),
+        user_agent = user_agent(&req),
+    );
     let response = {
         use tracing::Instrument as _;
         dispatch(app, function, &req).instrument(span.clone()).await
@@ -322,12 +344,7 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     if !app.config.admin_api {
         return Err(ApiError::not_found());
     }
-    let token = body::bearer(req).ok_or_else(|| Error::Unauthorized("a Bearer access token is required".into()))?;
-    let claims = app.verify_access_token(token).await?;
-    if !claims.has_role("admin") {
-        tracing::info!(target: "keygate::audit", event = "admin", outcome = "forbidden", subject = claims.sub.as_str(), "audit");
-        return Err(Error::Forbidden("admin").into());
-    }
+    let claims = app.authorize_admin(body::bearer(req)).await?;
     let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(2).collect();
     let m = &req.method;
     tracing::info!(target: "keygate::audit", event = "admin_request", actor = claims.sub.as_str(), method = %m, "audit");

@@ -3,7 +3,8 @@
 use super::{Function, MAX_BODY_BYTES, Request, handle};
 use crate::services::Keygate;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
@@ -18,12 +19,17 @@ async fn any(State(app): State<Arc<Keygate>>, req: axum::extract::Request) -> ax
         .ok()
         .filter(|b| b.len() <= MAX_BODY_BYTES);
     let request_id = format!("local-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
     let request = Request {
         method: parts.method,
         path: parts.uri.path().to_owned(),
         headers: parts.headers,
         body,
         request_id,
+        source_ip,
     };
     let r = handle(&app, Function::Local, request).await;
     let mut out = axum::response::Response::new(r.body.map(Body::from).unwrap_or_else(Body::empty));
@@ -37,11 +43,15 @@ pub fn router(app: Arc<Keygate>) -> axum::Router {
     axum::Router::new().fallback(any).with_state(app)
 }
 
-/// Serves on `listener` until ctrl-c (or SIGTERM).
+/// Serves on `listener` until ctrl-c (or SIGTERM). Each request learns its peer address
+/// (for the audit lines' `source_ip`).
 pub async fn serve(app: Arc<Keygate>, listener: TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown())
-        .await
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
 }
 
 async fn shutdown() {

@@ -5,6 +5,7 @@ use crate::domain::time::{now, rfc3339};
 use crate::domain::{
     Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username, UsernameKey,
 };
+use keygate_sdk::AccessClaims;
 use serde::Serialize;
 
 /// A new account's details, as given by an operator.
@@ -50,7 +51,73 @@ fn admin_audit(action: &'static str, outcome: &'static str, object: &str) {
     tracing::info!(target: "keygate::audit", event = "admin", action, outcome, object, "audit");
 }
 
+/// Where the admin role of a token came from, read again at each admin call.
+enum Grounds<'a> {
+    Account { sub: &'a str, username: &'a str },
+    ApiKey(&'a str),
+}
+
+impl<'a> Grounds<'a> {
+    /// API-key tokens have `sub` `apikey:<key id>`; account tokens carry the username.
+    fn of(claims: &'a AccessClaims) -> Option<Grounds<'a>> {
+        match claims.sub.strip_prefix("apikey:") {
+            Some(key_id) => Some(Grounds::ApiKey(key_id)),
+            None => claims.preferred_username.as_deref().map(|username| Grounds::Account {
+                sub: &claims.sub,
+                username,
+            }),
+        }
+    }
+}
+
+fn refused(outcome: &'static str, subject: &str) {
+    tracing::info!(target: "keygate::audit", event = "admin", outcome, subject, "audit");
+}
+
 impl Keygate {
+    /// Admits a caller of the admin API (contract section 4): a valid access token whose
+    /// `roles` include `admin` (else 401 / 403), whose account is then read again, so that
+    /// a disabled or deleted account (401) or one that lost the role (403) is refused at once,
+    /// whatever its still-valid token says. API-key tokens are checked against their key the
+    /// same way (deleted or expired: 401; role gone: 403).
+    pub async fn authorize_admin(&self, bearer: Option<&str>) -> Result<AccessClaims> {
+        let token = bearer.ok_or_else(|| Error::Unauthorized("a Bearer access token is required".into()))?;
+        let claims = self.verify_access_token(token).await?;
+        if !claims.has_role("admin") {
+            refused("forbidden", &claims.sub);
+            return Err(Error::Forbidden("admin"));
+        }
+        let roles = match Grounds::of(&claims) {
+            Some(Grounds::Account { sub, username }) => self
+                .store
+                .account(&UsernameKey::of_any(username))
+                .await?
+                .filter(|a| a.user_id.as_str() == sub && !a.disabled)
+                .map(|a| a.roles),
+            Some(Grounds::ApiKey(key_id)) => match KeyId::parse(key_id) {
+                Some(id) => self
+                    .store
+                    .api_key(&id)
+                    .await?
+                    .filter(|k| k.is_live(now()))
+                    .map(|k| k.roles),
+                None => None,
+            },
+            None => None,
+        };
+        match roles {
+            None => {
+                refused("account_gone_or_disabled", &claims.sub);
+                Err(Error::Unauthorized("the token's account is disabled or gone".into()))
+            }
+            Some(r) if !r.contains("admin") => {
+                refused("forbidden", &claims.sub);
+                Err(Error::Forbidden("admin"))
+            }
+            Some(_) => Ok(claims),
+        }
+    }
+
     /// Creates an account. 409 if the username (after NFKC and case folding) or email exists.
     pub async fn create_user(&self, new: NewUser) -> Result<Account> {
         let now = now();
@@ -69,13 +136,14 @@ impl Keygate {
             .await?
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let account = Account {
-            user_id: UserId::generate(),
+            user_id: UserId::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?,
             username,
             email,
             roles,
             disabled: false,
             password_hash,
             session_epoch: 0,
+            reset_epoch: 0,
             created_at: now,
             updated_at: now,
         };
@@ -170,7 +238,7 @@ impl Keygate {
                 ));
             }
         };
-        let key = ApiKey::generate();
+        let key = ApiKey::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
         let record = ApiKeyRecord {
             key_id: key.key_id().clone(),
             name: name.to_owned(),

@@ -3,6 +3,7 @@
 
 mod admin;
 mod reset;
+pub mod rotation;
 mod tokens;
 
 pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
@@ -53,6 +54,12 @@ pub enum Error {
     /// 503 `temporarily_unavailable`. The text is logged, not shown.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+}
+
+impl From<crate::domain::secret::RngError> for Error {
+    fn from(e: crate::domain::secret::RngError) -> Error {
+        Error::Unavailable(e.to_string())
+    }
 }
 
 impl From<StoreError> for Error {

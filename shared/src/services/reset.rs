@@ -2,7 +2,7 @@
 
 use super::{Error, Keygate, Result};
 use crate::domain::time::now;
-use crate::domain::{AccountUpdate, Email, NewPassword, ResetRecord, ResetToken, UsernameKey};
+use crate::domain::{Email, NewPassword, ResetRecord, ResetToken, UsernameKey};
 use crate::ports::ResetMail;
 
 /// Who forgot their password.
@@ -44,12 +44,13 @@ impl Keygate {
             tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "rate_limited", subject = account.user_id.as_str(), "audit");
             return Ok(());
         }
-        let token = ResetToken::generate();
+        let token = ResetToken::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
         let expires_at = now + self.config.reset_token_ttl;
         self.store
             .put_reset_token(&ResetRecord {
                 token_hash: token.hash(),
                 username_key: account.key().clone(),
+                epoch: account.reset_epoch,
                 created_at: now,
                 expires_at,
             })
@@ -74,8 +75,10 @@ impl Keygate {
         Ok(())
     }
 
-    /// Finishes a reset: spends the token, sets the new password, revokes every session.
-    /// A weak password is refused before the token is looked at, so it stays usable.
+    /// Finishes a reset: spends the token, sets the new password, revokes every session and
+    /// spends every other outstanding reset token of the account (its reset epoch moves on,
+    /// in the same write as the password). A weak password is refused before the token is
+    /// looked at, so it stays usable.
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<()> {
         let now = now();
         let password = NewPassword::parse(new_password, &self.policy, &["keygate"])
@@ -91,13 +94,12 @@ impl Keygate {
             tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "invalid_token", "audit");
             return Err(Error::InvalidResetToken);
         };
-        let update = AccountUpdate {
-            password_hash: Some(hash),
-            revoke_sessions: true,
-            updated_at: now,
-            ..Default::default()
-        };
-        let Some(account) = self.store.update_account(&record.username_key, &update).await? else {
+        let finished = self
+            .store
+            .finish_reset(&record.username_key, record.epoch, &hash, now)
+            .await?;
+        let Some(account) = finished else {
+            tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "superseded_token", "audit");
             return Err(Error::InvalidResetToken);
         };
         self.store.clear_login_failures(&record.username_key).await?;

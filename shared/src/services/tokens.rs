@@ -1,9 +1,12 @@
 //! Login (password and API key), refresh rotation, logout, and token issuance.
 
 use super::{Error, Keygate, Result};
+use crate::domain::keys::SigningKey;
+use crate::domain::lockout::Attempt;
+use crate::domain::refresh::decide;
 use crate::domain::time::now;
 use crate::domain::{
-    Account, ApiKey, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
+    Account, ApiKey, Decision, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -27,27 +30,42 @@ fn audit(event: &'static str, outcome: &'static str, subject: &str) {
     tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
 }
 
+/// The refresh token that succeeds `presented`, keyed by the private signing key (the one secret
+/// every refresh already holds). Should the key ever serialize to nothing, a random successor
+/// (no idempotent grace re-issue) rather than an unkeyed one.
+fn successor(presented: &RefreshToken, key: &SigningKey) -> Result<RefreshToken> {
+    let secret = key.to_jwk_json();
+    if secret.is_empty() {
+        return Ok(RefreshToken::try_generate(presented.family().clone())?);
+    }
+    Ok(presented.successor(secret.as_bytes()))
+}
+
+fn reuse_detected() {
+    tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
+}
+
 impl Keygate {
-    fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> AccessClaims {
-        AccessClaims {
+    fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<AccessClaims> {
+        Ok(AccessClaims {
             iss: self.config.issuer.clone(),
             sub: account.user_id.as_str().to_owned(),
             aud: self.config.audience.clone(),
             exp: now + self.config.access_token_ttl,
             iat: now,
             nbf: Some(now),
-            jti: FamilyId::generate().to_string(),
+            jti: FamilyId::try_generate()?.to_string(),
             client_id: client_id.to_owned(),
             roles: account.roles.names(),
             scope: account.roles.scope(),
             preferred_username: Some(account.username.as_str().to_owned()),
-        }
+        })
     }
 
     /// Starts a session for `account`: a new refresh-token family and a token pair.
     async fn start_session(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<TokenPair> {
-        let family_id = FamilyId::generate();
-        let refresh = RefreshToken::generate(family_id.clone());
+        let family_id = FamilyId::try_generate()?;
+        let refresh = RefreshToken::try_generate(family_id.clone())?;
         let expires_at = now + self.config.refresh_token_ttl;
         let family = Family {
             family_id,
@@ -62,7 +80,7 @@ impl Keygate {
             rotated_at: now,
             revoked: false,
         };
-        let access_token = self.sign(&self.claims_for_account(account, client_id, now)).await?;
+        let access_token = self.sign(&self.claims_for_account(account, client_id, now)?).await?;
         self.store.create_family(&family).await?;
         Ok(TokenPair {
             access_token,
@@ -74,13 +92,25 @@ impl Keygate {
     }
 
     /// The password grant. Unknown users cost one password-hash verification and count a
-    /// failure like known ones, so both answer alike in body and timing.
+    /// failure like known ones, so both answer alike in body and timing. The attempt is counted
+    /// (reserved) before the hash is verified, atomically in the store, so of any number of
+    /// simultaneous guesses for one username at most `lockout::THRESHOLD` are verified; a
+    /// success then clears the counter.
     pub async fn password_login(&self, username: &str, password: &str, client_id: Option<&str>) -> Result<TokenPair> {
         let now = now();
         let key = UsernameKey::of_any(username);
         let (account, failures) = self.store.login_lookup(&key, now).await?;
-        if let Some(retry_after) = failures.retry_after(now) {
-            audit("login", "throttled", key.as_str());
+        // Already locked as read: refuse without a write.
+        let reserved = match failures.retry_after(now) {
+            Some(retry_after) => Attempt::Throttled { retry_after },
+            None => self.store.reserve_login_attempt(&key, failures, now).await?,
+        };
+        if let Attempt::Throttled { retry_after } = reserved {
+            audit(
+                "login",
+                "throttled",
+                &crate::domain::secret::log_fingerprint(key.as_str()),
+            );
             return Err(Error::TooManyAttempts { retry_after });
         }
         let presented = LoginPassword::new(password);
@@ -89,14 +119,20 @@ impl Keygate {
         let account = match account {
             Some(a) if ok && !a.disabled => a,
             _ => {
-                self.store.record_login_failure(&key, now).await?;
-                audit("login", "failure", key.as_str());
+                // The reservation already counted this failure. An unknown account's name is
+                // logged as a fingerprint: people type passwords into the username field.
+                audit(
+                    "login",
+                    "failure",
+                    &account.as_ref().map_or_else(
+                        || crate::domain::secret::log_fingerprint(key.as_str()),
+                        |a| a.user_id.as_str().to_owned(),
+                    ),
+                );
                 return Err(Error::InvalidGrant);
             }
         };
-        if failures.count > 0 {
-            self.store.clear_login_failures(&key).await?;
-        }
+        self.store.clear_login_failures(&key).await?;
         let pair = self
             .start_session(&account, client_id.unwrap_or(DEFAULT_CLIENT_ID), now)
             .await?;
@@ -126,7 +162,7 @@ impl Keygate {
             exp: now + self.config.access_token_ttl,
             iat: now,
             nbf: Some(now),
-            jti: FamilyId::generate().to_string(),
+            jti: FamilyId::try_generate()?.to_string(),
             client_id: record.key_id.to_string(),
             roles: record.roles.names(),
             scope: record.roles.scope(),
@@ -145,33 +181,36 @@ impl Keygate {
 
     /// Rotates a refresh token: retires it and returns a new pair in the same family, with the
     /// account's roles read afresh. A retired token presented again revokes the family.
+    ///
+    /// Every read, the signing-key fetch and the signing happen before the one conditional
+    /// write (`Store::rotate_refresh`), and nothing that can fail comes after it: a dependency
+    /// failure answers 503 with the presented token still live, so the client's retry succeeds
+    /// instead of being taken for reuse.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair> {
         let now = now();
         let Some(token) = RefreshToken::parse(presented) else {
             return Err(Error::InvalidGrant);
         };
-        let next = RefreshToken::generate(token.family().clone());
-        let outcome = self
-            .store
-            .rotate_refresh(
-                token.family(),
-                &token.hash(),
-                &next.hash(),
-                now,
-                self.config.refresh_grace,
-            )
-            .await?;
-        let family = match outcome {
-            RotateOutcome::Rotated(f) => f,
-            RotateOutcome::Reused => {
-                tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
-                return Err(Error::InvalidGrant);
-            }
-            RotateOutcome::Invalid => {
+        let presented_hash = token.hash();
+        let grace = self.config.refresh_grace;
+        // The family names the account; its decision here is a preview that spares the reads
+        // and the signing for dead tokens. The conditional write below decides for good.
+        let Some(family) = self.store.family(token.family()).await? else {
+            audit("refresh", "failure", "invalid");
+            return Err(Error::InvalidGrant);
+        };
+        match decide(&family, &presented_hash, now, grace) {
+            Decision::Reject => {
                 audit("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
             }
-        };
+            Decision::RevokeFamily => {
+                self.store.revoke_family(&family.family_id).await?;
+                reuse_detected();
+                return Err(Error::InvalidGrant);
+            }
+            Decision::Rotate | Decision::GraceReissue => {}
+        }
         let account = self.store.account(&family.username_key).await?;
         let account = match account {
             Some(a) if !a.disabled && a.session_epoch == family.session_epoch => a,
@@ -181,9 +220,30 @@ impl Keygate {
                 return Err(Error::InvalidGrant);
             }
         };
-        let access_token = self
-            .sign(&self.claims_for_account(&account, &family.client_id, now))
+        let key = self.keys.signing_key().await?;
+        let access_token = key
+            .sign(&self.claims_for_account(&account, &family.client_id, now)?)
+            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
+        // The successor is derived from the presented token under a key only keygate holds
+        // (derived from the signing key), so a grace re-issue returns the very token the
+        // rotation returned: two tabs refreshing with one token end up holding the same one.
+        let next = successor(&token, &key)?;
+        // The commit point: after it, only the answer.
+        let outcome = self
+            .store
+            .rotate_refresh(token.family(), &presented_hash, &next.hash(), now, grace)
             .await?;
+        match outcome {
+            RotateOutcome::Rotated(_) => {}
+            RotateOutcome::Reused => {
+                reuse_detected();
+                return Err(Error::InvalidGrant);
+            }
+            RotateOutcome::Invalid => {
+                audit("refresh", "failure", "invalid");
+                return Err(Error::InvalidGrant);
+            }
+        }
         audit("refresh", "success", account.user_id.as_str());
         Ok(TokenPair {
             access_token,
@@ -217,6 +277,6 @@ impl Keygate {
             return Err(Error::Conflict("the account is disabled".into()));
         }
         audit("token_issue", "success", account.user_id.as_str());
-        self.sign(&self.claims_for_account(&account, "keygate-cli", now)).await
+        self.sign(&self.claims_for_account(&account, "keygate-cli", now)?).await
     }
 }

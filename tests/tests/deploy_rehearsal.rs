@@ -1,0 +1,261 @@
+//! The deploy rehearsal: the stack that `sam deploy` makes from `template.yaml` itself (default
+//! parameters plus what a user must give), built as CloudFormation would on moto
+//! (`keygate_tests::stack`), then the README's walkthrough over HTTP against it: the first admin
+//! from the CLI, login, the admin API behind the authorizer, refresh, logout, reset by mail
+//! (moto's SES records it). Every AWS call each function made must be allowed by that function's
+//! IAM policy in the template.
+
+use keygate_tests::bins::{HttpAnswer, binary, http};
+use keygate_tests::stack::Stack;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const ADMIN_PW: &str = "a long admin passphrase 7";
+const ANN_PW: &str = "tangerine kite orbit 42";
+const ANN_NEW_PW: &str = "copper lantern meadow 19";
+
+fn call(stack: &Stack, method: &str, path: &str, body: Option<&Value>, bearer: Option<&str>) -> HttpAnswer {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = auth.as_deref() {
+        headers.push(("authorization", a));
+    }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    http(stack.http, method, path, &headers, &body)
+}
+
+fn login(stack: &Stack, username: &str, password: &str) -> HttpAnswer {
+    call(
+        stack,
+        "POST",
+        "/auth/token",
+        Some(&json!({"grant_type": "password", "username": username, "password": password})),
+        None,
+    )
+}
+
+/// The README's first-admin step: `keygate user add` on the stack's table.
+fn add_admin(table: &str) {
+    let mut child = Command::new(binary("keygate"))
+        .args(["user", "add", "admin", "--role", "admin", "--password-stdin"])
+        .env("KEYGATE_TABLE", table)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run keygate");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{ADMIN_PW}\n").as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("keygate user add");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The reset link in the newest mail moto's SES delivered to `to`.
+fn reset_token_mailed_to(to: &str) -> String {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let data = http(
+        addr.parse().expect("moto address"),
+        "GET",
+        "/moto-api/data.json",
+        &[],
+        "",
+    )
+    .json();
+    let body = data["ses"]["Message"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|a| a == to))
+        })
+        .filter_map(|m| m["body"].as_str())
+        .next_back()
+        .unwrap_or_else(|| panic!("no mail to {to} in SES: {}", data["ses"]))
+        .to_owned();
+    let after = body
+        .split("https://app.example.com/reset?token=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reset link in the mail: {body}"));
+    after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "-_.~%".contains(*c))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
+    let stack = Stack::deploy(&[
+        ("Issuer", "{https}"),
+        ("MailFrom", "no-reply@example.com"),
+        ("ResetUrl", "https://app.example.com/reset?token={token}"),
+    ])
+    .await;
+    let issuer = stack.output("Issuer");
+    assert_eq!(issuer, stack.https_url);
+
+    // The user's own steps from the README: verify the sender in SES, add the first admin.
+    let sdk = keygate_tests::aws::moto_sdk_config().await;
+    aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity("no-reply@example.com")
+        .send()
+        .await
+        .expect("verify the sender");
+    add_admin(&stack.output("TableName"));
+
+    // Right after the deploy, the first rotation has given the secret a key, published.
+    let discovery = call(&stack, "GET", "/.well-known/openid-configuration", None, None);
+    assert_eq!(discovery.status, 200, "{}", discovery.body);
+    assert_eq!(discovery.json()["issuer"], issuer.as_str());
+    let jwks = call(&stack, "GET", "/.well-known/jwks.json", None, None);
+    assert_eq!(jwks.status, 200, "{}", jwks.body);
+    assert_eq!(jwks.json()["keys"].as_array().map(Vec::len), Some(1), "{}", jwks.body);
+
+    // 1. The admin logs in and creates a user, through the authorizer.
+    let admin = login(&stack, "admin", ADMIN_PW);
+    assert_eq!(admin.status, 200, "{}", admin.body);
+    let admin = admin.json()["access_token"].as_str().expect("access token").to_owned();
+    let ann = json!({"username": "ann", "password": ANN_PW, "email": "ann@example.com", "roles": ["reader"]});
+    let created = call(&stack, "POST", "/admin/users", Some(&ann), Some(&admin));
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(
+        stack.authorizer_calls() >= 1,
+        "the admin route goes through the authorizer"
+    );
+    let anon = call(&stack, "POST", "/admin/users", Some(&ann), None);
+    assert_eq!(anon.status, 401, "no token: API Gateway refuses without a call");
+
+    // 2. Ann logs in; her token is refused on the admin API by the authorizer (no admin role).
+    let pair = login(&stack, "ann", ANN_PW);
+    assert_eq!(pair.status, 200, "{}", pair.body);
+    let pair = pair.json();
+    let denied = call(
+        &stack,
+        "POST",
+        "/admin/users",
+        Some(&ann),
+        pair["access_token"].as_str(),
+    );
+    assert_eq!(denied.status, 403, "{}", denied.body);
+
+    // 3. Refresh rotates; the retired token presented again revokes the session.
+    let first = pair["refresh_token"].as_str().expect("refresh token");
+    let refreshed = call(
+        &stack,
+        "POST",
+        "/auth/refresh",
+        Some(&json!({"refresh_token": first})),
+        None,
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let second = refreshed.json()["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    let reused = call(
+        &stack,
+        "POST",
+        "/auth/refresh",
+        Some(&json!({"refresh_token": first})),
+        None,
+    );
+    assert_eq!(reused.status, 401, "{}", reused.body);
+    let after_reuse = call(
+        &stack,
+        "POST",
+        "/auth/refresh",
+        Some(&json!({"refresh_token": second})),
+        None,
+    );
+    assert_eq!(after_reuse.status, 401, "the whole family is revoked");
+
+    // 4. Log out: the session's refresh token stops working.
+    let pair = login(&stack, "ann", ANN_PW).json();
+    let token = pair["refresh_token"].as_str().expect("refresh token");
+    let out = call(
+        &stack,
+        "POST",
+        "/auth/revoke",
+        Some(&json!({"refresh_token": token})),
+        None,
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    let dead = call(
+        &stack,
+        "POST",
+        "/auth/refresh",
+        Some(&json!({"refresh_token": token})),
+        None,
+    );
+    assert_eq!(dead.status, 401);
+
+    // 5. Forgot password: the link arrives by mail through SES; the reset works once.
+    let forgot = call(
+        &stack,
+        "POST",
+        "/auth/password/forgot",
+        Some(&json!({"username": "ann"})),
+        None,
+    );
+    assert_eq!(forgot.status, 202, "{}", forgot.body);
+    let token = reset_token_mailed_to("ann@example.com");
+    let reset = json!({"token": token, "new_password": ANN_NEW_PW});
+    let done = call(&stack, "POST", "/auth/password/reset", Some(&reset), None);
+    assert_eq!(done.status, 204, "{}", done.body);
+    assert_eq!(login(&stack, "ann", ANN_PW).status, 401);
+    assert_eq!(login(&stack, "ann", ANN_NEW_PW).status, 200);
+    let again = call(&stack, "POST", "/auth/password/reset", Some(&reset), None);
+    assert_eq!(again.status, 400, "the token is spent");
+
+    // The stack's wiring and its least-privilege policies held for everything above.
+    eprintln!("AWS calls per function: {:#?}", stack.calls());
+    assert_eq!(stack.problems(), Vec::<String>::new());
+    assert_eq!(stack.denied_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn a_deploy_without_the_mail_parameters_is_refused() {
+    // MailFrom and ResetUrl have no default: `sam deploy` asks for them, rather than deploying a
+    // reset function that cannot send mail or links to a page that does not exist.
+    let declared = keygate_tests::stack::translate(&Default::default());
+    for p in ["MailFrom", "ResetUrl"] {
+        assert!(
+            declared["Parameters"][p].get("Default").is_none(),
+            "{p} must be required"
+        );
+    }
+}
+
+#[test]
+fn the_default_samconfig_environment_is_safe_for_real_users() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../samconfig.toml");
+    let text = std::fs::read_to_string(path).expect("samconfig.toml");
+    let default = text
+        .split("[default.deploy.parameters]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a default deploy section");
+    assert!(default.contains("TableDeletionProtection=true"), "{default}");
+    assert!(default.contains("LogLevel=info"), "{default}");
+}
+
+#[test]
+fn the_makefile_builds_for_the_templates_architecture() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new("make")
+        .args(["-n", "build-JwksFunction", "ARTIFACTS_DIR=/nonexistent"])
+        .current_dir(root)
+        .output()
+        .expect("make");
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("--target x86_64-unknown-linux-gnu"), "{plan}");
+    assert!(plan.contains("3e00"), "the ELF machine is checked: {plan}");
+}
