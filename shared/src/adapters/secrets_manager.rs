@@ -497,11 +497,17 @@ pub async fn retire_signing_key(
         .send()
         .await
         .map_err(unavailable)?;
-    let jwks = publish_jwks(client, secret_id, store).await?;
+    let jwks = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
+        .jwks()
+        .await?;
+    store
+        .put_published_jwks(&jwks)
+        .await
+        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
     if jwks.find(kid).is_some() {
         return Err(KeyCommandError::Refused(format!(
             "{kid} is still published: another version of the secret holds it"
         )));
     }
-    Ok(jwks)
+    Ok((*jwks).clone())
 }
