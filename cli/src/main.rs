@@ -52,6 +52,9 @@ enum Command {
     /// Issue tokens for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the signing keys (AWS: the secret named by KEYGATE_SIGNING_SECRET_ID).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print a new private signing key (a private JWK). Treat the output as a secret.
     Keygen {
         /// RS256 (default), ES256 or EdDSA.
@@ -105,6 +108,18 @@ enum SessionsCommand {
 enum TokenCommand {
     /// Print an access token for an account.
     Issue { username: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print one JSON line per published key: kid, alg, state (current, pending, previous),
+    /// created_at.
+    List,
+    /// Start a rotation of the signing secret (Secrets Manager runs the rotation function).
+    Rotate,
+    /// Stop publishing and trusting a previous key at once (a key believed compromised).
+    /// Refused for the current or pending key. Needs KEYGATE_TABLE too, to republish the keys.
+    Retire { kid: String },
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -252,12 +267,53 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
             println!("{}", app.issue_token(&username).await.map_err(|e| e.to_string())?);
             Ok(())
         }
+        Command::Keys(cmd) => keys(cmd, &config).await,
         Command::Keygen { alg } => {
             let key = SigningKey::generate(parse_alg(&alg)?).map_err(|e| e.to_string())?;
             println!("{}", key.to_jwk_json());
             Ok(())
         }
     }
+}
+
+/// `keygate keys`: on the Secrets Manager secret (the embedded store's keys are not handled here).
+async fn keys(command: KeysCommand, config: &Config) -> Result<(), String> {
+    use keygate_shared::adapters::secrets_manager as sm;
+    let secret = config
+        .signing_secret_id
+        .clone()
+        .ok_or("KEYGATE_SIGNING_SECRET_ID: required: `keygate keys` works on the signing secret in Secrets Manager")?;
+    let sdk = keygate_shared::adapters::aws::sdk_config().await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    match command {
+        KeysCommand::List => {
+            for key in sm::list_signing_keys(&client, &secret)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("{}", serde_json::to_string(&key).map_err(|e| e.to_string())?);
+            }
+        }
+        KeysCommand::Rotate => {
+            let version = sm::start_rotation(&client, &secret).await.map_err(|e| e.to_string())?;
+            println!("rotation of {secret} started (new version {version})");
+        }
+        KeysCommand::Retire { kid } => {
+            let table = config
+                .table
+                .clone()
+                .ok_or("KEYGATE_TABLE: required: retiring a key republishes the public keys in the table")?;
+            let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
+            let jwks = sm::retire_signing_key(&client, &secret, &kid, &store)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "key {kid} retired; public keys published in {table}: {}",
+                jwks.keys.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, addr: &str) -> Result<(), String> {

@@ -24,6 +24,8 @@ struct Served {
     jwks: Mutex<Jwks>,
     down: AtomicBool,
     hits: AtomicUsize,
+    /// The answer's `Cache-Control`, when set.
+    cache_control: Mutex<Option<&'static str>>,
 }
 
 async fn serve_jwks(State(s): State<Arc<Served>>) -> axum::response::Response {
@@ -32,7 +34,13 @@ async fn serve_jwks(State(s): State<Arc<Served>>) -> axum::response::Response {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let body = serde_json::to_string(&*s.jwks.lock().unwrap()).unwrap();
-    ([("content-type", "application/json")], body).into_response()
+    let mut answer = ([("content-type", "application/json")], body).into_response();
+    if let Some(cc) = *s.cache_control.lock().unwrap() {
+        answer
+            .headers_mut()
+            .insert("cache-control", axum::http::HeaderValue::from_static(cc));
+    }
+    answer
 }
 
 async fn jwks_server(keys: &[&SigningKey]) -> (Arc<Served>, String) {
@@ -557,6 +565,43 @@ async fn jwks_cache_refetch_and_outage() {
         effect(&g.invoke(event("authorizer-rest-token.json", &t_old)).await.unwrap()),
         "Allow"
     );
+}
+
+/// Issue 13: a key the JWKS stops publishing (a retired key) is refused by a warm authorizer
+/// once the JWKS answer's `max-age` has passed; while the JWKS is down, the last key set serves.
+#[tokio::test]
+async fn a_key_dropped_from_the_jwks_is_refused_once_max_age_passes() {
+    let a = SigningKey::generate(Alg::ES256).unwrap();
+    let b = SigningKey::generate(Alg::EdDSA).unwrap();
+    let (served, url) = jwks_server(&[&a, &b]).await;
+    *served.cache_control.lock().unwrap() = Some("public, max-age=1");
+    let mut f = start(&url, None).await;
+    let (t_a, t_b) = (a.sign(&claims(&[])).unwrap(), b.sign(&claims(&[])).unwrap());
+    let allowed = async |f: &mut LambdaProcess, t: &str| match f.invoke(event("authorizer-rest-token.json", t)).await {
+        Ok(a) => effect(&a) == "Allow",
+        Err(InvokeError::Function(e)) if e["errorMessage"] == "Unauthorized" => false,
+        Err(e) => panic!("{e:?}"),
+    };
+    assert!(allowed(&mut f, &t_b).await);
+    assert!(allowed(&mut f, &t_a).await);
+
+    // B is retired: the JWKS drops it. Past the max-age (waiting for a state change, not
+    // timing anything), the same warm process refuses B's token and still accepts A's.
+    served.jwks.lock().unwrap().keys.retain(|k| k.kid != b.kid());
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!allowed(&mut f, &t_b).await, "a dropped key still verifies");
+    assert!(allowed(&mut f, &t_a).await);
+
+    // The JWKS goes down: past the max-age, the last key set still serves, with a warning.
+    served.down.store(true, Ordering::Relaxed);
+    let hits = served.hits.load(Ordering::Relaxed);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(allowed(&mut f, &t_a).await);
+    assert!(!allowed(&mut f, &t_b).await);
+    assert!(served.hits.load(Ordering::Relaxed) > hits, "a fetch was attempted");
+    let logs = f.logs();
+    assert!(logs.contains("JWKS unreachable"), "{logs}");
+    assert!(!logs.contains(&t_a), "a token reached the log");
 }
 
 #[tokio::test]

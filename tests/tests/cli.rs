@@ -198,4 +198,125 @@ async fn bootstrap_repairs_a_secret_left_without_a_key() {
     assert_eq!(published.keys[0].kid, key.kid());
     let again = ok(&keygate(&env, &["bootstrap"], None));
     assert!(again.contains(&format!("secret {name}: exists")), "{again}");
+
+fn key_lines(out: &str) -> Vec<Value> {
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Issue 13: `keygate keys` on Secrets Manager. A previous key believed compromised is retired
+/// at once: the table's published key set and `keys list` lose it; the current key, the pending
+/// key and unknown kids are refused with a clear error.
+#[tokio::test]
+async fn keys_list_and_retire_a_previous_key() {
+    use keygate_shared::domain::keys::{Alg, SigningKey};
+    use keygate_shared::ports::Store as _;
+    let (sdk, table) = keygate_tests::aws::fresh_table().await;
+    let secret = keygate_tests::aws::unique_name("keys");
+    let env = [
+        ("KEYGATE_TABLE", table.as_str()),
+        ("KEYGATE_SIGNING_SECRET_ID", secret.as_str()),
+    ];
+    fails_with(
+        &keygate(&[("KEYGATE_TABLE", table.as_str())], &["keys", "list"], None),
+        "KEYGATE_SIGNING_SECRET_ID",
+    );
+    ok(&keygate(&env, &["bootstrap", "--alg", "ES256"], None));
+    let keys = key_lines(&ok(&keygate(&env, &["keys", "list"], None)));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(
+        (keys[0]["alg"].as_str(), keys[0]["state"].as_str()),
+        (Some("ES256"), Some("current"))
+    );
+    assert!(keys[0]["created_at"].as_str().unwrap().ends_with('Z'));
+    let first = keys[0]["kid"].as_str().unwrap().to_owned();
+
+    // A rotation's outcome: a new current key, the first one staged AWSPREVIOUS, both published;
+    // and a pending key, as during the next rotation.
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let (current, pending) = (
+        SigningKey::generate(Alg::EdDSA).unwrap(),
+        SigningKey::generate(Alg::RS256).unwrap(),
+    );
+    sm.put_secret_value()
+        .secret_id(&secret)
+        .secret_string(current.to_jwk_json())
+        .send()
+        .await
+        .unwrap();
+    sm.put_secret_value()
+        .secret_id(&secret)
+        .secret_string(pending.to_jwk_json())
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    ok(&keygate(&env, &["bootstrap"], None));
+    let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
+    let published = store.published_jwks().await.unwrap().unwrap();
+    assert!(published.find(&first).is_some());
+    let states: Vec<(String, String)> = key_lines(&ok(&keygate(&env, &["keys", "list"], None)))
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap().into(), k["state"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (current.kid().to_owned(), "current".to_owned()),
+            (pending.kid().to_owned(), "pending".to_owned()),
+            (first.clone(), "previous".to_owned()),
+        ]
+    );
+
+    fails_with(
+        &keygate(&env, &["keys", "retire", current.kid()], None),
+        "current signing key",
+    );
+    fails_with(&keygate(&env, &["keys", "retire", pending.kid()], None), "pending key");
+    fails_with(
+        &keygate(&env, &["keys", "retire", "no-such-kid"], None),
+        "no published key",
+    );
+    fails_with(
+        &keygate(
+            &[("KEYGATE_SIGNING_SECRET_ID", secret.as_str())],
+            &["keys", "retire", &first],
+            None,
+        ),
+        "KEYGATE_TABLE",
+    );
+    assert_eq!(
+        store.published_jwks().await.unwrap().unwrap(),
+        published,
+        "refusals change nothing"
+    );
+
+    let out = ok(&keygate(&env, &["keys", "retire", &first], None));
+    assert!(out.contains("retired"), "{out}");
+    let after = store.published_jwks().await.unwrap().unwrap();
+    assert!(after.find(&first).is_none(), "the retired key is still published");
+    assert!(after.find(current.kid()).is_some() && after.find(pending.kid()).is_some());
+    let kids: Vec<Value> = key_lines(&ok(&keygate(&env, &["keys", "list"], None)))
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert!(!kids.contains(&Value::from(first.as_str())), "{kids:?}");
+    assert_eq!(kids.len(), 2);
+    fails_with(&keygate(&env, &["keys", "retire", &first], None), "no published key");
+}
+
+/// `keygate keys rotate` starts the secret's rotation (moto, with no rotation function, moves
+/// the labels itself).
+#[tokio::test]
+async fn keys_rotate_starts_the_rotation() {
+    let _ = keygate_tests::aws::moto_sdk_config().await;
+    let secret = keygate_tests::aws::unique_name("keys-rotate");
+    let table = keygate_tests::aws::unique_name("keys-rotate");
+    let env = [
+        ("KEYGATE_TABLE", table.as_str()),
+        ("KEYGATE_SIGNING_SECRET_ID", secret.as_str()),
+    ];
+    fails_with(&keygate(&env, &["keys", "rotate"], None), "keygate:");
+    ok(&keygate(&env, &["bootstrap"], None));
+    let out = ok(&keygate(&env, &["keys", "rotate"], None));
+    assert!(out.contains("rotation of"), "{out}");
 }

@@ -319,3 +319,195 @@ pub async fn repair_signing_secret(
         Err(e) => Err(e),
     }
 }
+
+/// Where a published key stands in the secret's rotation (its version's staging label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// `AWSCURRENT`: signs.
+    Current,
+    /// `AWSPENDING`: published ahead of signing, during a rotation.
+    Pending,
+    /// `AWSPREVIOUS`: published after signing, so tokens it signed keep verifying.
+    Previous,
+}
+
+/// One published key, as `keygate keys list` prints it: public facts only.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishedKey {
+    pub kid: String,
+    pub alg: &'static str,
+    pub state: KeyState,
+    /// When its secret version was created (RFC 3339), when Secrets Manager says.
+    pub created_at: Option<String>,
+}
+
+/// Why an operator's key command did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCommandError {
+    /// Secrets Manager or the table could not be read or written, or the key is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The command is not allowed in this state; the text says why.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A readable key version holding one of the three staging labels.
+struct StagedVersion {
+    version_id: String,
+    key: PublishedKey,
+}
+
+fn state_of(stages: &[String]) -> Option<KeyState> {
+    let has = |label: &str| stages.iter().any(|s| s == label);
+    if has("AWSCURRENT") {
+        Some(KeyState::Current)
+    } else if has("AWSPENDING") {
+        Some(KeyState::Pending)
+    } else if has("AWSPREVIOUS") {
+        Some(KeyState::Previous)
+    } else {
+        None
+    }
+}
+
+/// The staged versions of the secret, current first, then pending, then previous; a key that
+/// two versions hold is listed once, with its first state. An unreadable pending or previous
+/// version is skipped (it is not published either); an unreadable current one is an error.
+async fn staged_versions(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Vec<StagedVersion>, KeyError> {
+    let source = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned());
+    let mut listed = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = client
+            .list_secret_version_ids()
+            .secret_id(secret_id)
+            .set_next_token(next_token.clone())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        for v in page.versions() {
+            if let (Some(id), Some(state)) = (v.version_id(), state_of(v.version_stages())) {
+                let created_at = v.created_date().map(|d| crate::domain::time::rfc3339(d.secs()));
+                listed.push((id.to_owned(), state, created_at));
+            }
+        }
+        // An empty token also ends the list (moto sends one); a repeated one would loop.
+        let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        if next.is_none() || next == next_token {
+            break;
+        }
+        next_token = next;
+    }
+    listed.sort_by_key(|(_, state, _)| *state);
+    let mut staged: Vec<StagedVersion> = Vec::new();
+    for (version_id, state, created_at) in listed {
+        let key = match source.value(Some(&version_id)).await {
+            Ok(k) => k,
+            Err(e) if state != KeyState::Current => {
+                tracing::warn!(error = %e, "skipping an unusable signing key version");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if staged.iter().any(|s| s.key.kid == key.kid()) {
+            continue;
+        }
+        staged.push(StagedVersion {
+            version_id,
+            key: PublishedKey {
+                kid: key.kid().to_owned(),
+                alg: key.alg().as_str(),
+                state,
+                created_at,
+            },
+        });
+    }
+    Ok(staged)
+}
+
+/// The keys the secret publishes (current, pending, previous), for `keygate keys list`.
+pub async fn list_signing_keys(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Vec<PublishedKey>, KeyError> {
+    Ok(staged_versions(client, secret_id)
+        .await?
+        .into_iter()
+        .map(|s| s.key)
+        .collect())
+}
+
+/// Starts the secret's rotation (`RotateSecret`: Secrets Manager runs the rotation function's
+/// steps). Returns the new version's id.
+pub async fn start_rotation(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<String, KeyCommandError> {
+    match client.rotate_secret().secret_id(secret_id).send().await {
+        Ok(out) => Ok(out.version_id().unwrap_or_default().to_owned()),
+        Err(e) => match e.as_service_error() {
+            // Refusals (a rotation in progress, no rotation function, no such secret) say why.
+            Some(s) => Err(KeyCommandError::Refused(format!(
+                "Secrets Manager refused the rotation: {}",
+                s.meta().message().unwrap_or("no reason given")
+            ))),
+            None => Err(unavailable(e).into()),
+        },
+    }
+}
+
+/// Retires a `previous` key believed compromised: removes `AWSPREVIOUS` from its version, so it
+/// is no longer published, then republishes the key set in `store`. Refused for the current or
+/// pending key, and for a kid the secret does not publish. Returns the key set now published.
+pub async fn retire_signing_key(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    kid: &str,
+    store: &dyn crate::ports::Store,
+) -> Result<Jwks, KeyCommandError> {
+    let staged = staged_versions(client, secret_id).await?;
+    let Some(version) = staged.iter().find(|s| s.key.kid == kid) else {
+        return Err(KeyCommandError::Refused(format!(
+            "no published key has kid {kid:?} (see `keygate keys list`)"
+        )));
+    };
+    match version.key.state {
+        KeyState::Current => {
+            return Err(KeyCommandError::Refused(format!(
+                "{kid} is the current signing key: rotate first, then retire it as the previous key"
+            )));
+        }
+        KeyState::Pending => {
+            return Err(KeyCommandError::Refused(format!(
+                "{kid} is the pending key of a rotation in progress: let the rotation finish, or cancel it"
+            )));
+        }
+        KeyState::Previous => {}
+    }
+    client
+        .update_secret_version_stage()
+        .secret_id(secret_id)
+        .version_stage("AWSPREVIOUS")
+        .remove_from_version_id(&version.version_id)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    let jwks = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
+        .jwks()
+        .await?;
+    store
+        .put_published_jwks(&jwks)
+        .await
+        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
+    if jwks.find(kid).is_some() {
+        return Err(KeyCommandError::Refused(format!(
+            "{kid} is still published: another version of the secret holds it"
+        )));
+    }
+    Ok((*jwks).clone())
+}
