@@ -185,7 +185,10 @@ async fn bootstrap_repairs_a_secret_left_without_a_key() {
         .send()
         .await
         .unwrap();
-    let env = [("KEYGATE_TABLE", table.as_str()), ("KEYGATE_SIGNING_SECRET_ID", name.as_str())];
+    let env = [
+        ("KEYGATE_TABLE", table.as_str()),
+        ("KEYGATE_SIGNING_SECRET_ID", name.as_str()),
+    ];
     let out = ok(&keygate(&env, &["bootstrap"], None));
     assert!(out.contains("held no key: a first key is now current"), "{out}");
     assert!(out.contains("public keys published in"), "{out}");
@@ -198,6 +201,7 @@ async fn bootstrap_repairs_a_secret_left_without_a_key() {
     assert_eq!(published.keys[0].kid, key.kid());
     let again = ok(&keygate(&env, &["bootstrap"], None));
     assert!(again.contains(&format!("secret {name}: exists")), "{again}");
+}
 
 fn key_lines(out: &str) -> Vec<Value> {
     out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
