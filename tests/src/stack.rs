@@ -306,6 +306,8 @@ pub struct Function {
     pub role: String,
     pub proxy: AwsProxy,
     pub log: PathBuf,
+    /// The environment Lambda gives it (the template's variables and Lambda's own).
+    pub env: Vec<(String, String)>,
     rie: Mutex<Rie>,
 }
 
@@ -920,6 +922,15 @@ impl Stack {
                     r.refs.insert(id.clone(), json!(API_ID));
                     r.atts.insert(format!("{id}.ApiEndpoint"), json!(https_url));
                 }
+                "AWS::ApiGatewayV2::DomainName" => {
+                    r.refs.insert(id.clone(), props["DomainName"].clone());
+                    r.atts.insert(
+                        format!("{id}.RegionalDomainName"),
+                        json!(format!("d-rehearsal.execute-api.{REGION}.amazonaws.com")),
+                    );
+                    r.atts
+                        .insert(format!("{id}.RegionalHostedZoneId"), json!("Z1UJRXOUMOOFQ8"));
+                }
                 _ => {
                     r.refs.insert(id.clone(), json!(format!("keygate-{id}")));
                     r.atts.insert(
@@ -962,6 +973,11 @@ impl Stack {
                 .resolve(&self.template["Outputs"][name]["Value"])
                 .expect("output"),
         )
+    }
+
+    /// Whether the stack created `logical_id` (its condition held).
+    pub fn has(&self, logical_id: &str) -> bool {
+        self.resolver.refs.contains_key(logical_id)
     }
 
     /// A resource's physical id (`Ref`).
@@ -1192,6 +1208,7 @@ async fn start_function(id: &str, props: &Value, r: &Resolver, dir: &Path, ca: &
         role,
         proxy,
         log,
+        env,
         rie: Mutex::new(rie),
     }
 }

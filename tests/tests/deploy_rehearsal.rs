@@ -259,3 +259,49 @@ fn the_makefile_builds_for_the_templates_architecture() {
     assert!(plan.contains("--target x86_64-unknown-linux-gnu"), "{plan}");
     assert!(plan.contains("3e00"), "the ELF machine is checked: {plan}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_custom_domain_names_the_issuer_and_closes_the_default_endpoint() {
+    let stack = Stack::deploy(&[
+        ("DomainName", "auth.example.com"),
+        (
+            "CertificateArn",
+            "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c",
+        ),
+        ("MailFrom", "no-reply@example.com"),
+        ("ResetUrl", "https://app.example.com/reset?token={token}"),
+    ])
+    .await;
+    assert_eq!(stack.output("Issuer"), "https://auth.example.com");
+    for f in stack.functions.values() {
+        let issuer = f
+            .env
+            .iter()
+            .find(|(k, _)| k == "KEYGATE_ISSUER")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(issuer, Some("https://auth.example.com"), "{}", f.logical_id);
+    }
+    let servers = stack
+        .resolver
+        .resolve(&stack.template["Resources"]["Api"]["Properties"]["Body"]["servers"])
+        .expect("servers");
+    assert_eq!(
+        servers[0]["x-amazon-apigateway-endpoint-configuration"]["disableExecuteApiEndpoint"],
+        true
+    );
+    assert!(stack.has("ApiDomain") && stack.has("ApiDomainMapping"));
+    assert!(!stack.has("ApiDomainRecord"), "no hosted zone given: no record");
+    // The first rotation ran here too: the stack has a published key.
+    let jwks = call(&stack, "GET", "/.well-known/jwks.json", None, None);
+    assert_eq!(jwks.json()["keys"].as_array().map(Vec::len), Some(1), "{}", jwks.body);
+}
+
+#[tokio::test]
+#[should_panic(expected = "rule IssuerOrDomain")]
+async fn a_deploy_with_neither_issuer_nor_domain_is_refused() {
+    Stack::deploy(&[
+        ("MailFrom", "no-reply@example.com"),
+        ("ResetUrl", "https://app.example.com/reset?token={token}"),
+    ])
+    .await;
+}
