@@ -1,7 +1,7 @@
 //! `keygate`: the local server and the operator's tools (contract section 4).
 
 use clap::{Args, Parser, Subcommand};
-use keygate_shared::config::{BootstrapAdmin, Config};
+use keygate_shared::config::{BootstrapAdmin, Config, DataDir};
 use keygate_shared::domain::keys::{Alg, SigningKey};
 use keygate_shared::runtime::{Mode, build};
 use keygate_shared::services::{Keygate, NewUser};
@@ -9,11 +9,16 @@ use std::io::Read as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod local_keys;
+mod transfer;
+
 /// keygate: JWT authentication for APIs on AWS.
 ///
 /// Every command reads the KEYGATE_* environment variables (see the README). The operator
 /// commands work on the DynamoDB table named by KEYGATE_TABLE and the signing secret named by
-/// KEYGATE_SIGNING_SECRET_ID, with the standard AWS credential chain.
+/// KEYGATE_SIGNING_SECRET_ID (standard AWS credential chain) when those are set, else on the
+/// embedded store and keys in KEYGATE_DATA_DIR (default ./keygate-data), the ones `keygate
+/// serve` uses, also while it runs.
 #[derive(Parser)]
 #[command(name = "keygate", version, about, long_about = None)]
 struct Cli {
@@ -23,12 +28,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every route on one port: embedded store and a generated key unless KEYGATE_TABLE /
-    /// KEYGATE_SIGNING_SECRET_ID are set.
+    /// Run every route on one port: the embedded store and keys in KEYGATE_DATA_DIR unless
+    /// KEYGATE_TABLE / KEYGATE_SIGNING_SECRET_ID are set.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: String,
+        /// The data directory (overrides KEYGATE_DATA_DIR; `:memory:` keeps nothing).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<String>,
         /// Ensure this admin account exists at start (USERNAME:PASSWORD); overrides
         /// KEYGATE_BOOTSTRAP_ADMIN.
         #[arg(long, value_name = "USERNAME:PASSWORD")]
@@ -52,9 +60,18 @@ enum Command {
     /// Issue tokens for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Manage the signing keys (AWS: the secret named by KEYGATE_SIGNING_SECRET_ID).
+    /// Manage the signing keys (the secret named by KEYGATE_SIGNING_SECRET_ID, else the local
+    /// keys in KEYGATE_DATA_DIR).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print every account and API key (hashes only) as JSON lines, for `keygate import`.
+    Export,
+    /// Read `keygate export` lines from standard input into the configured store; existing
+    /// usernames, emails and key ids are refused, never overwritten. Prints the counts.
+    Import,
+    /// Write a consistent copy of the embedded store (and its local keys) to FILE, while servers
+    /// run. Restore by stopping keygate and putting the copy in place of keygate.db.
+    Backup { file: std::path::PathBuf },
     /// Print a new private signing key (a private JWK). Treat the output as a secret.
     Keygen {
         /// RS256 (default), ES256 or EdDSA.
@@ -111,14 +128,15 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand)]
-enum KeysCommand {
+pub(crate) enum KeysCommand {
     /// Print one JSON line per published key: kid, alg, state (current, pending, previous),
     /// created_at.
     List,
-    /// Start a rotation of the signing secret (Secrets Manager runs the rotation function).
+    /// Rotate: a new current key, the old one published as previous (AWS: starts the secret's
+    /// rotation; Secrets Manager runs the rotation function).
     Rotate,
     /// Stop publishing and trusting a previous key at once (a key believed compromised).
-    /// Refused for the current or pending key. Needs KEYGATE_TABLE too, to republish the keys.
+    /// Refused for the current or pending key. AWS: needs KEYGATE_TABLE too, to republish.
     Retire { kid: String },
 }
 
@@ -132,17 +150,15 @@ fn parse_alg(s: &str) -> Result<Alg, String> {
         .map_err(|_| format!("--alg: expected RS256, ES256 or EdDSA, got {s:?}"))
 }
 
-/// keygate wired to the AWS table and secret, for operator commands.
-async fn operator(config: Config, needs_key: bool) -> Result<Keygate, String> {
-    if config.table.is_none() {
+/// keygate wired to the configured store and keys, for operator commands.
+async fn operator(config: Config, keys: bool) -> Result<Keygate, String> {
+    if config.table.is_none() && config.data_dir == DataDir::Memory {
         return Err(
-            "KEYGATE_TABLE: required: operator commands work on the DynamoDB table (see `keygate bootstrap`)".into(),
+            "KEYGATE_DATA_DIR: `:memory:` keeps nothing: operator commands need a data directory or KEYGATE_TABLE"
+                .into(),
         );
     }
-    if needs_key && config.signing_secret_id.is_none() {
-        return Err("KEYGATE_SIGNING_SECRET_ID: required to sign tokens".into());
-    }
-    build(config, Mode::Local).await.map_err(|e| e.to_string())
+    build(config, Mode::Operator { keys }).await.map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -161,7 +177,13 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, mut config: Config) -> Result<(), String> {
     match command {
-        Command::Serve { addr, admin } => {
+        Command::Serve { addr, admin, data_dir } => {
+            if let Some(dir) = data_dir {
+                config.data_dir = match dir.as_str() {
+                    ":memory:" => DataDir::Memory,
+                    _ => DataDir::Path(dir.into()),
+                };
+            }
             if let Some(a) = admin {
                 config.bootstrap_admin = Some(BootstrapAdmin::parse("--admin", &a).map_err(|e| e.to_string())?);
             }
@@ -267,7 +289,11 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
             println!("{}", app.issue_token(&username).await.map_err(|e| e.to_string())?);
             Ok(())
         }
-        Command::Keys(cmd) => keys(cmd, &config).await,
+        Command::Keys(cmd) if config.signing_secret_id.is_some() => keys(cmd, &config).await,
+        Command::Keys(cmd) => local_keys::run(cmd, &config).await,
+        Command::Export => transfer::export(operator(config, false).await?).await,
+        Command::Import => transfer::import(operator(config, false).await?).await,
+        Command::Backup { file } => transfer::backup(&config, file).await,
         Command::Keygen { alg } => {
             let key = SigningKey::generate(parse_alg(&alg)?).map_err(|e| e.to_string())?;
             println!("{}", key.to_jwk_json());
@@ -319,17 +345,24 @@ async fn keys(command: KeysCommand, config: &Config) -> Result<(), String> {
 async fn serve(config: Config, addr: &str) -> Result<(), String> {
     keygate_shared::runtime::return_big_blocks_to_the_os();
     let admin = config.bootstrap_admin.clone();
-    let store = if config.table.is_some() {
-        "DynamoDB table"
-    } else {
-        "embedded store"
+    let dir = match &config.data_dir {
+        DataDir::Path(dir) => Some(dir.clone()),
+        DataDir::Memory => None,
     };
-    let key = if config.signing_secret_id.is_some() {
-        "Secrets Manager key"
-    } else {
-        "generated RS256 key"
+    let place = match &dir {
+        Some(dir) => format!("in {}", dir.display()),
+        None => "in memory: nothing is kept".into(),
+    };
+    let store = match &config.table {
+        Some(table) => format!("DynamoDB table {table}"),
+        None => format!("embedded store {place}"),
+    };
+    let key = match &config.signing_secret_id {
+        Some(_) => "Secrets Manager key".to_owned(),
+        None => format!("local keys {place}"),
     };
     let issuer = config.issuer.clone();
+    let maintenance = keygate_shared::runtime::maintain_data_dir(&config).map_err(|e| e.to_string())?;
     let app = Arc::new(build(config, Mode::Local).await.map_err(|e| e.to_string())?);
     // A long-running server reads its signing key at start: a missing or invalid key is a clear
     // start-up error here (Lambda functions read it on first use, to keep their init fast).
@@ -347,7 +380,9 @@ async fn serve(config: Config, addr: &str) -> Result<(), String> {
         .map_err(|e| format!("--addr {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("keygate listening on http://{local} ({store}, {key}; issuer {issuer})");
-    keygate_shared::http::server::serve(app, listener)
-        .await
-        .map_err(|e| e.to_string())
+    let served = keygate_shared::http::server::serve(app, listener).await;
+    if let Some(task) = maintenance {
+        task.abort();
+    }
+    served.map_err(|e| e.to_string())
 }

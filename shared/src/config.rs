@@ -47,6 +47,20 @@ pub struct Config {
     pub admin_api: bool,
     /// `KEYGATE_BOOTSTRAP_ADMIN` as (username, password). Debug output hides the password.
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// `KEYGATE_DATA_DIR`: where `keygate serve` and the CLI keep the embedded store and, without
+    /// a signing secret, the keys.
+    pub data_dir: DataDir,
+    /// `KEYGATE_KEY_ROTATION_DAYS`: age at which the local signing key is rotated.
+    pub key_rotation_days: i64,
+}
+
+/// Where the embedded store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDir {
+    /// `:memory:`: nothing is kept (tests).
+    Memory,
+    /// A directory (created 0700 if absent).
+    Path(PathBuf),
 }
 
 /// `USERNAME:PASSWORD` of the admin that `keygate serve` ensures at start.
@@ -196,7 +210,26 @@ impl Config {
         let bootstrap_admin = get("KEYGATE_BOOTSTRAP_ADMIN")
             .map(|v| BootstrapAdmin::parse("KEYGATE_BOOTSTRAP_ADMIN", &v))
             .transpose()?;
+        let data_dir = match get("KEYGATE_DATA_DIR").as_deref() {
+            Some(":memory:") => DataDir::Memory,
+            Some(dir) => DataDir::Path(PathBuf::from(dir)),
+            None => DataDir::Path(PathBuf::from("keygate-data")),
+        };
+        let key_rotation_days = match get("KEYGATE_KEY_ROTATION_DAYS") {
+            None => 90,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if (1..=3650).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "KEYGATE_KEY_ROTATION_DAYS",
+                        reason: format!("expected a number of days from 1 to 3650, got {v:?}"),
+                    });
+                }
+            },
+        };
         Ok(Config {
+            data_dir,
+            key_rotation_days,
             table: get("KEYGATE_TABLE"),
             signing_secret_id: get("KEYGATE_SIGNING_SECRET_ID"),
             issuer,
@@ -243,6 +276,18 @@ mod tests {
         assert_eq!(c.reset_url, "http://127.0.0.1:3000/reset?token={token}");
         assert_eq!(c.mailer, MailerKind::Log);
         assert!(c.admin_api && c.table.is_none() && c.signing_secret_id.is_none());
+        assert_eq!(c.data_dir, DataDir::Path(PathBuf::from("keygate-data")));
+        assert_eq!(c.key_rotation_days, 90);
+        assert_eq!(
+            cfg(&[("KEYGATE_DATA_DIR", ":memory:")]).unwrap().data_dir,
+            DataDir::Memory
+        );
+        for bad in ["0", "-1", "x", "3651"] {
+            assert_eq!(
+                cfg(&[("KEYGATE_KEY_ROTATION_DAYS", bad)]).unwrap_err().var,
+                "KEYGATE_KEY_ROTATION_DAYS"
+            );
+        }
         let lambda = Config::from_lookup(Host::Lambda, |_| None).unwrap();
         assert_eq!(lambda.mailer, MailerKind::Ses);
     }

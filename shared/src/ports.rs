@@ -1,6 +1,7 @@
 //! The ports: what the services need from the outside world. Adapters implement them
 //! (`adapters::memory` and `adapters::dynamodb` for [`Store`], `adapters::local_key` and
-//! `adapters::secrets_manager` for [`KeySource`], `adapters::mail` for [`Mailer`]).
+//! `adapters::secrets_manager` for [`KeySource`], `adapters::mail` for [`Mailer`]), and the
+//! embedded SQLite store (`adapters::sqlite`) for [`Store`] and [`KeyVersions`].
 //!
 //! Every operation that must not race is atomic in each implementation (a conditional write in
 //! DynamoDB, one critical section in the embedded store); the store conformance suite
@@ -35,9 +36,19 @@ pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = 900;
 /// At most this many reset mails per account per window.
 pub const RESET_DELIVERY_LIMIT: u32 = 3;
 
+/// Every account and API key, for `keygate export` (a move between stores). Not on any request
+/// path: a DynamoDB implementation scans the table.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Every account.
+    async fn all_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Every API key record (hashes only), expired ones included.
+    async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+}
+
 /// Accounts, API keys, refresh-token families, reset tokens and throttling counters.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Inventory + Send + Sync {
     /// Creates an account. `Conflict` if the username key (or the email key) is taken.
     async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
     /// The account with this username key.
@@ -147,6 +158,8 @@ pub trait KeySource: Send + Sync {
 pub struct KeyVersion {
     pub id: String,
     pub stages: Vec<String>,
+    /// When the version was created, where the source records it.
+    pub created_at: Option<UnixTime>,
 }
 
 impl KeyVersion {
@@ -154,6 +167,55 @@ impl KeyVersion {
     pub fn has(&self, stage: &str) -> bool {
         self.stages.iter().any(|s| s == stage)
     }
+}
+
+/// Where a published key stands in the rotation (its version's staging label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// `AWSCURRENT`: signs.
+    Current,
+    /// `AWSPENDING`: published ahead of signing, during a rotation.
+    Pending,
+    /// `AWSPREVIOUS`: published after signing, so tokens it signed keep verifying.
+    Previous,
+}
+
+/// One published key, as `keygate keys list` prints it: public facts only.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublishedKey {
+    pub kid: String,
+    pub alg: &'static str,
+    pub state: KeyState,
+    /// When its version was created (RFC 3339), where the key source records it.
+    pub created_at: Option<String>,
+}
+
+impl KeyState {
+    /// The state that a version's staging labels give its key, if it is published at all.
+    pub fn of(stages: &[String]) -> Option<KeyState> {
+        let has = |label: &str| stages.iter().any(|s| s == label);
+        if has("AWSCURRENT") {
+            Some(KeyState::Current)
+        } else if has("AWSPENDING") {
+            Some(KeyState::Pending)
+        } else if has("AWSPREVIOUS") {
+            Some(KeyState::Previous)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why an operator's key command did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyCommandError {
+    /// Secrets Manager or the table could not be read or written, or the key is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The command is not allowed in this state; the text says why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The signing-key secret as the rotation protocol sees it: versions with staging labels
@@ -169,6 +231,8 @@ pub trait KeyVersions: Send + Sync {
     async fn put_pending(&self, version_id: &str, key: &SigningKey) -> Result<(), KeyError>;
     /// Moves `AWSCURRENT` to `version_id`, from `current` (which becomes `AWSPREVIOUS`).
     async fn make_current(&self, version_id: &str, current: Option<&str>) -> Result<(), KeyError>;
+    /// Removes `AWSPREVIOUS` from `version_id`: its key is no longer published nor trusted.
+    async fn retire(&self, version_id: &str) -> Result<(), KeyError>;
 }
 
 /// A password-reset message.

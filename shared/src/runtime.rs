@@ -2,10 +2,10 @@
 //! then serve. A function binary's `main` is one call to [`lambda_main`].
 
 use crate::adapters::{self, AwsConfig};
-use crate::config::{Config, ConfigError, MailerKind};
+use crate::config::{Config, ConfigError, DataDir, MailerKind};
 use crate::domain::keys::Alg;
 use crate::http::Function;
-use crate::ports::{KeySource, MailError, Mailer, ResetMail, Store};
+use crate::ports::{KeySource, KeyVersions, MailError, Mailer, ResetMail, Store};
 use crate::services::Keygate;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -24,8 +24,12 @@ pub enum StartError {
 pub enum Mode {
     /// A Lambda function: DynamoDB and Secrets Manager are required (for the parts it uses).
     Lambda(Function),
-    /// `keygate serve` and the CLI: embedded store and generated key unless configured.
+    /// `keygate serve`: the embedded store and local keys in `KEYGATE_DATA_DIR` unless
+    /// `KEYGATE_TABLE` / `KEYGATE_SIGNING_SECRET_ID` are set.
     Local,
+    /// A CLI command: as `Local`, but it opens signing keys only when it signs (`keys`), and
+    /// sends no mail.
+    Operator { keys: bool },
 }
 
 /// A mailer for functions that send no mail.
@@ -38,9 +42,9 @@ impl Mailer for NoMailer {
     }
 }
 
-/// Whether the function signs tokens, and so reads the private key. The `jwks` and `admin`
-/// functions read only the public keys published in the table.
-/// The key source of functions that neither sign nor verify (revoke, forgot-password).
+/// The key source of functions and commands that neither sign nor verify (revoke,
+/// forgot-password, most CLI commands). The `jwks` and `admin` functions read only the public
+/// keys published in the table.
 struct NoKeys;
 
 #[async_trait]
@@ -56,7 +60,7 @@ impl KeySource for NoKeys {
 fn needs_keys(mode: Mode) -> bool {
     matches!(
         mode,
-        Mode::Local | Mode::Lambda(Function::Authenticate | Function::Refresh)
+        Mode::Local | Mode::Operator { keys: true } | Mode::Lambda(Function::Authenticate | Function::Refresh)
     )
 }
 
@@ -89,14 +93,23 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
         || (needs_mail(mode) && config.mailer == MailerKind::Ses);
     let sdk = if wants_aws { Some(aws_config().await?) } else { None };
 
-    let store: Arc<dyn Store> = match (&config.table, &sdk) {
-        (Some(table), Some(sdk)) => dynamo_store(sdk, table)?,
+    // The embedded database, when something local needs it: the store without a table, the
+    // keys without a secret.
+    let local = !on_lambda && (config.table.is_none() || (needs_keys(mode) && config.signing_secret_id.is_none()));
+    let data = match &config.data_dir {
+        DataDir::Path(dir) if local => Some(open_data_dir(dir)?),
+        _ => None,
+    };
+    let store: Arc<dyn Store> = match (&config.table, &sdk, &data) {
+        (Some(table), Some(sdk), _) => dynamo_store(sdk, table)?,
+        (None, _, Some(data)) => data.store(),
         _ => Arc::new(adapters::memory::MemoryStore::new()),
     };
-    let keys: Arc<dyn KeySource> = match (&config.signing_secret_id, &sdk) {
+    let keys: Arc<dyn KeySource> = match (&config.signing_secret_id, &sdk, &data) {
         _ if uses_published_keys(mode) => Arc::new(adapters::published_keys::PublishedKeySource::new(store.clone())),
-        (Some(id), Some(sdk)) if needs_keys(mode) => secret_key_source(sdk, id)?,
-        _ if on_lambda => Arc::new(NoKeys),
+        (Some(id), Some(sdk), _) if needs_keys(mode) => secret_key_source(sdk, id)?,
+        _ if on_lambda || !needs_keys(mode) => Arc::new(NoKeys),
+        (None, _, Some(data)) => local_key_source(data.key_versions(), &config).await?,
         _ => Arc::new(
             adapters::local_key::GeneratedKeySource::new(Alg::RS256)
                 .map_err(|e| StartError::Other(format!("could not generate a signing key: {e}")))?,
@@ -108,6 +121,69 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
         Arc::new(NoMailer)
     };
     Ok(Keygate::new(config, store, keys, mailer))
+}
+
+/// The embedded database in a data directory: the store and the local keys on it.
+#[derive(Clone)]
+pub struct DataDirHandle {
+    #[cfg(feature = "sqlite")]
+    db: adapters::sqlite::Db,
+    /// Without the embedded store in this build, no handle can exist.
+    #[cfg(not(feature = "sqlite"))]
+    never: std::convert::Infallible,
+}
+
+impl DataDirHandle {
+    /// The embedded store.
+    pub fn store(&self) -> Arc<dyn Store> {
+        #[cfg(feature = "sqlite")]
+        return Arc::new(adapters::sqlite::SqliteStore::new(self.db.clone()));
+        #[cfg(not(feature = "sqlite"))]
+        match self.never {}
+    }
+
+    /// The local signing keys.
+    pub fn key_versions(&self) -> Arc<dyn KeyVersions> {
+        #[cfg(feature = "sqlite")]
+        return Arc::new(adapters::sqlite::SqliteKeys::new(self.db.clone()));
+        #[cfg(not(feature = "sqlite"))]
+        match self.never {}
+    }
+
+    /// The embedded store as its concrete type (backups, expiry sweeps).
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(&self) -> adapters::sqlite::SqliteStore {
+        adapters::sqlite::SqliteStore::new(self.db.clone())
+    }
+}
+
+/// Opens (creating if absent) the embedded database in `dir`.
+pub fn open_data_dir(dir: &std::path::Path) -> Result<DataDirHandle, StartError> {
+    #[cfg(feature = "sqlite")]
+    return adapters::sqlite::Db::open(dir)
+        .map(|db| DataDirHandle { db })
+        .map_err(|e| StartError::Other(e.to_string()));
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = dir;
+        Err(StartError::Other(
+            adapters::NotBuiltIn("embedded store", "sqlite").to_string(),
+        ))
+    }
+}
+
+/// The local keys as a key source, with a current key no older than `KEYGATE_KEY_ROTATION_DAYS`
+/// (a first key on a new data directory).
+async fn local_key_source(versions: Arc<dyn KeyVersions>, config: &Config) -> Result<Arc<dyn KeySource>, StartError> {
+    crate::services::rotation::ensure_current(
+        versions.as_ref(),
+        config.key_rotation_days * 86_400,
+        crate::domain::time::now(),
+        None,
+    )
+    .await
+    .map_err(|e| StartError::Other(format!("the local signing key could not be made: {e}")))?;
+    Ok(Arc::new(crate::services::rotation::RotatingKeySource::new(versions)))
 }
 
 async fn aws_config() -> Result<AwsConfig, StartError> {
@@ -200,6 +276,51 @@ pub async fn rotation_main() {
         eprintln!("keygate: the Lambda runtime stopped: {e}");
         std::process::exit(1);
     }
+}
+
+/// How often `keygate serve` checks the age of its local key and drops expired records.
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The embedded store's housekeeping while `keygate serve` runs: rotates the local signing key
+/// when it is `KEYGATE_KEY_ROTATION_DAYS` old, and deletes expired sessions and tokens (what
+/// DynamoDB's TTL does on AWS). Several servers on one directory may do it: both steps are
+/// safe to race.
+/// `None` when nothing is kept in a data directory.
+#[cfg(feature = "sqlite")]
+pub fn maintain_data_dir(config: &Config) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let (store, keys) = (config.table.is_none(), config.signing_secret_id.is_none());
+    let DataDir::Path(dir) = &config.data_dir else {
+        return Ok(None);
+    };
+    if !store && !keys {
+        return Ok(None);
+    }
+    let rotation_days = config.key_rotation_days;
+    let data = open_data_dir(dir)?;
+    Ok(Some(tokio::spawn(async move {
+        let mut every = tokio::time::interval(MAINTENANCE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let now = crate::domain::time::now();
+            if keys {
+                let versions = data.key_versions();
+                if let Err(e) =
+                    crate::services::rotation::ensure_current(versions.as_ref(), rotation_days * 86_400, now, None)
+                        .await
+                {
+                    tracing::error!(error = %e, "the local signing key could not be rotated");
+                }
+            }
+            if store {
+                match data.sqlite().sweep(now).await {
+                    Ok(gone) => tracing::debug!(gone, "expired records deleted"),
+                    Err(e) => tracing::warn!(error = %e, "expired records could not be deleted"),
+                }
+            }
+        }
+    })))
 }
 
 /// Memory from large allocations (argon2's 19 MiB per password hash) goes back to the system

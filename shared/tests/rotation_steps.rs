@@ -25,6 +25,7 @@ impl FakeSecret {
             KeyVersion {
                 id: "v0".into(),
                 stages: vec![CURRENT.into()],
+                created_at: None,
             },
             value.into(),
         ));
@@ -55,6 +56,7 @@ impl KeyVersions for FakeSecret {
             KeyVersion {
                 id: id.into(),
                 stages: vec![PENDING.into()],
+                created_at: None,
             },
             key.to_jwk_json(),
         ));
@@ -72,6 +74,13 @@ impl KeyVersions for FakeSecret {
                 v.stages.retain(|s| s != PENDING);
                 v.stages.push(CURRENT.into());
             }
+        }
+        Ok(())
+    }
+    async fn retire(&self, id: &str) -> Result<(), KeyError> {
+        let mut vs = self.versions.lock().unwrap();
+        for (v, _) in vs.iter_mut().filter(|(v, _)| v.id == id) {
+            v.stages.retain(|s| s != PREVIOUS);
         }
         Ok(())
     }

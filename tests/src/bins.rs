@@ -115,3 +115,13 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     r.read_to_string(&mut body).expect("body");
     HttpAnswer { status, headers, body }
 }
+
+/// A JSON POST with an optional bearer token.
+pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, bearer: Option<&str>) -> HttpAnswer {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = auth.as_deref() {
+        headers.push(("authorization", a));
+    }
+    http(addr, "POST", path, &headers, &body.to_string())
+}

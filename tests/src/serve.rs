@@ -46,11 +46,14 @@ pub fn spawn_listening(mut cmd: Command) -> (Proc, SocketAddr) {
 pub struct Server {
     proc: Proc,
     pub addr: SocketAddr,
+    /// Its data directory, when the test did not name one.
+    _data: Option<crate::tempdir::TempDir>,
 }
 
 impl Server {
     /// Starts `keygate serve --addr 127.0.0.1:0 --admin admin:...` with `env` added, and waits
     /// until it says where it listens. Never uses AWS (the table and secret variables are removed).
+    /// Without `KEYGATE_DATA_DIR` in `env`, it keeps its embedded store in a fresh directory.
     pub fn start(env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(binary("keygate"));
         cmd.args([
@@ -62,11 +65,24 @@ impl Server {
         ])
         .env_remove("KEYGATE_TABLE")
         .env_remove("KEYGATE_SIGNING_SECRET_ID");
+        let data = (!env.iter().any(|(k, _)| *k == "KEYGATE_DATA_DIR")).then(|| crate::tempdir::TempDir::new("serve"));
+        if let Some(d) = &data {
+            cmd.env("KEYGATE_DATA_DIR", d.join("data"));
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
         let (proc, addr) = spawn_listening(cmd);
-        Server { proc, addr }
+        Server {
+            proc,
+            addr,
+            _data: data,
+        }
+    }
+
+    /// Stops the server with SIGKILL: no shutdown code runs.
+    pub fn kill(self) {
+        drop(self);
     }
 
     /// The server's process id (for reading its memory use).

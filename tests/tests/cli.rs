@@ -221,7 +221,11 @@ async fn keys_list_and_retire_a_previous_key() {
         ("KEYGATE_SIGNING_SECRET_ID", secret.as_str()),
     ];
     fails_with(
-        &keygate(&[("KEYGATE_TABLE", table.as_str())], &["keys", "list"], None),
+        &keygate(
+            &[("KEYGATE_TABLE", table.as_str()), ("KEYGATE_DATA_DIR", ":memory:")],
+            &["keys", "list"],
+            None,
+        ),
         "KEYGATE_SIGNING_SECRET_ID",
     );
     ok(&keygate(&env, &["bootstrap", "--alg", "ES256"], None));

@@ -18,7 +18,12 @@ const PW: &str = "tangerine kite orbit 42";
 const SAMPLES: usize = 30;
 
 async fn app(forgot_floor: Duration) -> Keygate {
-    let config = Config::from_lookup(Host::Local, |k| (k == "KEYGATE_MAILER").then(|| "log".to_owned())).unwrap();
+    let config = Config::from_lookup(Host::Local, |k| match k {
+        "KEYGATE_MAILER" => Some("log".to_owned()),
+        "KEYGATE_DATA_DIR" => Some(":memory:".to_owned()),
+        _ => None,
+    })
+    .unwrap();
     let mut app = build(config, Mode::Local).await.unwrap();
     app.forgot_floor = forgot_floor;
     app

@@ -57,6 +57,8 @@ async fn setup(extra: &[(&str, &str)]) -> T {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("KEYGATE_MAILER".into(), "outbox".into());
     env.insert("KEYGATE_OUTBOX".into(), outbox.display().to_string());
+    // The contract runs on the embedded SQLite store, as `keygate serve` keeps it.
+    env.insert("KEYGATE_DATA_DIR".into(), dir.0.join("data").display().to_string());
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }

@@ -1,9 +1,12 @@
-//! One conformance suite for every `Store`: each case runs against the embedded store and
-//! against DynamoDB (moto), including the races.
+//! One conformance suite for every `Store`: each case runs against the in-memory store, the
+//! embedded SQLite store and DynamoDB (moto), including the races. The SQLite store runs with
+//! four connections, each acting as another process on the data directory would, so SQLite's
+//! locks (not an in-process mutex) decide its races.
 
 use futures::future::join_all;
 use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
+use keygate_shared::adapters::sqlite::{Db, SqliteStore};
 use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::time::now;
 use keygate_shared::domain::{
@@ -11,10 +14,17 @@ use keygate_shared::domain::{
     ResetRecord, ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
 };
 use keygate_shared::ports::{Store, StoreError};
+use keygate_tests::tempdir::TempDir;
 use std::sync::Arc;
 
 async fn memory() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
+}
+
+async fn sqlite() -> (Arc<dyn Store>, TempDir) {
+    let dir = TempDir::new("conformance");
+    let db = Db::open_with_connections(&dir.path().join("data"), 4).unwrap();
+    (Arc::new(SqliteStore::new(db)), dir)
 }
 
 async fn dynamo() -> Arc<dyn Store> {
@@ -24,8 +34,11 @@ async fn dynamo() -> Arc<dyn Store> {
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
-        mod embedded {
+        mod memory {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { super::$case(super::memory().await).await } )*
+        }
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { let (s, _dir) = super::sqlite().await; super::$case(s).await } )*
         }
         mod dynamodb {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $case() { super::$case(super::dynamo().await).await } )*
@@ -47,6 +60,7 @@ conformance!(
     a_finished_reset_spends_every_other_reset_token,
     reset_delivery_limit,
     published_keys,
+    inventory_lists_every_account_and_api_key,
 );
 
 fn account(name: &str, email: Option<&str>) -> Account {
@@ -550,4 +564,32 @@ async fn published_keys(s: Arc<dyn Store>) {
     };
     s.put_published_jwks(&one).await.unwrap();
     assert_eq!(s.published_jwks().await.unwrap().unwrap(), one);
+}
+
+async fn inventory_lists_every_account_and_api_key(s: Arc<dyn Store>) {
+    assert!(s.all_accounts().await.unwrap().is_empty());
+    let (a, b) = (account("inv-a", Some("a@example.org")), account("inv-b", None));
+    s.create_account(&a).await.unwrap();
+    s.create_account(&b).await.unwrap();
+    let mut keys = Vec::new();
+    for expires_at in [None, Some(now() + 60)] {
+        let k = ApiKey::generate();
+        let rec = ApiKeyRecord {
+            key_id: k.key_id().clone(),
+            name: "inventory".into(),
+            roles: Roles::parse(&["device"]).unwrap(),
+            secret_hash: k.hash(),
+            created_at: now(),
+            expires_at,
+        };
+        s.put_api_key(&rec).await.unwrap();
+        keys.push(rec);
+    }
+    let mut accounts = s.all_accounts().await.unwrap();
+    accounts.sort_by(|x, y| x.key().cmp(y.key()));
+    assert_eq!(accounts, vec![a, b]);
+    let mut listed = s.all_api_keys().await.unwrap();
+    listed.sort_by(|x, y| x.key_id.cmp(&y.key_id));
+    keys.sort_by(|x, y| x.key_id.cmp(&y.key_id));
+    assert_eq!(listed, keys);
 }

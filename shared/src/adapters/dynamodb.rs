@@ -21,7 +21,7 @@ use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
     RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
 };
-use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -186,7 +186,42 @@ fn family_of(id: &FamilyId, item: &Item) -> Result<Family, StoreError> {
     })
 }
 
+fn api_key_of(key_id: KeyId, item: &Item) -> Result<ApiKeyRecord, StoreError> {
+    let r = Read(item);
+    Ok(ApiKeyRecord {
+        key_id,
+        name: r.str("name")?,
+        roles: r.roles()?,
+        secret_hash: TokenHash::from_stored(r.str("secret_hash")?),
+        created_at: r.int("created_at")?,
+        expires_at: r.opt_int("expires_at"),
+    })
+}
+
 impl DynamoStore {
+    /// Every item whose sort key is `sk` (a paginated scan: for `keygate export` only).
+    async fn scan_kind(&self, sk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :sk")
+                .expression_attribute_values(":sk", s(sk))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// A store on `table`. Makes no call until used.
     pub fn new(sdk: &SdkConfig, table: String) -> DynamoStore {
         DynamoStore {
@@ -508,15 +543,7 @@ impl Store for DynamoStore {
         let Some(item) = self.get(key(format!("APIKEY#{id}"), "APIKEY")).await? else {
             return Ok(None);
         };
-        let r = Read(&item);
-        Ok(Some(ApiKeyRecord {
-            key_id: id.clone(),
-            name: r.str("name")?,
-            roles: r.roles()?,
-            secret_hash: TokenHash::from_stored(r.str("secret_hash")?),
-            created_at: r.int("created_at")?,
-            expires_at: r.opt_int("expires_at"),
-        }))
+        api_key_of(id.clone(), &item).map(Some)
     }
 
     async fn delete_api_key(&self, id: &KeyId) -> Result<bool, StoreError> {
@@ -808,6 +835,32 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+#[async_trait]
+impl Inventory for DynamoStore {
+    async fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let now = crate::domain::time::now();
+        self.scan_kind("ACCOUNT")
+            .await?
+            .iter()
+            .filter(|i| !Read(i).expired(now))
+            .map(account_of)
+            .collect()
+    }
+
+    async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.scan_kind("APIKEY").await? {
+            let pk = Read(&item).str("pk")?;
+            let id = pk
+                .strip_prefix("APIKEY#")
+                .and_then(KeyId::parse)
+                .ok_or_else(|| StoreError::Corrupt("API key item without a key id".into()))?;
+            out.push(api_key_of(id, &item)?);
+        }
+        Ok(out)
     }
 }
 

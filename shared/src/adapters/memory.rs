@@ -8,7 +8,7 @@ use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, RotateOutcome,
     TokenHash, UnixTime, UsernameKey,
 };
-use crate::ports::{RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use std::collections::HashMap;
@@ -229,5 +229,20 @@ impl Store for MemoryStore {
         }
         entry.1 += 1;
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl Inventory for MemoryStore {
+    async fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let mut all: Vec<Account> = self.lock().accounts.values().cloned().collect();
+        all.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
+        Ok(all)
+    }
+
+    async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut all: Vec<ApiKeyRecord> = self.lock().api_keys.values().cloned().collect();
+        all.sort_by(|a, b| (a.created_at, &a.key_id).cmp(&(b.created_at, &b.key_id)));
+        Ok(all)
     }
 }

@@ -1,5 +1,6 @@
 //! Adapters: implementations of the ports. The AWS adapters are behind cargo features, so each
-//! Lambda function links only the clients it uses (`dynamodb`, `secrets-manager`, `ses`).
+//! Lambda function links only the clients it uses (`dynamodb`, `secrets-manager`, `ses`); the
+//! embedded SQLite store (`sqlite`) is for `keygate serve`, the CLI and the tests only.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -11,6 +12,8 @@ pub mod memory;
 pub mod published_keys;
 #[cfg(feature = "secrets-manager")]
 pub mod secrets_manager;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 /// The loaded AWS SDK configuration (region, credentials, timeouts, retries).
 #[cfg(feature = "aws")]

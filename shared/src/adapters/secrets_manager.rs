@@ -4,7 +4,7 @@
 //! [`REFRESH_AFTER`], never per request; if a re-read fails, the cached keys keep serving.
 
 use crate::domain::keys::{Alg, SigningKey};
-use crate::ports::{KeyError, KeySource, KeyVersion, KeyVersions};
+use crate::ports::{KeyCommandError, KeyError, KeySource, KeyState, KeyVersion, KeyVersions, PublishedKey};
 use async_trait::async_trait;
 use aws_types::SdkConfig;
 use keygate_sdk::Jwks;
@@ -231,6 +231,7 @@ impl KeyVersions for SecretVersions {
                     .map(|(id, stages)| KeyVersion {
                         id: id.clone(),
                         stages: stages.clone(),
+                        created_at: None,
                     })
                     .collect()
             })
@@ -289,6 +290,18 @@ impl KeyVersions for SecretVersions {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn retire(&self, version_id: &str) -> Result<(), KeyError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(&self.secret_id)
+            .version_stage("AWSPREVIOUS")
+            .remove_from_version_id(version_id)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 /// Gives a secret that holds no usable key (a stack whose first rotation failed, or a secret
@@ -320,56 +333,10 @@ pub async fn repair_signing_secret(
     }
 }
 
-/// Where a published key stands in the secret's rotation (its version's staging label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    /// `AWSCURRENT`: signs.
-    Current,
-    /// `AWSPENDING`: published ahead of signing, during a rotation.
-    Pending,
-    /// `AWSPREVIOUS`: published after signing, so tokens it signed keep verifying.
-    Previous,
-}
-
-/// One published key, as `keygate keys list` prints it: public facts only.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PublishedKey {
-    pub kid: String,
-    pub alg: &'static str,
-    pub state: KeyState,
-    /// When its secret version was created (RFC 3339), when Secrets Manager says.
-    pub created_at: Option<String>,
-}
-
-/// Why an operator's key command did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyCommandError {
-    /// Secrets Manager or the table could not be read or written, or the key is unusable.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The command is not allowed in this state; the text says why.
-    #[error("{0}")]
-    Refused(String),
-}
-
 /// A readable key version holding one of the three staging labels.
 struct StagedVersion {
     version_id: String,
     key: PublishedKey,
-}
-
-fn state_of(stages: &[String]) -> Option<KeyState> {
-    let has = |label: &str| stages.iter().any(|s| s == label);
-    if has("AWSCURRENT") {
-        Some(KeyState::Current)
-    } else if has("AWSPENDING") {
-        Some(KeyState::Pending)
-    } else if has("AWSPREVIOUS") {
-        Some(KeyState::Previous)
-    } else {
-        None
-    }
 }
 
 /// The staged versions of the secret, current first, then pending, then previous; a key that
@@ -391,7 +358,7 @@ async fn staged_versions(
             .await
             .map_err(unavailable)?;
         for v in page.versions() {
-            if let (Some(id), Some(state)) = (v.version_id(), state_of(v.version_stages())) {
+            if let (Some(id), Some(state)) = (v.version_id(), KeyState::of(v.version_stages())) {
                 let created_at = v.created_date().map(|d| crate::domain::time::rfc3339(d.secs()));
                 listed.push((id.to_owned(), state, created_at));
             }
@@ -489,14 +456,9 @@ pub async fn retire_signing_key(
         }
         KeyState::Previous => {}
     }
-    client
-        .update_secret_version_stage()
-        .secret_id(secret_id)
-        .version_stage("AWSPREVIOUS")
-        .remove_from_version_id(&version.version_id)
-        .send()
-        .await
-        .map_err(unavailable)?;
+    SecretVersions::new(client.clone(), secret_id.to_owned())
+        .retire(&version.version_id)
+        .await?;
     let jwks = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
         .jwks()
         .await?;

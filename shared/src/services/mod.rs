@@ -5,6 +5,7 @@ mod admin;
 mod reset;
 pub mod rotation;
 mod tokens;
+pub mod transfer;
 
 pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
 pub use reset::Identifier;

@@ -1,5 +1,7 @@
 //! The signing-key rotation protocol (Secrets Manager's four steps), written against the
-//! [`KeyVersions`] port, and the publication of the public keys.
+//! [`KeyVersions`] port, and the publication of the public keys. The same steps rotate the
+//! embedded store's local keys ([`rotate_now`], [`ensure_current`]), which
+//! [`RotatingKeySource`] serves.
 //!
 //! Each step is idempotent (Secrets Manager may call a step again):
 //! - `createSecret`: a new private JWK, same algorithm as the current key (RS256 when the
@@ -14,8 +16,9 @@
 
 use crate::domain::keys::{Alg, SigningKey};
 use crate::domain::time::now;
-use crate::ports::{KeyError, KeyVersion, KeyVersions, Store};
+use crate::ports::{KeyCommandError, KeyError, KeySource, KeyState, KeyVersion, KeyVersions, PublishedKey, Store};
 use keygate_sdk::{AccessClaims, Jwks, Verifier, VerifyOptions};
+use std::sync::Arc;
 
 /// A step of Secrets Manager's rotation protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,4 +201,210 @@ async fn test(secret: &dyn KeyVersions, token: &str) -> Result<(), KeyError> {
     .verify(&signed, now)
     .map_err(|e| KeyError::Invalid(format!("the pending key does not verify its own token: {e}")))?;
     Ok(())
+}
+
+/// Rotates now, all four steps in a row, under a fresh version id (the embedded store's keys:
+/// `keygate keys rotate`, and `keygate serve` when the current key is due). Returns the new
+/// current key's kid. If another process finished a rotation first, this one's pending key is
+/// refused and the error says so.
+pub async fn rotate_now(secret: &dyn KeyVersions, publish_to: Option<&dyn Store>) -> Result<String, KeyError> {
+    let token = crate::domain::UserId::generate().as_str().to_owned();
+    for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
+        rotate(secret, step, &token, publish_to).await?;
+    }
+    let key = secret
+        .key(&token)
+        .await?
+        .ok_or_else(|| KeyError::Invalid("the new key version disappeared".into()))?;
+    Ok(key.kid().to_owned())
+}
+
+/// Makes sure there is a current key no older than `max_age` seconds at `now`: a first key on a
+/// new data directory, a rotation when the current one is due. Several processes may call it at
+/// once: the loser of a race takes the winner's key. Returns the new kid when it made one.
+pub async fn ensure_current(
+    secret: &dyn KeyVersions,
+    max_age: i64,
+    now: i64,
+    publish_to: Option<&dyn Store>,
+) -> Result<Option<String>, KeyError> {
+    let due = |versions: &[KeyVersion]| match versions.iter().find(|v| v.has(CURRENT)) {
+        None => true,
+        Some(v) => v.created_at.is_some_and(|t| now - t >= max_age),
+    };
+    let mut attempt = 0;
+    loop {
+        if !due(&secret.versions().await?) {
+            return Ok(None);
+        }
+        match rotate_now(secret, publish_to).await {
+            Ok(kid) => {
+                tracing::info!(target: "keygate::audit", event = "key_rotation", kid = %kid, "audit");
+                return Ok(Some(kid));
+            }
+            // Another process staged or finished its own key between our steps: if it has
+            // finished, its key is fresh (the loop's check); if not, try again shortly.
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                tracing::info!(reason = %e, attempt, "another process is rotating the signing key");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The published keys with their states, current first, for `keygate keys list`.
+pub async fn list_keys(secret: &dyn KeyVersions) -> Result<Vec<PublishedKey>, KeyError> {
+    Ok(staged(secret).await?.into_iter().map(|(_, k)| k).collect())
+}
+
+async fn staged(secret: &dyn KeyVersions) -> Result<Vec<(String, PublishedKey)>, KeyError> {
+    let mut versions: Vec<(KeyVersion, KeyState)> = secret
+        .versions()
+        .await?
+        .into_iter()
+        .filter_map(|v| KeyState::of(&v.stages).map(|s| (v, s)))
+        .collect();
+    versions.sort_by_key(|(_, s)| *s);
+    let mut out: Vec<(String, PublishedKey)> = Vec::new();
+    for (v, state) in versions {
+        let key = match secret.key(&v.id).await {
+            Ok(Some(k)) => k,
+            Ok(None) => continue,
+            Err(e) if state != KeyState::Current => {
+                tracing::warn!(error = %e, "skipping an unusable signing key version");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if out.iter().any(|(_, k)| k.kid == key.kid()) {
+            continue;
+        }
+        out.push((
+            v.id,
+            PublishedKey {
+                kid: key.kid().to_owned(),
+                alg: key.alg().as_str(),
+                state,
+                created_at: v.created_at.map(crate::domain::time::rfc3339),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Retires a `previous` key believed compromised: it is no longer published nor trusted. Refused
+/// for the current and pending keys and for a kid that is not published.
+pub async fn retire(
+    secret: &dyn KeyVersions,
+    kid: &str,
+    publish_to: Option<&dyn Store>,
+) -> Result<Jwks, KeyCommandError> {
+    let staged = staged(secret).await?;
+    let Some((version_id, key)) = staged.iter().find(|(_, k)| k.kid == kid) else {
+        return Err(KeyCommandError::Refused(format!(
+            "no published key has kid {kid:?} (see `keygate keys list`)"
+        )));
+    };
+    match key.state {
+        KeyState::Current => {
+            return Err(KeyCommandError::Refused(format!(
+                "{kid} is the current signing key: rotate first, then retire it as the previous key"
+            )));
+        }
+        KeyState::Pending => {
+            return Err(KeyCommandError::Refused(format!(
+                "{kid} is the pending key of a rotation in progress: let the rotation finish first"
+            )));
+        }
+        KeyState::Previous => {}
+    }
+    secret.retire(version_id).await?;
+    let jwks = match publish_to {
+        Some(store) => publish(secret, store).await?,
+        None => public_keys(secret).await?,
+    };
+    tracing::info!(target: "keygate::audit", event = "key_retired", kid = %kid, "audit");
+    Ok(jwks)
+}
+
+/// How often a [`RotatingKeySource`] looks for a rotation made by another process.
+pub const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+struct Loaded {
+    /// Version ids and labels the keys were loaded for.
+    seen: Vec<(String, Vec<String>)>,
+    signing: Arc<SigningKey>,
+    jwks: Arc<Jwks>,
+    checked: std::time::Instant,
+}
+
+/// A [`KeySource`] over versioned keys (the embedded store's): signs with the current key and
+/// publishes current, pending and previous. It re-reads the labels every [`RECHECK_EVERY`], so
+/// a rotation by another process on the same data directory reaches this one within seconds,
+/// and parses keys again only when the labels changed.
+pub struct RotatingKeySource {
+    versions: Arc<dyn KeyVersions>,
+    loaded: tokio::sync::Mutex<Option<Loaded>>,
+}
+
+impl RotatingKeySource {
+    /// A key source over `versions`.
+    pub fn new(versions: Arc<dyn KeyVersions>) -> RotatingKeySource {
+        RotatingKeySource {
+            versions,
+            loaded: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn current(&self) -> Result<(Arc<SigningKey>, Arc<Jwks>), KeyError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(l) = loaded.as_ref()
+            && l.checked.elapsed() < RECHECK_EVERY
+        {
+            return Ok((l.signing.clone(), l.jwks.clone()));
+        }
+        let seen: Vec<(String, Vec<String>)> = self
+            .versions
+            .versions()
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v.stages))
+            .collect();
+        if let Some(l) = loaded.as_mut()
+            && l.seen == seen
+        {
+            l.checked = std::time::Instant::now();
+            return Ok((l.signing.clone(), l.jwks.clone()));
+        }
+        let current = seen
+            .iter()
+            .find(|(_, s)| s.iter().any(|l| l == CURRENT))
+            .ok_or_else(|| KeyError::Invalid("there is no current signing key".into()))?;
+        let signing = self
+            .versions
+            .key(&current.0)
+            .await?
+            .ok_or_else(|| KeyError::Invalid("the current signing key disappeared".into()))?;
+        let jwks = public_keys(self.versions.as_ref()).await?;
+        let l = loaded.insert(Loaded {
+            seen,
+            signing: Arc::new(signing),
+            jwks: Arc::new(jwks),
+            checked: std::time::Instant::now(),
+        });
+        Ok((l.signing.clone(), l.jwks.clone()))
+    }
+}
+
+#[async_trait::async_trait]
+impl KeySource for RotatingKeySource {
+    async fn signing_key(&self) -> Result<Arc<SigningKey>, KeyError> {
+        Ok(self.current().await?.0)
+    }
+
+    async fn jwks(&self) -> Result<Arc<Jwks>, KeyError> {
+        Ok(self.current().await?.1)
+    }
 }

@@ -1,0 +1,248 @@
+//! The embedded store (contract section 6): one SQLite database, `keygate.db` in
+//! `KEYGATE_DATA_DIR`, shared by every `keygate serve` process and CLI command on that
+//! directory.
+//!
+//! - Each store operation is one transaction. Wherever the DynamoDB store writes conditionally,
+//!   this one takes SQLite's write lock first (`BEGIN IMMEDIATE`), reads, decides with the same
+//!   domain rules and writes: so the races of the conformance suite (one winner per refresh,
+//!   lockout counted across processes) hold across processes too.
+//! - WAL journal with `synchronous=NORMAL`: a committed transaction is in the WAL before the call
+//!   returns, so it survives the process being killed at any point (not a power cut of the
+//!   machine: `synchronous=FULL` would add an fsync per write for that).
+//! - SQLite calls block: they run on tokio's blocking pool ([`Db::call`]), never on a runtime
+//!   thread.
+//! - The directory is created 0700 and the database 0600 before SQLite opens it (SQLite gives
+//!   its `-wal` and `-shm` files the database's mode), whatever the umask.
+
+mod keys;
+mod schema;
+mod store;
+
+pub use keys::SqliteKeys;
+pub use schema::VERSION as SCHEMA_VERSION;
+pub use store::SqliteStore;
+
+use crate::ports::StoreError;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The database's file name in the data directory.
+pub const DB_FILE: &str = "keygate.db";
+
+/// How long a writer waits for another process's write lock before giving up (503).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the data directory could not be opened. The text is one line for the start-up error.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("KEYGATE_DATA_DIR: {dir}: {reason}")]
+    Dir { dir: String, reason: String },
+    #[error("KEYGATE_DATA_DIR: {file}: {reason}")]
+    Database { file: String, reason: String },
+}
+
+/// An open embedded database. Cheap to clone. `keygate serve` uses one connection, so its own
+/// writes queue on a mutex and never wait in SQLite's busy handler (which sleeps in steps of
+/// milliseconds); other processes on the directory are kept out by SQLite's locks.
+#[derive(Clone)]
+pub struct Db {
+    conns: Arc<[Mutex<Connection>]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if absent) the database in `dir` and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<Db, OpenError> {
+        Db::open_with_connections(dir, 1)
+    }
+
+    /// As [`Db::open`], with `n` connections used in turn. Each behaves as another process on
+    /// the directory would: SQLite's locks, not a mutex, decide their races (the conformance
+    /// suite uses this to test what several processes do).
+    pub fn open_with_connections(dir: &Path, n: usize) -> Result<Db, OpenError> {
+        let dir_err = |reason: String| OpenError::Dir {
+            dir: dir.display().to_string(),
+            reason,
+        };
+        create_private_dir(dir).map_err(|e| dir_err(format!("cannot create it: {e}")))?;
+        let path = dir.join(DB_FILE);
+        let db_err = |reason: String| OpenError::Database {
+            file: path.display().to_string(),
+            reason,
+        };
+        create_private_file(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => dir_err("is not writable".into()),
+            _ => db_err(format!("cannot create it: {e}")),
+        })?;
+        let mut conns = Vec::with_capacity(n.max(1));
+        for _ in 0..n.max(1) {
+            let mut conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| db_err(describe(&e)))?;
+            if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+                return Err(db_err("cannot be written (check its owner and mode)".into()));
+            }
+            configure(&conn).map_err(|e| db_err(describe(&e)))?;
+            schema::migrate(&mut conn).map_err(|e| match e {
+                schema::SchemaError::Sqlite(e) => db_err(describe(&e)),
+                newer => db_err(newer.to_string()),
+            })?;
+            conns.push(Mutex::new(conn));
+        }
+        Ok(Db {
+            conns: conns.into(),
+            next: Arc::default(),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection on the blocking pool.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conns = self.conns.clone();
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % conns.len();
+        tokio::task::spawn_blocking(move || {
+            let slot = conns
+                .get(i)
+                .ok_or_else(|| StoreError::Unavailable("embedded store: no connection".into()))?;
+            let mut conn = slot.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("embedded store task failed: {e}")))?
+    }
+
+    /// Runs `f` in one transaction holding the write lock (`BEGIN IMMEDIATE`): what it reads
+    /// cannot change before it commits, in this process or another. Rolled back on error.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Writes a consistent copy of the database to the new file `to`, mode 0600 (SQLite's
+    /// online backup: safe while servers use the database).
+    pub async fn backup(&self, to: PathBuf) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            create_private_file(&to).map_err(|e| StoreError::Unavailable(format!("{}: {e}", to.display())))?;
+            conn.backup(rusqlite::MAIN_DB, &to, None)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Reading the journal mode also checks that the file is a database at all.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "could not switch to WAL (journal mode {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// A SQLite error as one line for an operator.
+fn describe(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            "is not a keygate database or is damaged (restore it from a backup, or move it away to start empty)".into()
+        }
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            "is damaged (restore it from a backup, or move it away to start empty)".into()
+        }
+        Some(
+            rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied,
+        ) => {
+            format!("cannot be opened for writing ({e})")
+        }
+        Some(rusqlite::ErrorCode::DatabaseBusy) => format!("is locked by another process for too long ({e})"),
+        _ => e.to_string(),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+            e => match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                    StoreError::Corrupt(e.to_string())
+                }
+                _ => StoreError::Unavailable(format!("embedded store: {e}")),
+            },
+        }
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    // The umask may have narrowed the mode further, never widened it; set it exactly.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Creates `path` with mode 0600 if absent, so SQLite (and its `-wal` and `-shm` files, which
+/// take the database's mode) never create it world-readable.
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)),
+        // Never open an existing database outside SQLite: closing that descriptor would drop
+        // every POSIX lock this process holds on the file, those of its open connections too
+        // (SQLite's "how to corrupt", section 2.2). SQLite itself reports a read-only file.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .open(path)
+        .map(|_| ())
+}

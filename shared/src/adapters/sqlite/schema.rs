@@ -1,0 +1,109 @@
+//! The embedded store's schema: numbered migrations, applied in order at open, recorded in
+//! SQLite's `user_version`. A database written by a newer keygate (a higher version than this
+//! build knows) is refused, never downgraded or half-read.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+/// Never edit a released migration: add the next one.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, throttling counters, API keys, refresh families, reset tokens, published
+    // keys and the local signing keys. Times are Unix seconds; roles are JSON arrays.
+    r#"
+    CREATE TABLE accounts (
+        username_key   TEXT PRIMARY KEY NOT NULL,
+        user_id        TEXT NOT NULL UNIQUE,
+        username       TEXT NOT NULL,
+        email          TEXT,
+        email_key      TEXT UNIQUE,
+        roles          TEXT NOT NULL,
+        disabled       INTEGER NOT NULL,
+        password_hash  TEXT NOT NULL,
+        session_epoch  INTEGER NOT NULL,
+        reset_epoch    INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE login_failures (
+        username_key    TEXT PRIMARY KEY NOT NULL,
+        count           INTEGER NOT NULL,
+        last_failure_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE api_keys (
+        key_id       TEXT PRIMARY KEY NOT NULL,
+        name         TEXT NOT NULL,
+        roles        TEXT NOT NULL,
+        secret_hash  TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER
+    ) STRICT;
+    CREATE TABLE families (
+        family_id      TEXT PRIMARY KEY NOT NULL,
+        username_key   TEXT NOT NULL,
+        user_id        TEXT NOT NULL,
+        client_id      TEXT NOT NULL,
+        session_epoch  INTEGER NOT NULL,
+        created_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        current_hash   TEXT NOT NULL,
+        previous_hash  TEXT,
+        rotated_at     INTEGER NOT NULL,
+        revoked        INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX families_by_expiry ON families (expires_at);
+    CREATE TABLE reset_tokens (
+        token_hash    TEXT PRIMARY KEY NOT NULL,
+        username_key  TEXT NOT NULL,
+        epoch         INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE reset_deliveries (
+        username_key  TEXT PRIMARY KEY NOT NULL,
+        window_start  INTEGER NOT NULL,
+        count         INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE published_jwks (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        jwks  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE signing_keys (
+        version_id  TEXT PRIMARY KEY NOT NULL,
+        jwk         TEXT NOT NULL,
+        stages      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Why the database cannot be used by this build.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(
+        "the database was written by a newer keygate (schema version {found}; this keygate knows up to {VERSION}): upgrade keygate"
+    )]
+    Newer { found: i64 },
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Brings the schema to [`VERSION`], each step in one transaction. Several processes may open
+/// a new database at once: the version is read again under the write lock.
+pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > VERSION {
+            return Err(SchemaError::Newer { found });
+        }
+        let Some(step) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return Ok(());
+        };
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
+        tx.commit()?;
+    }
+}

@@ -1,0 +1,602 @@
+//! [`Store`] on the embedded SQLite database: rows to domain types and back, and each operation
+//! as one transaction (a `BEGIN IMMEDIATE` one wherever DynamoDB writes conditionally). The
+//! rules themselves (refresh rotation, lockout, expiry) are the domain's, called as the
+//! in-memory store calls them.
+
+use super::Db;
+use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
+use crate::domain::refresh::{Decision, apply, decide};
+use crate::domain::{
+    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
+    RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
+};
+use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use async_trait::async_trait;
+use keygate_sdk::Jwks;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// The embedded store: accounts, API keys, sessions, reset tokens and counters in SQLite.
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Db,
+}
+
+impl SqliteStore {
+    /// The store on an open database.
+    pub fn new(db: Db) -> SqliteStore {
+        SqliteStore { db }
+    }
+
+    /// The database under this store (for backups).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Deletes what has expired by `now` (sessions past their absolute end, reset tokens,
+    /// forgotten failure counters): what DynamoDB's TTL does for the table. Returns the rows gone.
+    pub async fn sweep(&self, now: UnixTime) -> Result<usize, StoreError> {
+        self.db
+            .write(move |tx| {
+                let mut gone = tx.execute("DELETE FROM families WHERE expires_at <= ?1", [now])?;
+                gone += tx.execute("DELETE FROM reset_tokens WHERE expires_at <= ?1", [now])?;
+                gone += tx.execute(
+                    "DELETE FROM login_failures WHERE last_failure_at + ?2 <= ?1",
+                    [now, FORGET_AFTER_SECONDS],
+                )?;
+                gone += tx.execute(
+                    "DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1",
+                    [now, RESET_DELIVERY_WINDOW_SECONDS],
+                )?;
+                Ok(gone)
+            })
+            .await
+    }
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn roles_json(r: &Roles) -> String {
+    serde_json::Value::from(r.names()).to_string()
+}
+
+fn roles_of(s: &str) -> Result<Roles, StoreError> {
+    let names: Vec<String> = serde_json::from_str(s).map_err(corrupt)?;
+    Roles::parse(&names).map_err(corrupt)
+}
+
+fn epoch(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn sql_epoch(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "user_id, username, email, roles, disabled, password_hash, session_epoch, reset_epoch, created_at, updated_at";
+
+/// Raw column values, converted outside rusqlite's row callback so that a bad value is a typed
+/// `Corrupt`, not a panic or a conversion error without context.
+struct AccountRow {
+    user_id: String,
+    username: String,
+    email: Option<String>,
+    roles: String,
+    disabled: bool,
+    password_hash: String,
+    session_epoch: i64,
+    reset_epoch: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        user_id: r.get(0)?,
+        username: r.get(1)?,
+        email: r.get(2)?,
+        roles: r.get(3)?,
+        disabled: r.get(4)?,
+        password_hash: r.get(5)?,
+        session_epoch: r.get(6)?,
+        reset_epoch: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<Account, StoreError> {
+        Ok(Account {
+            user_id: UserId::from_stored(self.user_id),
+            username: Username::parse(&self.username).map_err(corrupt)?,
+            email: self.email.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
+            roles: roles_of(&self.roles)?,
+            disabled: self.disabled,
+            password_hash: PasswordHash::from_stored(self.password_hash),
+            session_epoch: epoch(self.session_epoch),
+            reset_epoch: epoch(self.reset_epoch),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn read_account(conn: &Connection, where_: &str, key: &str) -> Result<Option<Account>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {where_} = ?1"),
+        [key],
+        account_row,
+    )
+    .optional()?
+    .map(AccountRow::into_account)
+    .transpose()
+}
+
+fn write_account(conn: &Connection, a: &Account) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO accounts (username_key, user_id, username, email, email_key, roles, disabled,
+            password_hash, session_epoch, reset_epoch, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            a.key().as_str(),
+            a.user_id.as_str(),
+            a.username.as_str(),
+            a.email.as_ref().map(Email::as_str),
+            a.email.as_ref().map(|e| e.key().as_str().to_owned()),
+            roles_json(&a.roles),
+            a.disabled,
+            a.password_hash.as_str(),
+            sql_epoch(a.session_epoch),
+            sql_epoch(a.reset_epoch),
+            a.created_at,
+            a.updated_at,
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_failures(conn: &Connection, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
+    let stored = conn
+        .query_row(
+            "SELECT count, last_failure_at FROM login_failures WHERE username_key = ?1",
+            [key.as_str()],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .optional()?;
+    Ok(stored
+        .map(|(count, last_failure_at)| Failures {
+            count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
+            last_failure_at,
+        })
+        .filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS)
+        .unwrap_or_default())
+}
+
+const API_KEY_COLUMNS: &str = "key_id, name, roles, secret_hash, created_at, expires_at";
+
+fn api_key_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64, Option<i64>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn api_key_of(
+    (key_id, name, roles, secret_hash, created_at, expires_at): (String, String, String, String, i64, Option<i64>),
+) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        key_id: KeyId::parse(&key_id).ok_or_else(|| corrupt("stored API key id"))?,
+        name,
+        roles: roles_of(&roles)?,
+        secret_hash: TokenHash::from_stored(secret_hash),
+        created_at,
+        expires_at,
+    })
+}
+
+const FAMILY_COLUMNS: &str = "username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked";
+
+fn read_family(conn: &Connection, id: &FamilyId) -> Result<Option<Family>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {FAMILY_COLUMNS} FROM families WHERE family_id = ?1"),
+        [id.as_str()],
+        |r| {
+            Ok(Family {
+                family_id: id.clone(),
+                username_key: UsernameKey::from_stored(r.get(0)?),
+                user_id: UserId::from_stored(r.get(1)?),
+                client_id: r.get(2)?,
+                session_epoch: epoch(r.get(3)?),
+                created_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                current_hash: TokenHash::from_stored(r.get(6)?),
+                previous_hash: r.get::<_, Option<String>>(7)?.map(TokenHash::from_stored),
+                rotated_at: r.get(8)?,
+                revoked: r.get(9)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(StoreError::from)
+}
+
+fn write_family(conn: &Connection, f: &Family) -> Result<(), StoreError> {
+    conn.execute(
+        &format!("INSERT OR REPLACE INTO families (family_id, {FAMILY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+        params![
+            f.family_id.as_str(),
+            f.username_key.as_str(),
+            f.user_id.as_str(),
+            f.client_id,
+            sql_epoch(f.session_epoch),
+            f.created_at,
+            f.expires_at,
+            f.current_hash.as_str(),
+            f.previous_hash.as_ref().map(TokenHash::as_str),
+            f.rotated_at,
+            f.revoked,
+        ],
+    )?;
+    Ok(())
+}
+
+fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(sql, [key], |_| Ok(())).optional()?.is_some())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
+        let a = account.clone();
+        self.db
+            .write(move |tx| {
+                if exists(tx, "SELECT 1 FROM accounts WHERE username_key = ?1", a.key().as_str())? {
+                    return Err(StoreError::Conflict("username"));
+                }
+                if let Some(email) = &a.email
+                    && exists(tx, "SELECT 1 FROM accounts WHERE email_key = ?1", email.key().as_str())?
+                {
+                    return Err(StoreError::Conflict("email"));
+                }
+                if exists(tx, "SELECT 1 FROM accounts WHERE user_id = ?1", a.user_id.as_str())? {
+                    return Err(StoreError::Conflict("user id"));
+                }
+                write_account(tx, &a)
+            })
+            .await
+    }
+
+    async fn account(&self, key: &UsernameKey) -> Result<Option<Account>, StoreError> {
+        let key = key.clone();
+        self.db
+            .call(move |c| read_account(c, "username_key", key.as_str()))
+            .await
+    }
+
+    async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError> {
+        let email = email.clone();
+        self.db
+            .call(move |c| read_account(c, "email_key", email.as_str()))
+            .await
+    }
+
+    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let key = key.clone();
+        self.db
+            .call(move |c| {
+                // One read transaction, so the account and the counter are from one moment.
+                let tx = c.transaction()?;
+                let account = read_account(&tx, "username_key", key.as_str())?;
+                let failures = read_failures(&tx, &key, now)?;
+                Ok((account, failures))
+            })
+            .await
+    }
+
+    async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
+        let (key, update) = (key.clone(), update.clone());
+        self.db
+            .write(move |tx| {
+                let Some(mut a) = read_account(tx, "username_key", key.as_str())? else {
+                    return Ok(None);
+                };
+                if let Some(r) = update.roles {
+                    a.roles = r;
+                }
+                if let Some(x) = update.disabled {
+                    a.disabled = x;
+                }
+                if let Some(h) = update.password_hash {
+                    a.password_hash = h;
+                }
+                if update.revoke_sessions {
+                    a.session_epoch += 1;
+                }
+                a.updated_at = update.updated_at;
+                write_account(tx, &a)?;
+                Ok(Some(a))
+            })
+            .await
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        key: &UsernameKey,
+        _seen: Failures,
+        now: UnixTime,
+    ) -> Result<Attempt, StoreError> {
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                let attempt = read_failures(tx, &key, now)?.reserve(now);
+                if let Attempt::Allowed(f) = attempt {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO login_failures (username_key, count, last_failure_at) VALUES (?1, ?2, ?3)",
+                        params![key.as_str(), f.count, f.last_failure_at],
+                    )?;
+                }
+                Ok(attempt)
+            })
+            .await
+    }
+
+    async fn clear_login_failures(&self, key: &UsernameKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute("DELETE FROM login_failures WHERE username_key = ?1", [key.as_str()])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let r = record.clone();
+        self.db
+            .write(move |tx| {
+                if exists(tx, "SELECT 1 FROM api_keys WHERE key_id = ?1", r.key_id.as_str())? {
+                    return Err(StoreError::Conflict("api key id"));
+                }
+                tx.execute(
+                    &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                    params![
+                        r.key_id.as_str(),
+                        r.name,
+                        roles_json(&r.roles),
+                        r.secret_hash.as_str(),
+                        r.created_at,
+                        r.expires_at
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let id = key_id.clone();
+        self.db
+            .call(move |c| {
+                c.query_row(
+                    &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"),
+                    [id.as_str()],
+                    api_key_row,
+                )
+                .optional()?
+                .map(api_key_of)
+                .transpose()
+            })
+            .await
+    }
+
+    async fn delete_api_key(&self, key_id: &KeyId) -> Result<bool, StoreError> {
+        let id = key_id.clone();
+        self.db
+            .write(move |tx| Ok(tx.execute("DELETE FROM api_keys WHERE key_id = ?1", [id.as_str()])? > 0))
+            .await
+    }
+
+    async fn create_family(&self, family: &Family) -> Result<(), StoreError> {
+        let f = family.clone();
+        self.db
+            .write(move |tx| {
+                if exists(tx, "SELECT 1 FROM families WHERE family_id = ?1", f.family_id.as_str())? {
+                    return Err(StoreError::Conflict("family id"));
+                }
+                write_family(tx, &f)
+            })
+            .await
+    }
+
+    async fn family(&self, family_id: &FamilyId) -> Result<Option<Family>, StoreError> {
+        let id = family_id.clone();
+        self.db.call(move |c| read_family(c, &id)).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family_id: &FamilyId,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: UnixTime,
+        grace: i64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let (id, presented, next) = (family_id.clone(), presented.clone(), next.clone());
+        self.db
+            .write(move |tx| {
+                let Some(f) = read_family(tx, &id)? else {
+                    return Ok(RotateOutcome::Invalid);
+                };
+                let decision = decide(&f, &presented, now, grace);
+                let Some(g) = apply(&f, decision, &presented, &next, now) else {
+                    return Ok(RotateOutcome::Invalid);
+                };
+                write_family(tx, &g)?;
+                Ok(match decision {
+                    Decision::Rotate | Decision::GraceReissue => RotateOutcome::Rotated(g),
+                    Decision::RevokeFamily => RotateOutcome::Reused,
+                    Decision::Reject => RotateOutcome::Invalid,
+                })
+            })
+            .await
+    }
+
+    async fn revoke_family(&self, family_id: &FamilyId) -> Result<(), StoreError> {
+        let id = family_id.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute("UPDATE families SET revoked = 1 WHERE family_id = ?1", [id.as_str()])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError> {
+        let r = record.clone();
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO reset_tokens (token_hash, username_key, epoch, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        r.token_hash.as_str(),
+                        r.username_key.as_str(),
+                        sql_epoch(r.epoch),
+                        r.created_at,
+                        r.expires_at
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
+        let hash = hash.clone();
+        self.db
+            .write(move |tx| {
+                let record = tx
+                    .query_row(
+                        "DELETE FROM reset_tokens WHERE token_hash = ?1
+                         RETURNING username_key, epoch, created_at, expires_at",
+                        [hash.as_str()],
+                        |r| {
+                            Ok(ResetRecord {
+                                token_hash: hash.clone(),
+                                username_key: UsernameKey::from_stored(r.get(0)?),
+                                epoch: epoch(r.get(1)?),
+                                created_at: r.get(2)?,
+                                expires_at: r.get(3)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                Ok(record.filter(|r| now < r.expires_at))
+            })
+            .await
+    }
+
+    async fn finish_reset(
+        &self,
+        key: &UsernameKey,
+        epoch: u64,
+        password_hash: &PasswordHash,
+        now: UnixTime,
+    ) -> Result<Option<Account>, StoreError> {
+        let (key, hash) = (key.clone(), password_hash.clone());
+        self.db
+            .write(move |tx| {
+                let Some(mut a) = read_account(tx, "username_key", key.as_str())?.filter(|a| a.reset_epoch == epoch)
+                else {
+                    return Ok(None);
+                };
+                a.password_hash = hash;
+                a.session_epoch += 1;
+                a.reset_epoch += 1;
+                a.updated_at = now;
+                write_account(tx, &a)?;
+                Ok(Some(a))
+            })
+            .await
+    }
+
+    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
+        let json = serde_json::to_string(jwks).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO published_jwks (id, jwks) VALUES (1, ?1)",
+                    [json],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
+        let json: Option<String> = self
+            .db
+            .call(|c| {
+                Ok(
+                    c.query_row("SELECT jwks FROM published_jwks WHERE id = 1", [], |r| r.get(0))
+                        .optional()?,
+                )
+            })
+            .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()
+    }
+
+    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                let stored = tx
+                    .query_row(
+                        "SELECT window_start, count FROM reset_deliveries WHERE username_key = ?1",
+                        [key.as_str()],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                    .optional()?;
+                let (start, count) = match stored {
+                    Some((start, count)) if now < start + RESET_DELIVERY_WINDOW_SECONDS => (start, count),
+                    _ => (now, 0),
+                };
+                if count >= i64::from(RESET_DELIVERY_LIMIT) {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO reset_deliveries (username_key, window_start, count) VALUES (?1, ?2, ?3)",
+                    params![key.as_str(), start, count + 1],
+                )?;
+                Ok(true)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Inventory for SqliteStore {
+    async fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.db
+            .call(|c| {
+                let mut stmt = c.prepare(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY created_at, username_key"
+                ))?;
+                let rows = stmt.query_map([], account_row)?.collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter().map(AccountRow::into_account).collect()
+            })
+            .await
+    }
+
+    async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.db
+            .call(|c| {
+                let mut stmt = c.prepare(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, key_id"
+                ))?;
+                let rows = stmt.query_map([], api_key_row)?.collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter().map(api_key_of).collect()
+            })
+            .await
+    }
+}
