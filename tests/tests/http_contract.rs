@@ -252,11 +252,17 @@ async fn failures_look_alike_whoever_fails() {
 #[tokio::test]
 async fn bad_requests_get_contract_errors() {
     let t = setup(&[]).await;
-    assert_error(
-        &t.post("/auth/token", json!({"grant_type": "client_credentials"})).await,
-        400,
-        "unsupported_grant_type",
-    );
+    for grant in [
+        "implicit",
+        "authorization_code",
+        "urn:keygate:params:oauth:grant-type:other",
+    ] {
+        assert_error(
+            &t.post("/auth/token", json!({"grant_type": grant})).await,
+            400,
+            "unsupported_grant_type",
+        );
+    }
     assert_error(
         &t.post("/auth/token", json!({"username": "a", "password": "b"})).await,
         400,
@@ -298,11 +304,9 @@ async fn bad_requests_get_contract_errors() {
     assert_eq!(r.body["error"], "invalid_request");
     let big = json!({"grant_type": "password", "username": "x".repeat(17 * 1024), "password": "p"});
     assert_error(&t.post("/auth/token", big).await, 413, "request_too_large");
-    assert_error(
-        &t.call(Method::GET, "/auth/token", &[], "").await,
-        405,
-        "method_not_allowed",
-    );
+    let r = t.call(Method::GET, "/auth/token", &[], "").await;
+    assert_error(&r, 405, "method_not_allowed");
+    assert_eq!(r.headers[header::ALLOW], "POST");
     assert_error(&t.call(Method::GET, "/nope", &[], "").await, 404, "not_found");
     assert_error(&t.post("/auth/refresh", json!({})).await, 400, "invalid_request");
     assert_error(
@@ -609,13 +613,25 @@ async fn jwks_and_discovery() {
     assert_eq!(d["issuer"], "http://127.0.0.1:3000");
     assert_eq!(d["jwks_uri"], "http://127.0.0.1:3000/.well-known/jwks.json");
     assert_eq!(d["token_endpoint"], "http://127.0.0.1:3000/auth/token");
-    assert!(
-        d["grant_types_supported"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("password"))
+    assert_eq!(d["revocation_endpoint"], "http://127.0.0.1:3000/auth/revoke");
+    // Only what works (each is exercised below and in oauth_client.rs); the extension grant is
+    // an absolute URI (RFC 6749 section 4.5); no response type without an authorization endpoint.
+    assert_eq!(
+        d["grant_types_supported"],
+        json!([
+            "password",
+            "client_credentials",
+            "refresh_token",
+            "urn:keygate:params:oauth:grant-type:api-key"
+        ])
     );
-    assert!(d["token_endpoint_auth_methods_supported"].is_array());
+    assert_eq!(
+        d["token_endpoint_auth_methods_supported"],
+        json!(["none", "client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(d["revocation_endpoint_auth_methods_supported"], json!(["none"]));
+    assert_eq!(d["response_types_supported"], json!([]));
+    assert!(d.get("authorization_endpoint").is_none());
 }
 
 #[tokio::test]
@@ -928,4 +944,325 @@ async fn admin_tokens_stop_working_when_their_grounds_end() {
 
     // The admin whose grounds hold still gets in.
     assert_eq!(admin_call(&t, &root).await.status, StatusCode::CREATED);
+}
+
+/// Every path of the route table, with the one method it answers.
+const PATHS: [(&str, &str); 13] = [
+    ("/auth/token", "POST"),
+    ("/auth/refresh", "POST"),
+    ("/auth/revoke", "POST"),
+    ("/.well-known/jwks.json", "GET"),
+    ("/.well-known/openid-configuration", "GET"),
+    ("/auth/password/forgot", "POST"),
+    ("/auth/password/reset", "POST"),
+    ("/auth/validate", "GET"),
+    ("/admin/users", "POST"),
+    ("/admin/users/ann", "PATCH"),
+    ("/admin/users/ann/revoke-sessions", "POST"),
+    ("/admin/api-keys", "POST"),
+    ("/admin/api-keys/0123456789abcdef", "DELETE"),
+];
+
+#[tokio::test]
+async fn every_path_answers_another_method_with_405_and_allow() {
+    let t = setup(&[]).await;
+    for (path, allowed) in PATHS {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+        ] {
+            if method.as_str() == allowed {
+                continue;
+            }
+            let r = t.call(method.clone(), path, &[], "").await;
+            assert_error(&r, 405, "method_not_allowed");
+            assert_eq!(r.headers[header::ALLOW], allowed, "{method} {path}");
+        }
+        // The method it answers is not refused as a method.
+        let r = t.call(allowed.parse().unwrap(), path, &[], "").await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{allowed} {path}");
+        assert!(r.headers.get(header::ALLOW).is_none(), "{allowed} {path}");
+    }
+    // Unknown paths stay 404, also under /admin.
+    for path in ["/admin", "/admin/nope", "/admin/users/a/b", "/auth"] {
+        assert_error(&t.call(Method::DELETE, path, &[], "").await, 404, "not_found");
+    }
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+#[tokio::test]
+async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
+    let t = setup(&[]).await;
+    let key = t
+        .app
+        .create_api_key("billing", &["reader".into(), "writer".into()], None)
+        .await
+        .unwrap();
+    let (id, secret) = (key.key_id.as_str(), key.api_key.as_str());
+    let v = t.verifier().await;
+    let claims_of = |r: &Resp| {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+        assert!(r.body.get("refresh_token").is_none(), "{}", r.body);
+        v.verify(r.body["access_token"].as_str().unwrap(), now()).unwrap()
+    };
+
+    // client_secret_basic, the form body as OAuth 2.0 clients send it.
+    let b = basic(id, secret);
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &b)],
+            "grant_type=client_credentials",
+        )
+        .await;
+    let c = claims_of(&r);
+    assert_eq!(
+        (c.client_id.as_str(), c.sub.as_str()),
+        (id, format!("apikey:{id}").as_str())
+    );
+    assert_eq!(c.roles, ["reader", "writer"]);
+    // Each Basic part form-urlencoded first (RFC 6749 section 2.3.1).
+    let encoded = basic(id, &secret.replace('_', "%5F").replace('-', "%2D"));
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &encoded)],
+            "grant_type=client_credentials",
+        )
+        .await;
+    claims_of(&r);
+
+    // client_secret_post, with a scope that narrows the roles.
+    let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=reader");
+    let c = claims_of(&t.call(Method::POST, "/auth/token", &[FORM], &body).await);
+    assert_eq!(
+        (c.roles.as_slice(), c.scope.as_str()),
+        (&["reader".to_owned()][..], "reader")
+    );
+    let r = t
+        .post(
+            "/auth/token",
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "scope": "writer reader"}),
+        )
+        .await;
+    assert_eq!(claims_of(&r).roles, ["reader", "writer"]);
+
+    // A role the key lacks, or a malformed scope: invalid_scope.
+    for scope in ["reader admin", "", "reader  writer"] {
+        let r = t
+            .post(
+                "/auth/token",
+                json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret, "scope": scope}),
+            )
+            .await;
+        assert_error(&r, 400, "invalid_scope");
+    }
+
+    // Bad client credentials: invalid_client; a Basic attempt is challenged, a body one is not.
+    let other = t.app.create_api_key("other", &[], None).await.unwrap();
+    for (cid, csecret) in [
+        (id, "kgk_wrong"),
+        (id, other.api_key.as_str()),
+        (other.key_id.as_str(), secret),
+        ("not-a-key-id", secret),
+    ] {
+        let r = t
+            .call(
+                Method::POST,
+                "/auth/token",
+                &[FORM, ("authorization", &basic(cid, csecret))],
+                "grant_type=client_credentials",
+            )
+            .await;
+        assert_error(&r, 401, "invalid_client");
+        assert!(
+            r.headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic realm="),
+            "{cid}"
+        );
+        let r = t
+            .post(
+                "/auth/token",
+                json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": csecret}),
+            )
+            .await;
+        assert_error(&r, 401, "invalid_client");
+        assert!(r.headers.get(header::WWW_AUTHENTICATE).is_none());
+    }
+    // No client authentication at all, or an id without a secret.
+    for body in [
+        json!({"grant_type": "client_credentials"}),
+        json!({"grant_type": "client_credentials", "client_id": id}),
+    ] {
+        let r = t.post("/auth/token", body).await;
+        assert_error(&r, 401, "invalid_client");
+        assert!(r.headers.get(header::WWW_AUTHENTICATE).is_some());
+    }
+    // Two methods at once, or a secret without an id: malformed.
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &b)],
+            &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_request");
+    let r = t
+        .post(
+            "/auth/token",
+            json!({"grant_type": "client_credentials", "client_secret": secret}),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_request");
+
+    // A deleted key stops authenticating at once.
+    t.app.delete_api_key(id).await.unwrap();
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &b)],
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_error(&r, 401, "invalid_client");
+}
+
+#[tokio::test]
+async fn the_api_key_grant_answers_to_its_urn_and_its_alias() {
+    let t = setup(&[]).await;
+    let key = t
+        .app
+        .create_api_key("sensor", &["device".into(), "ota".into()], None)
+        .await
+        .unwrap();
+    for grant in ["urn:keygate:params:oauth:grant-type:api-key", "api_key"] {
+        let r = t
+            .post(
+                "/auth/token",
+                json!({"grant_type": grant, "api_key": key.api_key, "scope": "ota"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{grant}: {}", r.body);
+        let c = t
+            .verifier()
+            .await
+            .verify(r.body["access_token"].as_str().unwrap(), now())
+            .unwrap();
+        assert_eq!(c.roles, ["ota"]);
+    }
+    let r = t
+        .post(
+            "/auth/token",
+            json!({"grant_type": "urn:keygate:params:oauth:grant-type:api-key", "api_key": key.api_key, "scope": "root"}),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_scope");
+}
+
+#[tokio::test]
+async fn password_and_refresh_grants_authenticate_the_client_they_name() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
+    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+
+    // A confidential client by Basic, the user's credentials in the body.
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &basic(&key.key_id, &key.api_key))],
+            &user_form,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let c = t
+        .verifier()
+        .await
+        .verify(r.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
+    assert_eq!(c.client_id, key.key_id);
+    let confidential_rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+    // A wrong client secret is not ignored.
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &basic(&key.key_id, "kgk_nope"))],
+            &user_form,
+        )
+        .await;
+    assert_error(&r, 401, "invalid_client");
+    assert!(r.headers.get(header::WWW_AUTHENTICATE).is_some());
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM],
+            &format!("{user_form}&client_id={}&client_secret=kgk_nope", key.key_id),
+        )
+        .await;
+    assert_error(&r, 401, "invalid_client");
+
+    // A public client names itself; its refresh token refreshes at the token endpoint for it
+    // and for no other client.
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM],
+            &format!("{user_form}&client_id=spa"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM],
+            &format!("grant_type=refresh_token&refresh_token={rt}&client_id=other-app"),
+        )
+        .await;
+    assert_error(&r, 401, "invalid_grant");
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM],
+            &format!("grant_type=refresh_token&refresh_token={rt}&client_id=spa"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["refresh_token"].is_string());
+    // The confidential client's token refreshes with its credentials.
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[FORM, ("authorization", &basic(&key.key_id, &key.api_key))],
+            &format!("grant_type=refresh_token&refresh_token={confidential_rt}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }

@@ -2,6 +2,7 @@
 //! as [`UnixTime`] arguments.
 
 pub mod account;
+pub mod client;
 pub mod keys;
 pub mod lockout;
 pub mod password;
@@ -13,6 +14,7 @@ pub mod time;
 pub mod username;
 
 pub use account::{Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, ResetRecord, UserId};
+pub use client::{ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, Scope};
 pub use lockout::Failures;
 pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
 pub use refresh::{Decision, Family, FamilyId, RotateOutcome};

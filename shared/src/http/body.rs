@@ -72,6 +72,28 @@ pub fn from_object<T: DeserializeOwned>(m: Map<String, Value>) -> Result<T, ApiE
     })
 }
 
+/// For `#[serde(default, deserialize_with = "body::present")]` on an optional member: it is a
+/// value or absent, and `null` is refused like any other wrong type (openapi.yaml types no
+/// member as nullable, and the server is exactly as strict). Unknown members stay ignored.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Deserializes an optional integer that JSON may write as `106` or `106.0` (JSON Schema's
+/// `integer` is a mathematical integer, so openapi.yaml cannot tell them apart).
+pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error as _;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        // Every integral value below 2^63 in magnitude converts exactly.
+        Some(f) if f.fract() == 0.0 && f.abs() < 2f64.powi(63) => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom("expected an integer")),
+    }
+}
+
 /// Credentials from `Authorization: Basic base64(user:password)` (RFC 7617), if present.
 /// A present but malformed header is an error.
 pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ApiError> {
@@ -165,6 +187,39 @@ mod tests {
         let mut none = req(Some("application/json"), "{}");
         none.body = None;
         assert_eq!(object(&none, Accept::Json).unwrap_err().code, "request_too_large");
+    }
+
+    #[test]
+    fn optional_members_are_present_or_absent_never_null() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "present")]
+            s: Option<String>,
+        }
+        let s = |v: Value| serde_json::from_value::<T>(v).map(|t| t.s);
+        assert_eq!(s(serde_json::json!({"s": "x"})).unwrap().as_deref(), Some("x"));
+        assert_eq!(s(serde_json::json!({"other": null})).unwrap(), None);
+        assert!(s(serde_json::json!({"s": null})).is_err());
+    }
+
+    #[test]
+    fn integers_written_either_way() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "integer")]
+            n: Option<i64>,
+        }
+        let n = |v: Value| serde_json::from_value::<T>(v).map(|t| t.n);
+        assert_eq!(n(serde_json::json!({"n": 106})).unwrap(), Some(106));
+        assert_eq!(n(serde_json::json!({"n": 106.0})).unwrap(), Some(106));
+        assert_eq!(n(serde_json::json!({})).unwrap(), None);
+        for bad in [
+            serde_json::json!({"n": 1.5}),
+            serde_json::json!({"n": "1"}),
+            serde_json::json!({"n": 1e300}),
+        ] {
+            assert!(n(bad).is_err());
+        }
     }
 
     #[test]

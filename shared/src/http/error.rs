@@ -13,6 +13,11 @@ pub struct ApiError {
     pub description: String,
     pub retry_after: Option<i64>,
     pub bearer_challenge: bool,
+    /// `WWW-Authenticate: Basic` (a client that failed HTTP Basic authentication, RFC 6749
+    /// section 5.2).
+    pub basic_challenge: bool,
+    /// The `Allow` header of a 405 (RFC 9110 section 15.5.6).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,6 +29,8 @@ impl ApiError {
             description: description.into(),
             retry_after: None,
             bearer_challenge: false,
+            basic_challenge: false,
+            allow: None,
         }
     }
     /// 400 `invalid_request`.
@@ -42,13 +49,22 @@ impl ApiError {
     pub fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
     }
-    /// 405 `method_not_allowed`.
-    pub fn method_not_allowed() -> ApiError {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this route does not accept that method",
-        )
+    /// 405 `method_not_allowed`, with `Allow: allow` (the route's methods, comma-separated).
+    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+        ApiError {
+            allow: Some(allow),
+            ..ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method",
+            )
+        }
+    }
+    /// Adds a `WWW-Authenticate: Basic` challenge when this is `invalid_client` and the client
+    /// tried HTTP Basic (or no authentication at all).
+    pub fn challenge_basic_client(mut self, basic: bool) -> ApiError {
+        self.basic_challenge = basic && self.code == "invalid_client";
+        self
     }
 
     /// The HTTP answer.
@@ -69,6 +85,15 @@ impl ApiError {
             r.headers
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
+        if self.basic_challenge {
+            r.headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"keygate\", charset=\"UTF-8\""),
+            );
+        }
+        if let Some(allow) = self.allow {
+            r.headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
         r
     }
 }
@@ -78,6 +103,8 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(d) => ApiError::invalid_request(d),
             Error::InvalidGrant => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", e.to_string()),
+            Error::InvalidClient => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string()),
+            Error::InvalidScope(d) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
             Error::UnsupportedGrantType => {
                 ApiError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", e.to_string())
             }

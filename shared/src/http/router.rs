@@ -4,8 +4,9 @@
 use super::body::{self, Accept};
 use super::error::ApiError;
 use super::{Request, Response};
-use crate::services::{Error, Identifier, Keygate, NewUser, UserChange, account_view};
-use http::{HeaderValue, Method, StatusCode, header};
+use crate::domain::{ClientAuth, ClientAuthMethod, ClientId};
+use crate::services::{API_KEY_GRANT, Error, Identifier, Keygate, NewUser, TokenPair, UserChange, account_view};
+use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Instant;
@@ -53,20 +54,29 @@ impl Function {
     }
 }
 
-fn route_of(path: &str) -> Option<(Route, &'static [Method])> {
-    const POST: &[Method] = &[Method::POST];
-    const GET: &[Method] = &[Method::GET];
-    Some(match path.trim_end_matches('/') {
-        "/auth/token" => (Route::Token, POST),
-        "/auth/refresh" => (Route::Refresh, POST),
-        "/auth/revoke" => (Route::Revoke, POST),
-        "/.well-known/jwks.json" => (Route::Jwks, GET),
-        "/.well-known/openid-configuration" => (Route::Discovery, GET),
-        "/auth/password/forgot" => (Route::Forgot, POST),
-        "/auth/password/reset" => (Route::Reset, POST),
-        "/auth/validate" => (Route::Validate, GET),
-        p if p == "/admin" || p.starts_with("/admin/") => (Route::Admin, &[]),
-        _ => return None,
+/// The route at `path` and the methods it answers (an `Allow` header's value); `None` for an
+/// unknown path (404).
+fn route_of(path: &str) -> Option<(Route, &'static str)> {
+    let path = path.trim_end_matches('/');
+    Some(match path {
+        "/auth/token" => (Route::Token, "POST"),
+        "/auth/refresh" => (Route::Refresh, "POST"),
+        "/auth/revoke" => (Route::Revoke, "POST"),
+        "/.well-known/jwks.json" => (Route::Jwks, "GET"),
+        "/.well-known/openid-configuration" => (Route::Discovery, "GET"),
+        "/auth/password/forgot" => (Route::Forgot, "POST"),
+        "/auth/password/reset" => (Route::Reset, "POST"),
+        "/auth/validate" => (Route::Validate, "GET"),
+        p => {
+            let segments: Vec<&str> = p.strip_prefix("/admin/")?.split('/').collect();
+            let allow = match segments.as_slice() {
+                ["users"] | ["users", _, "revoke-sessions"] | ["api-keys"] => "POST",
+                ["users", _] => "PATCH",
+                ["api-keys", _] => "DELETE",
+                _ => return None,
+            };
+            (Route::Admin, allow)
+        }
     })
 }
 
@@ -112,14 +122,17 @@ pub async fn handle(app: &Keygate, function: Function, req: Request) -> Response
 }
 
 async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Response, ApiError> {
-    let Some((route, methods)) = route_of(&req.path) else {
+    let Some((route, allow)) = route_of(&req.path) else {
         return Err(ApiError::not_found());
     };
-    if !function.serves(route) || (route == Route::Validate && function != Function::Local) {
+    if !function.serves(route)
+        || (route == Route::Validate && function != Function::Local)
+        || (route == Route::Admin && !app.config.admin_api)
+    {
         return Err(ApiError::not_found());
     }
-    if !methods.is_empty() && !methods.contains(&req.method) {
-        return Err(ApiError::method_not_allowed());
+    if allow != req.method.as_str() {
+        return Err(ApiError::method_not_allowed(allow));
     }
     match route {
         Route::Token => token(app, req).await,
@@ -139,18 +152,28 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
     }
 }
 
-fn tokens(pair: &crate::services::TokenPair) -> Response {
+fn tokens(pair: &TokenPair) -> Response {
     Response::json(StatusCode::OK, pair).no_store()
 }
 
 #[derive(Deserialize)]
 struct TokenRequest {
+    #[serde(default, deserialize_with = "body::present")]
     grant_type: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     username: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     password: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     api_key: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     client_id: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
+    client_secret: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
+    scope: Option<String>,
 }
 
 fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
@@ -169,42 +192,76 @@ async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         return Ok(tokens(&app.password_login(&user, &pass, None).await?));
     };
     let r: TokenRequest = body::from_object(obj)?;
-    let client_id = r.client_id.as_deref().filter(|c| valid_client_id(c));
-    if r.client_id.is_some() && client_id.is_none() {
-        return Err(ApiError::invalid_request(
-            "client_id must be 1-128 characters of A-Z a-z 0-9 _ - . :",
-        ));
-    }
-    let pair = match r.grant_type.as_deref() {
-        None => return Err(ApiError::invalid_request("grant_type is required")),
-        Some("password") => match (&r.username, &r.password, basic) {
-            (None, None, Some((u, p))) => app.password_login(&u, &p, client_id).await?,
-            _ => {
-                app.password_login(
-                    required(&r.username, "username")?,
-                    required(&r.password, "password")?,
-                    client_id,
-                )
-                .await?
-            }
-        },
-        Some("api_key") => app.api_key_login(required(&r.api_key, "api_key")?).await?,
-        Some("refresh_token") => app.refresh(required(&r.refresh_token, "refresh_token")?).await?,
-        Some(_) => return Err(Error::UnsupportedGrantType.into()),
+    let grant = required(&r.grant_type, "grant_type")?;
+    // A password grant without a username and password in the body takes the user's
+    // credentials from HTTP Basic; everywhere else, Basic credentials are the client's.
+    let (user_basic, client_basic) = match basic {
+        Some(b) if grant == "password" && r.username.is_none() && r.password.is_none() => (Some(b), None),
+        b => (None, b),
     };
+    let client = ClientAuth::from_request(
+        client_basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        r.client_id.as_deref(),
+        r.client_secret.as_deref(),
+    )
+    .map_err(|e| ApiError::invalid_request(e.0))?;
+    let challenge = !matches!(&client, ClientAuth::Confidential(c) if c.method == ClientAuthMethod::Post);
+    let pair = grant_tokens(app, grant, &r, user_basic, client)
+        .await
+        .map_err(|e| e.challenge_basic_client(challenge))?;
     Ok(tokens(&pair))
 }
 
-fn valid_client_id(c: &str) -> bool {
-    !c.is_empty()
-        && c.len() <= 128
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+/// The client's id once authenticated: a confidential client must prove it holds its key.
+async fn client_id_of(app: &Keygate, client: ClientAuth) -> Result<Option<ClientId>, Error> {
+    Ok(match client {
+        ClientAuth::Anonymous => None,
+        ClientAuth::Public(id) => Some(id),
+        ClientAuth::Confidential(c) => Some(app.authenticate_client(&c).await?),
+    })
+}
+
+/// The token pair of one grant (RFC 6749 sections 4.3, 4.4, 6 and the API-key extension).
+async fn grant_tokens(
+    app: &Keygate,
+    grant: &str,
+    r: &TokenRequest,
+    user_basic: Option<(String, String)>,
+    client: ClientAuth,
+) -> Result<TokenPair, ApiError> {
+    Ok(match grant {
+        "password" => {
+            let (user, pass) = match &user_basic {
+                Some((u, p)) => (u.as_str(), p.as_str()),
+                None => (required(&r.username, "username")?, required(&r.password, "password")?),
+            };
+            let client_id = client_id_of(app, client).await?;
+            app.password_login(user, pass, client_id.as_ref().map(ClientId::as_str))
+                .await?
+        }
+        "client_credentials" => match client {
+            ClientAuth::Confidential(c) => app.client_credentials_login(&c, r.scope.as_deref()).await?,
+            ClientAuth::Anonymous | ClientAuth::Public(_) => return Err(Error::InvalidClient.into()),
+        },
+        "refresh_token" => {
+            let token = required(&r.refresh_token, "refresh_token")?;
+            let client_id = client_id_of(app, client).await?;
+            app.refresh_for_client(token, client_id.as_ref()).await?
+        }
+        "api_key" | API_KEY_GRANT => {
+            let key = required(&r.api_key, "api_key")?;
+            client_id_of(app, client).await?;
+            app.api_key_login_scoped(key, r.scope.as_deref()).await?
+        }
+        _ => return Err(Error::UnsupportedGrantType.into()),
+    })
 }
 
 #[derive(Deserialize)]
 struct RefreshRequest {
+    #[serde(default, deserialize_with = "body::present")]
     grant_type: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     refresh_token: Option<String>,
 }
 
@@ -220,9 +277,14 @@ async fn refresh(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
 
 #[derive(Deserialize)]
 struct RevokeRequest {
+    #[serde(default, deserialize_with = "body::present")]
     refresh_token: Option<String>,
     /// RFC 7009's name for it.
+    #[serde(default, deserialize_with = "body::present")]
     token: Option<String>,
+    /// RFC 7009's hint; keygate revokes only refresh tokens, so only its type is checked.
+    #[serde(default, deserialize_with = "body::present", rename = "token_type_hint")]
+    _token_type_hint: Option<String>,
 }
 
 async fn revoke(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
@@ -237,7 +299,9 @@ async fn revoke(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
 
 #[derive(Deserialize)]
 struct ForgotRequest {
+    #[serde(default, deserialize_with = "body::present")]
     username: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     email: Option<String>,
 }
 
@@ -300,6 +364,7 @@ async fn validate(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
 struct CreateUserRequest {
     username: String,
     password: String,
+    #[serde(default, deserialize_with = "body::present")]
     email: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
@@ -308,7 +373,9 @@ struct CreateUserRequest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchUserRequest {
+    #[serde(default, deserialize_with = "body::present")]
     roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "body::present")]
     disabled: Option<bool>,
 }
 
@@ -317,6 +384,7 @@ struct CreateKeyRequest {
     name: String,
     #[serde(default)]
     roles: Vec<String>,
+    #[serde(default, deserialize_with = "body::integer")]
     expires_in: Option<i64>,
 }
 
@@ -340,16 +408,14 @@ fn percent_decode(segment: &str) -> Result<String, ApiError> {
     String::from_utf8(out).map_err(|_| ApiError::invalid_request("the path is not UTF-8"))
 }
 
+/// The admin API; the route table has already checked the path and the method.
 async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
-    if !app.config.admin_api {
-        return Err(ApiError::not_found());
-    }
     let claims = app.authorize_admin(body::bearer(req)).await?;
     let segments: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(2).collect();
     let m = &req.method;
     tracing::info!(target: "keygate::audit", event = "admin_request", actor = claims.sub.as_str(), method = %m, "audit");
     match segments.as_slice() {
-        ["users"] if m == Method::POST => {
+        ["users"] => {
             let r: CreateUserRequest = body::typed(req, Accept::Json)?;
             let account = app
                 .create_user(NewUser {
@@ -365,7 +431,7 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
             )
             .no_store())
         }
-        ["users", name] if m == Method::PATCH => {
+        ["users", name] => {
             let r: PatchUserRequest = body::typed(req, Accept::Json)?;
             let account = app
                 .update_user(
@@ -378,21 +444,18 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
                 .await?;
             Ok(Response::json(StatusCode::OK, &account_view(&account)).no_store())
         }
-        ["users", name, "revoke-sessions"] if m == Method::POST => {
+        ["users", name, "revoke-sessions"] => {
             app.revoke_sessions(&percent_decode(name)?).await?;
             Ok(Response::empty(StatusCode::NO_CONTENT))
         }
-        ["api-keys"] if m == Method::POST => {
+        ["api-keys"] => {
             let r: CreateKeyRequest = body::typed(req, Accept::Json)?;
             let created = app.create_api_key(&r.name, &r.roles, r.expires_in).await?;
             Ok(Response::json(StatusCode::CREATED, &created).no_store())
         }
-        ["api-keys", id] if m == Method::DELETE => {
+        ["api-keys", id] => {
             app.delete_api_key(id).await?;
             Ok(Response::empty(StatusCode::NO_CONTENT))
-        }
-        ["users"] | ["users", _] | ["users", _, "revoke-sessions"] | ["api-keys"] | ["api-keys", _] => {
-            Err(ApiError::method_not_allowed())
         }
         _ => Err(ApiError::not_found()),
     }

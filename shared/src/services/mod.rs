@@ -2,12 +2,14 @@
 //! ports. Each returns a typed [`Error`]; `http::error` maps it to the contract's answer.
 
 mod admin;
+mod discovery;
 mod reset;
 pub mod rotation;
 mod tokens;
 pub mod transfer;
 
 pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
+pub use discovery::{API_KEY_GRANT, Discovery};
 pub use reset::Identifier;
 pub use tokens::TokenPair;
 
@@ -29,8 +31,15 @@ pub enum Error {
     #[error("the credentials or the refresh token are invalid")]
     InvalidGrant,
     /// 400 `unsupported_grant_type`.
-    #[error("grant_type must be password, api_key or refresh_token")]
+    #[error("grant_type must be password, client_credentials, refresh_token or api_key")]
     UnsupportedGrantType,
+    /// 401 `invalid_client`: client authentication failed (unknown, revoked or expired key,
+    /// a secret that is not the key, or no client authentication where it is required).
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// 400 `invalid_scope`: the scope is malformed or asks for a role the client lacks.
+    #[error("{0}")]
+    InvalidScope(String),
     /// 429 `too_many_attempts` with `Retry-After`.
     #[error("too many failed attempts; retry later")]
     TooManyAttempts { retry_after: i64 },
@@ -171,26 +180,5 @@ impl Keygate {
     /// The public keys to publish.
     pub async fn jwks(&self) -> Result<Arc<keygate_sdk::Jwks>> {
         Ok(self.keys.jwks().await?)
-    }
-
-    /// The OpenID Connect discovery document (the subset API Gateway's JWT authorizer and
-    /// OAuth clients read; RFC 8414 names).
-    pub fn discovery(&self) -> serde_json::Value {
-        let iss = &self.config.issuer;
-        serde_json::json!({
-            "issuer": iss,
-            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-            "token_endpoint": format!("{iss}/auth/token"),
-            "revocation_endpoint": format!("{iss}/auth/revoke"),
-            "grant_types_supported": ["password", "api_key", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
-            "revocation_endpoint_auth_methods_supported": ["none"],
-            "response_types_supported": ["token"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
-            "scopes_supported": [],
-            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "roles", "scope", "preferred_username"],
-        })
     }
 }

@@ -1,4 +1,4 @@
-//! Login (password and API key), refresh rotation, logout, and token issuance.
+//! Login (password, API key, client credentials), refresh rotation, logout, and token issuance.
 
 use super::{Error, Keygate, Result};
 use crate::domain::keys::SigningKey;
@@ -6,7 +6,8 @@ use crate::domain::lockout::Attempt;
 use crate::domain::refresh::decide;
 use crate::domain::time::now;
 use crate::domain::{
-    Account, ApiKey, Decision, Family, FamilyId, LoginPassword, RefreshToken, RotateOutcome, UnixTime, UsernameKey,
+    Account, ApiKey, ApiKeyRecord, ClientCredentials, ClientId, Decision, Family, FamilyId, LoginPassword,
+    RefreshToken, RotateOutcome, Scope, UnixTime, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -142,17 +143,63 @@ impl Keygate {
 
     /// The API-key grant: an access token only (the key is the long-lived credential).
     pub async fn api_key_login(&self, presented: &str) -> Result<TokenPair> {
+        self.api_key_login_scoped(presented, None).await
+    }
+
+    /// The API-key grant with an optional `scope` narrowing the key's roles.
+    pub async fn api_key_login_scoped(&self, presented: &str, scope: Option<&str>) -> Result<TokenPair> {
+        let record = self
+            .live_key(ApiKey::parse(presented), "api_key_login", Error::InvalidGrant)
+            .await?;
+        self.key_token(&record, scope, "api_key_login").await
+    }
+
+    /// The `client_credentials` grant (RFC 6749 section 4.4): the client is an API key
+    /// (`client_id` its `key_id`, `client_secret` the key). An access token only, for the key's
+    /// roles narrowed to `scope`; bad credentials are `invalid_client`.
+    pub async fn client_credentials_login(&self, client: &ClientCredentials, scope: Option<&str>) -> Result<TokenPair> {
+        let record = self
+            .live_key(client.api_key(), "client_credentials", Error::InvalidClient)
+            .await?;
+        self.key_token(&record, scope, "client_credentials").await
+    }
+
+    /// Authenticates a confidential client (an API key) that sent credentials along with
+    /// another grant: its id, or `invalid_client`.
+    pub async fn authenticate_client(&self, client: &ClientCredentials) -> Result<ClientId> {
+        let record = self
+            .live_key(client.api_key(), "client_auth", Error::InvalidClient)
+            .await?;
+        audit("client_auth", "success", record.key_id.as_str());
+        ClientId::parse(record.key_id.as_str()).map_err(|e| Error::InvalidRequest(e.to_string()))
+    }
+
+    /// The live stored key that `key` presents, or `failure`.
+    async fn live_key(&self, key: Option<ApiKey>, event: &'static str, failure: Error) -> Result<ApiKeyRecord> {
         let now = now();
-        let Some(key) = ApiKey::parse(presented) else {
-            audit("api_key_login", "failure", "malformed");
-            return Err(Error::InvalidGrant);
+        let Some(key) = key else {
+            audit(event, "failure", "malformed");
+            return Err(failure);
         };
-        let record = self.store.api_key(key.key_id()).await?;
-        let record = match record {
-            Some(r) if r.secret_hash.ct_eq(&key.hash()) && r.is_live(now) => r,
+        match self.store.api_key(key.key_id()).await? {
+            Some(r) if r.secret_hash.ct_eq(&key.hash()) && r.is_live(now) => Ok(r),
             _ => {
-                audit("api_key_login", "failure", key.key_id().as_str());
-                return Err(Error::InvalidGrant);
+                audit(event, "failure", key.key_id().as_str());
+                Err(failure)
+            }
+        }
+    }
+
+    /// An access token for an API key, its roles narrowed to `scope` if one is asked for.
+    async fn key_token(&self, record: &ApiKeyRecord, scope: Option<&str>, event: &'static str) -> Result<TokenPair> {
+        let now = now();
+        let roles = match scope {
+            None => record.roles.clone(),
+            Some(s) => {
+                let scope = Scope::parse(s).map_err(|e| Error::InvalidScope(e.to_string()))?;
+                scope
+                    .narrow(&record.roles)
+                    .ok_or_else(|| Error::InvalidScope("the scope asks for a role the client does not have".into()))?
             }
         };
         let claims = AccessClaims {
@@ -164,12 +211,12 @@ impl Keygate {
             nbf: Some(now),
             jti: FamilyId::try_generate()?.to_string(),
             client_id: record.key_id.to_string(),
-            roles: record.roles.names(),
-            scope: record.roles.scope(),
+            roles: roles.names(),
+            scope: roles.scope(),
             preferred_username: None,
         };
         let access_token = self.sign(&claims).await?;
-        audit("api_key_login", "success", record.key_id.as_str());
+        audit(event, "success", record.key_id.as_str());
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -187,6 +234,12 @@ impl Keygate {
     /// failure answers 503 with the presented token still live, so the client's retry succeeds
     /// instead of being taken for reuse.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair> {
+        self.refresh_for_client(presented, None).await
+    }
+
+    /// [`Keygate::refresh`] for a client that named itself: a token issued to another client
+    /// is `invalid_grant` (RFC 6749 section 6), and stays live.
+    pub async fn refresh_for_client(&self, presented: &str, client: Option<&ClientId>) -> Result<TokenPair> {
         let now = now();
         let Some(token) = RefreshToken::parse(presented) else {
             return Err(Error::InvalidGrant);
@@ -199,6 +252,10 @@ impl Keygate {
             audit("refresh", "failure", "invalid");
             return Err(Error::InvalidGrant);
         };
+        if client.is_some_and(|c| c.as_str() != family.client_id) {
+            audit("refresh", "failure", "other_client");
+            return Err(Error::InvalidGrant);
+        }
         match decide(&family, &presented_hash, now, grace) {
             Decision::Reject => {
                 audit("refresh", "failure", "invalid");
