@@ -6,3 +6,4 @@ pub mod fixtures;
 pub mod rie;
 pub mod serve;
 pub mod stack;
+pub mod tls;
