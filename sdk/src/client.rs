@@ -164,8 +164,7 @@ impl Client {
         let base = base_url.trim_end_matches('/').to_owned();
         base.parse::<http::Uri>().map_err(|e| ClientError::Url(e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| ClientError::Transport(format!("no TLS roots: {e}")))?
+            .with_tls_config(crate::tls::client_config().map_err(ClientError::Transport)?)
             .https_or_http()
             .enable_http1()
             .build();

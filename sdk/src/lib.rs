@@ -44,6 +44,8 @@ pub mod guard;
 pub mod jwk;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(feature = "remote")]
+pub mod tls;
 pub mod verify;
 
 pub use claims::AccessClaims;

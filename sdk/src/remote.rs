@@ -146,10 +146,8 @@ impl RemoteJwks {
         if !matches!(uri.scheme_str(), Some("http" | "https")) {
             return Err("expected an http(s) URL".into());
         }
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| format!("no TLS roots: {e}"))?
+            .with_tls_config(crate::tls::client_config()?)
             .https_or_http()
             .enable_http1()
             .build();

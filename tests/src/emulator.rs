@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path as FsPath;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
@@ -37,6 +37,10 @@ struct Shared {
     notify: Notify,
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     first_poll: Mutex<Option<Instant>>,
+    /// The function's CPU time (user + system, every thread) at its first request for work.
+    first_poll_cpu: Mutex<Option<Duration>>,
+    /// The function's process id, once spawned (0 before).
+    pid: AtomicU32,
     init_error: Mutex<Option<String>>,
     polls: AtomicU64,
     /// The function's timeout (30 s unless [`LambdaProcess::set_timeout`]): the deadline each
@@ -59,7 +63,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn next(State(s): State<Arc<Shared>>) -> Response {
     s.polls.fetch_add(1, Ordering::Relaxed);
-    lock(&s.first_poll).get_or_insert_with(Instant::now);
+    let first = {
+        let mut at = lock(&s.first_poll);
+        let first = at.is_none();
+        at.get_or_insert_with(Instant::now);
+        first
+    };
+    if first {
+        *lock(&s.first_poll_cpu) = process_cpu_time(s.pid.load(Ordering::Relaxed));
+    }
     loop {
         let notified = s.notify.notified();
         if let Some((id, event)) = lock(&s.queue).pop_front() {
@@ -120,6 +132,27 @@ async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
+/// The CPU time (user + system, all threads, exited ones included) process `pid` has used so
+/// far, from its POSIX CPU-time clock: nanosecond resolution, where `/proc/PID/stat`'s `utime`
+/// and `stime` count 10 ms clock ticks.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let pid = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0)?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid place for the clock id; the call reads nothing else.
+    if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
+        return None;
+    }
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec to write to.
+    if unsafe { libc::clock_gettime(clock, &mut t) } != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
 /// A function binary running under the emulator. Killed on drop.
 pub struct LambdaProcess {
     shared: Arc<Shared>,
@@ -178,6 +211,7 @@ impl LambdaProcess {
         }
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn the function binary");
+        shared.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
         let logs = Arc::new(Mutex::new(Vec::new()));
         let mut drains = Vec::new();
         for mut pipe in [
@@ -249,6 +283,22 @@ impl LambdaProcess {
     /// Time from spawn to the function's first request for work (its init duration).
     pub fn init_duration(&self) -> Option<Duration> {
         lock(&self.shared.first_poll).map(|t| t - self.started)
+    }
+
+    /// How many requests for work the function has made (its first is the end of init; each
+    /// later one follows an answer).
+    pub fn polls(&self) -> u64 {
+        self.shared.polls.load(Ordering::Relaxed)
+    }
+
+    /// The function's CPU time (user + system) from spawn to its first request for work.
+    pub fn init_cpu(&self) -> Option<Duration> {
+        *lock(&self.shared.first_poll_cpu)
+    }
+
+    /// The CPU time (user + system) the function has used so far.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        process_cpu_time(self.child.id()?)
     }
 
     /// The function's peak resident memory so far (`VmHWM`), in KiB (Linux).

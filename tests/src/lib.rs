@@ -7,3 +7,4 @@ pub mod rie;
 pub mod serve;
 pub mod stack;
 pub mod tempdir;
+pub mod tls;

@@ -697,7 +697,8 @@ pub fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (dir.join("ca.pem"), dir.join("leaf.pem"), dir.join("leaf.key"))
 }
 
-fn tls_acceptor(cert: &Path, key: &Path) -> tokio_rustls::TlsAcceptor {
+/// A TLS acceptor serving `cert` (PEM chain) with `key`.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> tokio_rustls::TlsAcceptor {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)

@@ -3,8 +3,12 @@
 //!
 //! The Lambda functions build it by hand from what Lambda puts in the environment (region,
 //! the execution role's credentials, and `AWS_ENDPOINT_URL` for a local emulator): no profile
-//! files, no credential chain, no STS client, so less code and a faster start. The CLI (feature
-//! `aws-sso`) uses aws-config's whole chain instead: profiles, SSO, `credential_process`.
+//! files, no credential chain, no STS client, so less code and a faster start. Their HTTPS
+//! client trusts the Amazon Trust Services roots, where every AWS endpoint's chain ends, plus
+//! what `SSL_CERT_FILE` / `SSL_CERT_DIR` name (an emulator's CA, a TLS-inspecting proxy), instead
+//! of reading and parsing the system's 150 roots on every cold start (BENCHMARKS.md, "Cold
+//! start with TLS"). The CLI (feature `aws-sso`) uses aws-config's whole chain instead:
+//! profiles, SSO, `credential_process`, and the system's roots.
 
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -64,7 +68,67 @@ pub fn lambda_config(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
     if let Some(url) = var("AWS_ENDPOINT_URL") {
         b = b.endpoint_url(url);
     }
-    b.build()
+    b.http_client(https_client(&var)).build()
+}
+
+/// The SDK's HTTPS client (rustls on aws-lc-rs): the Amazon roots and [`configured_roots`].
+fn https_client(var: &impl Fn(&str) -> Option<String>) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+
+    let mut trust = TrustStore::empty().with_pem_certificate(keygate_sdk::tls::AMAZON_ROOTS_PEM);
+    for der in configured_roots(var) {
+        trust.add_pem_certificate(pem(&der));
+    }
+    let builder = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(tls) => builder.tls_context(tls).build_https(),
+        Err(e) => {
+            tracing::warn!(error = %describe(&e), "TLS roots: falling back to the system's");
+            builder.build_https()
+        }
+    }
+}
+
+/// The certificates `SSL_CERT_FILE` (a PEM file) and `SSL_CERT_DIR` (directories of PEM files,
+/// `:`-separated) name, as OpenSSL reads them, keeping only those rustls takes as trust anchors
+/// (the SDK's client refuses a set with any other). Unreadable ones are logged and skipped.
+fn configured_roots(var: &impl Fn(&str) -> Option<String>) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use std::path::PathBuf;
+    let file = var("SSL_CERT_FILE").map(PathBuf::from);
+    let dirs: Vec<PathBuf> = var("SSL_CERT_DIR")
+        .map(|d| {
+            std::env::split_paths(&d)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut certs = Vec::new();
+    let sources = file
+        .iter()
+        .map(|f| (Some(f.as_path()), None))
+        .chain(dirs.iter().map(|d| (None, Some(d.as_path()))));
+    for (file, dir) in sources {
+        let loaded = rustls_native_certs::load_certs_from_paths(file, dir);
+        for e in &loaded.errors {
+            tracing::warn!(error = %e, "SSL_CERT_FILE / SSL_CERT_DIR: a certificate was not loaded");
+        }
+        certs.extend(loaded.certs);
+    }
+    let usable = |c: &rustls::pki_types::CertificateDer<'static>| rustls::RootCertStore::empty().add(c.clone()).is_ok();
+    certs.into_iter().filter(usable).collect()
+}
+
+/// One certificate as PEM.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 /// A short description of an SDK error for logs (never contains request payloads).
@@ -103,5 +167,39 @@ mod tests {
         );
         let none = lambda_config(|_| None);
         assert!(none.region().is_none() && none.credentials_provider().is_none() && none.endpoint_url().is_none());
+        assert!(c.http_client().is_some() && none.http_client().is_some());
+    }
+
+    #[test]
+    fn ssl_cert_file_adds_roots_and_a_bad_one_adds_none() {
+        let dir = std::env::temp_dir().join(format!("keygate-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("roots.pem");
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&good, keygate_sdk::tls::AMAZON_ROOTS_PEM).unwrap();
+        std::fs::write(
+            &not_pem,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let roots = |vars: &[(&str, &str)]| {
+            configured_roots(&|k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).len()
+        };
+        let good_s = good.display().to_string();
+        let dir_s = dir.display().to_string();
+        assert_eq!(roots(&[]), 0);
+        assert_eq!(roots(&[("SSL_CERT_FILE", &good_s)]), 5);
+        assert_eq!(roots(&[("SSL_CERT_FILE", "/nonexistent/roots.pem")]), 0);
+        assert_eq!(roots(&[("SSL_CERT_FILE", &not_pem.display().to_string())]), 0);
+        // The directory holds the good file (5) and the bad one (none).
+        assert_eq!(roots(&[("SSL_CERT_DIR", &dir_s)]), 5);
+        // Each root is handed to the SDK as PEM that parses back to the same certificate.
+        let der = configured_roots(&|k: &str| (k == "SSL_CERT_FILE").then(|| good_s.clone())).remove(0);
+        use rustls::pki_types::pem::PemObject;
+        assert_eq!(
+            rustls::pki_types::CertificateDer::from_pem_slice(pem(&der).as_bytes()).unwrap(),
+            der
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
