@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let req = Request {
         method: Method::POST,
         path: "/auth/token".into(),
+        query: None,
         headers,
         body: Some(Bytes::copy_from_slice(payload)),
         request_id: "fuzz".into(),

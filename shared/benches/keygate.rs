@@ -176,6 +176,7 @@ fn request(path: &str, body: serde_json::Value) -> Request {
     Request {
         method: Method::POST,
         path: path.into(),
+        query: None,
         headers,
         body: Some(Bytes::from(body.to_string())),
         request_id: "bench".into(),

@@ -35,6 +35,7 @@ async fn post(app: &Keygate, path: &str, body: Value) -> (Response, Duration) {
     let req = Request {
         method: Method::POST,
         path: path.into(),
+        query: None,
         headers,
         body: Some(Bytes::from(body.to_string())),
         request_id: "timing".into(),

@@ -84,6 +84,7 @@ impl T {
         let req = Request {
             method,
             path: path.into(),
+            query: None,
             headers: h,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "test".into(),

@@ -21,6 +21,7 @@ async fn call(app: &Keygate, method: Method, path: &str, body: &str) -> Value {
     let req = Request {
         method,
         path: path.into(),
+        query: None,
         headers,
         body: Some(Bytes::from(body.to_owned())),
         request_id: "t".into(),

@@ -138,6 +138,7 @@ mod tests {
         Request {
             method: Method::POST,
             path: "/auth/token".into(),
+            query: None,
             headers,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "t".into(),

@@ -21,7 +21,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: Method,
+    /// The path a route is matched on: for Lambda, without the API Gateway stage or the
+    /// custom-domain base path in front of it.
     pub path: String,
+    /// The query string as the client sent it, without the `?` (`None` when there is none).
+    pub query: Option<String>,
     pub headers: HeaderMap,
     /// `None` when the transport saw more than [`MAX_BODY_BYTES`].
     pub body: Option<Bytes>,
@@ -70,9 +74,10 @@ impl Response {
         self
     }
 
-    /// Sets a header.
+    /// Adds a header, keeping earlier values of the same name (two `Set-Cookie` headers both
+    /// go out, as separate header lines or the front door's multi-value form).
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Response {
-        self.headers.insert(name, value);
+        self.headers.append(name, value);
         self
     }
 }

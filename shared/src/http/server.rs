@@ -26,6 +26,7 @@ async fn any(State(app): State<Arc<Keygate>>, req: axum::extract::Request) -> ax
     let request = Request {
         method: parts.method,
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
         headers: parts.headers,
         body,
         request_id,
