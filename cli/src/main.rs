@@ -1,4 +1,4 @@
-//! `keygate`: the local server and the operator's tools (contract section 4).
+//! `keygate`: the local server and the operator's tools (`docs/cli.md`).
 
 use clap::{Args, Parser, Subcommand};
 use keygate_shared::config::{BootstrapAdmin, Config, DataDir};

@@ -43,12 +43,12 @@ pub enum ClientError {
     /// No complete answer within the client's timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    /// keygate refused the credentials (status and contract error code).
+    /// keygate refused the credentials (status and keygate's error code).
     #[error("keygate refused the credentials: {status} {error}")]
     Refused {
         /// The HTTP status.
         status: u16,
-        /// The contract error code (`invalid_grant`, `too_many_attempts`, ...).
+        /// keygate's error code (`invalid_grant`, `too_many_attempts`, ...).
         error: String,
     },
     /// keygate could not answer now (429 or 5xx, e.g. `temporarily_unavailable`); the session,
@@ -57,7 +57,7 @@ pub enum ClientError {
     Unavailable {
         /// The HTTP status.
         status: u16,
-        /// The contract error code, if the answer had one.
+        /// keygate's error code, if the answer had one.
         error: String,
     },
 }

@@ -1,4 +1,4 @@
-//! The API Gateway Lambda authorizer (contract section 5). It verifies access tokens with the
+//! The API Gateway Lambda authorizer (`docs/authorizer.md`). It verifies access tokens with the
 //! public JWKS only (`KEYGATE_JWKS_URL`): it never holds the private key.
 //!
 //! Event shapes:

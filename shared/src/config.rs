@@ -1,4 +1,4 @@
-//! Configuration from the environment (contract section 1). Every Lambda function, `keygate
+//! Configuration from the environment (README, "Configuration"). Every Lambda function, `keygate
 //! serve` and the CLI read the same variables. Bad configuration is one clear error naming the
 //! variable, never a panic.
 

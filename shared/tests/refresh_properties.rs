@@ -1,6 +1,6 @@
 //! Property tests of the refresh-family state machine (`domain::refresh`): random sequences of
 //! presentations (the newest token, retired ones, never-issued ones), clock moves across the
-//! grace window and the absolute lifetime, and revocations, checked against the contract's rules.
+//! grace window and the absolute lifetime, and revocations, checked against the documented rules (README, `openapi.yaml`).
 //! Successors are derived as the service derives them (`RefreshToken::successor`), so a grace
 //! re-issue hands out the token the rotation issued.
 

@@ -170,7 +170,7 @@ fn resource(answer: &Value) -> &str {
 }
 
 /// Issue 13: `{"GET /admin/{proxy+}": ["admin"], "*": []}` applies to every event kind, each
-/// matched as contract section 5 says: HTTP APIs by `routeKey`, REST `REQUEST` by `httpMethod`
+/// matched as `docs/authorizer.md` says: HTTP APIs by `routeKey`, REST `REQUEST` by `httpMethod`
 /// and the `resource` template, REST `TOKEN` by the `methodArn`'s concrete path.
 #[tokio::test]
 async fn route_roles_apply_to_every_event_kind() {

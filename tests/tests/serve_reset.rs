@@ -1,5 +1,5 @@
 //! Password reset through `keygate serve` (the real binary): a finished reset spends every
-//! other outstanding reset token of the account (contract section 2, POST /auth/password/reset).
+//! other outstanding reset token of the account (`openapi.yaml`, POST /auth/password/reset).
 
 use keygate_tests::bins::http;
 use keygate_tests::serve::{ADMIN, Server};

@@ -1,4 +1,4 @@
-//! The `admin` Lambda function: the operator API under `/admin/*` (contract section 4).
+//! The `admin` Lambda function: the operator API under `/admin/*` (`openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -1,4 +1,4 @@
-//! The `authenticate` Lambda function (see the contract's route table).
+//! The `authenticate` Lambda function (its routes: `openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -1,5 +1,5 @@
 //! The `authorizer` Lambda function: an API Gateway Lambda authorizer for HTTP APIs (payload
-//! 2.0 and 1.0) and REST APIs (`TOKEN` and `REQUEST`), contract section 5.
+//! 2.0 and 1.0) and REST APIs (`TOKEN` and `REQUEST`); see `docs/authorizer.md`.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -1,4 +1,4 @@
-//! The `forgot-password-confirm` Lambda function (see the contract's route table).
+//! The `forgot-password-confirm` Lambda function (its routes: `openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

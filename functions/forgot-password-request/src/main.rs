@@ -1,4 +1,4 @@
-//! The `forgot-password-request` Lambda function (see the contract's route table).
+//! The `forgot-password-request` Lambda function (its routes: `openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

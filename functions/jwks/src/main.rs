@@ -1,4 +1,4 @@
-//! The `jwks` Lambda function (see the contract's route table).
+//! The `jwks` Lambda function (its routes: `openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -1,4 +1,4 @@
-//! The `refresh` Lambda function (see the contract's route table).
+//! The `refresh` Lambda function (its routes: `openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -1,4 +1,4 @@
-//! The `revoke` Lambda function (see the contract's route table).
+//! The `revoke` Lambda function (its routes: `openapi.yaml`).
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

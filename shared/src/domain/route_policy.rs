@@ -1,4 +1,4 @@
-//! `KEYGATE_ROUTE_ROLES`: which roles each route needs (contract section 5).
+//! `KEYGATE_ROUTE_ROLES`: which roles each route needs (`docs/authorizer.md`).
 //!
 //! Keys are `"METHOD /path"` in API Gateway's route syntax (`{name}` stands for one path segment,
 //! `{name+}` for one or more, and only as the last segment) or `"*"` as the default. A request is

@@ -1,4 +1,5 @@
-//! Operator use cases: accounts, sessions and API keys (contract section 4).
+//! Operator use cases: accounts, sessions and API keys (the admin API of `openapi.yaml`, and
+//! `docs/cli.md`).
 
 use super::{Error, Keygate, Result};
 use crate::domain::time::{now, rfc3339};
@@ -75,7 +76,7 @@ fn refused(outcome: &'static str, subject: &str) {
 }
 
 impl Keygate {
-    /// Admits a caller of the admin API (contract section 4): a valid access token whose
+    /// Admits a caller of the admin API (`/admin/*` in `openapi.yaml`): a valid access token whose
     /// `roles` include `admin` (else 401 / 403), whose account is then read again, so that
     /// a disabled or deleted account (401) or one that lost the role (403) is refused at once,
     /// whatever its still-valid token says. API-key tokens are checked against their key the

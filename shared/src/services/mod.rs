@@ -1,5 +1,5 @@
 //! Services: keygate's use cases (login, refresh, revoke, reset, admin), written against the
-//! ports. Each returns a typed [`Error`]; `http::error` maps it to the contract's answer.
+//! ports. Each returns a typed [`Error`]; `http::error` maps it to its HTTP answer.
 
 mod admin;
 mod discovery;
@@ -21,7 +21,7 @@ use keygate_sdk::{AccessClaims, Verifier, VerifyOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A use case's failure. Each variant is one contract error; see `http::error`.
+/// A use case's failure. Each variant is one error answer of `openapi.yaml`; see `http::error`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// 400 `invalid_request`.
