@@ -1,4 +1,4 @@
-//! `keygate keys` on the embedded store's local keys (contract sections 4 and 6): the same
+//! `keygate keys` on the embedded store's local keys (docs/cli.md): the same
 //! rotation steps as the signing secret on AWS (`services::rotation`), on the keys kept in
 //! `KEYGATE_DATA_DIR`. A running `keygate serve` on that directory picks the change up within
 //! seconds.

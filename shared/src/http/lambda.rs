@@ -1,7 +1,7 @@
 //! The Lambda front doors: every event that can front an HTTP function (API Gateway REST APIs,
 //! HTTP APIs with payload 1.0 or 2.0, Application Load Balancers, Lambda function URLs) becomes
 //! one [`Request`] through `lambda_http`, and each answer goes back in the shape its front door
-//! reads. The only file that knows Lambda HTTP events (contract section 2).
+//! reads. The only file that knows Lambda HTTP events (the HTTP API of openapi.yaml).
 //!
 //! A check runs before `lambda_http` converts an event, on what that conversion would panic on:
 //! a body flagged `isBase64Encoded` that is not base64, or a `Host` header no URI can be built

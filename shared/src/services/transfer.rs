@@ -1,4 +1,4 @@
-//! `keygate export` / `keygate import` (contract section 4): accounts and API keys as JSON
+//! `keygate export` / `keygate import` (docs/cli.md): accounts and API keys as JSON
 //! lines, from one store to another (the embedded store to DynamoDB, when a team outgrows one
 //! machine). Only hashes travel: password hashes (argon2id PHC strings) and API-key hashes,
 //! never a password or key. Sessions, reset tokens and counters stay behind: users log in

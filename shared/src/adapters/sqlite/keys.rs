@@ -1,4 +1,4 @@
-//! The local signing keys (contract section 6) as [`KeyVersions`]: each key a version with
+//! The local signing keys (docs/embedded-store.md) as [`KeyVersions`]: each key a version with
 //! Secrets Manager's staging labels, in the embedded database (mode 0600), so that
 //! `services::rotation` rotates them with the same four steps as the secret on AWS.
 //!

@@ -1,4 +1,4 @@
-//! The embedded store (contract section 6): one SQLite database, `keygate.db` in
+//! The embedded store (docs/embedded-store.md): one SQLite database, `keygate.db` in
 //! `KEYGATE_DATA_DIR`, shared by every `keygate serve` process and CLI command on that
 //! directory.
 //!
