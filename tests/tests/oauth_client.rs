@@ -31,10 +31,12 @@ fn authlib_runs_every_standard_grant_without_keygate_specific_code() {
     // A fixed port, so that the issuer (and every endpoint discovery names) is the real address.
     let addr = format!("127.0.0.1:{}", free_port());
     let issuer = format!("http://{addr}");
+    let data = keygate_tests::tempdir::TempDir::new("oauth");
     let mut cmd = Command::new(keygate_tests::bins::binary("keygate"));
     cmd.args(["serve", "--addr", &addr, "--admin", &format!("{}:{}", ADMIN.0, ADMIN.1)])
         .env_remove("KEYGATE_TABLE")
         .env_remove("KEYGATE_SIGNING_SECRET_ID")
+        .env("KEYGATE_DATA_DIR", data.join("data"))
         .env("KEYGATE_ISSUER", &issuer)
         .env("RUST_LOG", "warn");
     let (_server, addr) = spawn_listening(cmd);
