@@ -279,6 +279,7 @@ pub async fn rotation_main() {
 }
 
 /// How often `keygate serve` checks the age of its local key and drops expired records.
+#[cfg(feature = "sqlite")]
 const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The embedded store's housekeeping while `keygate serve` runs: rotates the local signing key
