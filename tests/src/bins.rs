@@ -125,3 +125,27 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, bearer:
     }
     http(addr, "POST", path, &headers, &body.to_string())
 }
+
+/// Runs `cmd` (a `keygate` CLI command) with `stdin` written to it, and waits for its output.
+pub fn run_with_stdin(mut cmd: std::process::Command, stdin: Option<&str>) -> std::process::Output {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run keygate");
+    let mut pipe = child.stdin.take().expect("stdin");
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    drop(pipe);
+    child.wait_with_output().expect("wait for keygate")
+}
+
+/// The standard output of a command that must succeed (else its output is shown).
+pub fn succeeded(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -1,36 +1,16 @@
 //! The `keygate` operator commands against DynamoDB and Secrets Manager in moto.
 
-use keygate_tests::bins::binary;
+use keygate_tests::bins::{binary, run_with_stdin, succeeded as ok};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn keygate(env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(binary("keygate"));
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).unwrap();
-    }
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
+    run_with_stdin(cmd, stdin)
 }
 
 fn fails_with(o: &Output, needle: &str) {

@@ -4,13 +4,12 @@
 //! running server, files are private whatever the umask, and a bad data directory is one clear
 //! line at start. Export and import move accounts and API keys to DynamoDB (moto) and back.
 
-use keygate_tests::bins::{HttpAnswer, binary, http, post_json};
+use keygate_tests::bins::{HttpAnswer, binary, http, post_json, run_with_stdin, succeeded as ok};
 use keygate_tests::serve::{ADMIN, Proc, Server, spawn_listening};
 use keygate_tests::tempdir::TempDir;
 use serde_json::{Value, json};
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const PW: &str = "tangerine kite orbit 42";
@@ -77,30 +76,11 @@ fn keygate(data: &str, args: &[&str], stdin: Option<&str>, extra: &[(&str, &str)
     cmd.args(args)
         .env_remove("KEYGATE_TABLE")
         .env_remove("KEYGATE_SIGNING_SECRET_ID")
-        .env("KEYGATE_DATA_DIR", data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("KEYGATE_DATA_DIR", data);
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(input) = stdin {
-        pipe.write_all(input.as_bytes()).unwrap();
-    }
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
+    run_with_stdin(cmd, stdin)
 }
 
 fn create_api_key(addr: SocketAddr, admin: &str, name: &str) -> String {

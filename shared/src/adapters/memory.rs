@@ -3,7 +3,7 @@
 //! read as absent.
 
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
-use crate::domain::refresh::{Decision, apply, decide};
+use crate::domain::refresh::{apply, decide};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, RotateOutcome,
     TokenHash, UnixTime, UsernameKey,
@@ -167,11 +167,7 @@ impl Store for MemoryStore {
             return Ok(RotateOutcome::Invalid);
         };
         d.families.insert(family_id.clone(), g.clone());
-        Ok(match decision {
-            Decision::Rotate | Decision::GraceReissue => RotateOutcome::Rotated(g),
-            Decision::RevokeFamily => RotateOutcome::Reused,
-            Decision::Reject => RotateOutcome::Invalid,
-        })
+        Ok(RotateOutcome::after(decision, g))
     }
 
     async fn revoke_family(&self, family_id: &FamilyId) -> Result<(), StoreError> {

@@ -89,6 +89,17 @@ pub enum RotateOutcome {
     Invalid,
 }
 
+impl RotateOutcome {
+    /// What a store reports after writing `family`, the state [`apply`] gave for `decision`.
+    pub fn after(decision: Decision, family: Family) -> RotateOutcome {
+        match decision {
+            Decision::Rotate | Decision::GraceReissue => RotateOutcome::Rotated(family),
+            Decision::RevokeFamily => RotateOutcome::Reused,
+            Decision::Reject => RotateOutcome::Invalid,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

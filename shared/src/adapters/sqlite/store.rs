@@ -5,7 +5,7 @@
 
 use super::Db;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
-use crate::domain::refresh::{Decision, apply, decide};
+use crate::domain::refresh::{apply, decide};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
     RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
@@ -432,11 +432,7 @@ impl Store for SqliteStore {
                     return Ok(RotateOutcome::Invalid);
                 };
                 write_family(tx, &g)?;
-                Ok(match decision {
-                    Decision::Rotate | Decision::GraceReissue => RotateOutcome::Rotated(g),
-                    Decision::RevokeFamily => RotateOutcome::Reused,
-                    Decision::Reject => RotateOutcome::Invalid,
-                })
+                Ok(RotateOutcome::after(decision, g))
             })
             .await
     }
