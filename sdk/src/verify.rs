@@ -1,10 +1,13 @@
-//! Access-token verification that trusts no library default: the algorithm comes from the
-//! key, never from the token; every claim keygate relies on is required and checked.
+//! Access-token verification that trusts no library default: keygate's checks (size, duplicate
+//! members, header parameters, `typ`, the algorithm pinned by the key) run before the signature
+//! is checked by jsonwebtoken's aws-lc-rs backend, and every claim keygate relies on is required
+//! and checked after it.
 
 use crate::{AccessClaims, Jwk, Jwks};
-use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER as AWS_LC;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -78,15 +81,10 @@ pub enum VerifyError {
     LifetimeTooLong,
 }
 
-enum Key {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ec(Vec<u8>),
-    Ed(Vec<u8>),
-}
-
+/// A key of the set: the only algorithm it may verify, and the key as jsonwebtoken reads it.
 struct KeyEntry {
-    alg: &'static str,
-    key: Key,
+    alg: Algorithm,
+    key: DecodingKey,
 }
 
 fn parse_key(jwk: &Jwk) -> Option<KeyEntry> {
@@ -94,14 +92,14 @@ fn parse_key(jwk: &Jwk) -> Option<KeyEntry> {
     if jwk.use_ != "sig" && !jwk.use_.is_empty() {
         return None;
     }
-    match (jwk.kty.as_str(), jwk.alg.as_str(), jwk.crv.as_deref()) {
+    let (alg, key) = match (jwk.kty.as_str(), jwk.alg.as_str(), jwk.crv.as_deref()) {
         ("RSA", "RS256", _) => {
             let n = dec(&jwk.n)?;
             let e = dec(&jwk.e)?;
-            (n.len() >= 256).then_some(KeyEntry {
-                alg: "RS256",
-                key: Key::Rsa { n, e },
-            })
+            if n.len() < 256 {
+                return None;
+            }
+            (Algorithm::RS256, DecodingKey::from_rsa_raw_components(&n, &e))
         }
         ("EC", "ES256", Some("P-256")) => {
             let (x, y) = (dec(&jwk.x)?, dec(&jwk.y)?);
@@ -111,20 +109,19 @@ fn parse_key(jwk: &Jwk) -> Option<KeyEntry> {
             let mut point = vec![0x04];
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            Some(KeyEntry {
-                alg: "ES256",
-                key: Key::Ec(point),
-            })
+            // The uncompressed SEC1 point, as `DecodingKey::from_ec_components` builds it.
+            (Algorithm::ES256, DecodingKey::from_ec_der(&point))
         }
         ("OKP", "EdDSA", Some("Ed25519")) => {
             let x = dec(&jwk.x)?;
-            (x.len() == 32).then_some(KeyEntry {
-                alg: "EdDSA",
-                key: Key::Ed(x),
-            })
+            if x.len() != 32 {
+                return None;
+            }
+            (Algorithm::EdDSA, DecodingKey::from_ed_der(&x))
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some(KeyEntry { alg, key })
 }
 
 /// Verifies keygate access tokens against a fixed key set.
@@ -223,13 +220,12 @@ impl Verifier {
             return Err(VerifyError::Malformed);
         };
         let header = object(h)?;
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or(VerifyError::BadAlgorithm)?;
-        if !matches!(alg, "RS256" | "ES256" | "EdDSA") {
-            return Err(VerifyError::BadAlgorithm);
-        }
+        let alg = match header.get("alg").and_then(Value::as_str) {
+            Some("RS256") => Algorithm::RS256,
+            Some("ES256") => Algorithm::ES256,
+            Some("EdDSA") => Algorithm::EdDSA,
+            _ => return Err(VerifyError::BadAlgorithm),
+        };
         if header.contains_key("crit") {
             return Err(VerifyError::Crit);
         }
@@ -256,20 +252,12 @@ impl Verifier {
         }
         let sig = B64.decode(s).map_err(|_| VerifyError::Malformed)?;
         let signed = &token[..h.len() + 1 + p.len()];
-        let ok = match &entry.key {
-            Key::Rsa { n, e } => signature::RsaPublicKeyComponents {
-                n: n.as_slice(),
-                e: e.as_slice(),
-            }
-            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &sig)
-            .is_ok(),
-            Key::Ec(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(signed.as_bytes(), &sig)
-                .is_ok(),
-            Key::Ed(x) => UnparsedPublicKey::new(&signature::ED25519, x)
-                .verify(signed.as_bytes(), &sig)
-                .is_ok(),
-        };
+        // The aws-lc-rs backend named explicitly rather than jsonwebtoken's process-wide
+        // default, which an application embedding this crate may set to something else.
+        let ok = (AWS_LC.verifier_factory)(&entry.alg, &entry.key)
+            .map_err(|_| VerifyError::BadAlgorithm)?
+            .verify(signed.as_bytes(), &sig)
+            .is_ok();
         if !ok {
             return Err(VerifyError::BadSignature);
         }
@@ -322,7 +310,7 @@ impl Verifier {
 mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+    use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 
     const NOW: i64 = 1_800_000_000;
 
@@ -370,6 +358,111 @@ mod tests {
         fn token(&self, header: Value, payload: Value) -> String {
             self.token_raw(&header.to_string(), &payload.to_string())
         }
+    }
+
+    /// A token signed by aws-lc-rs directly (not by keygate's signer) for `alg`, and its JWKS.
+    fn signed_by_aws_lc(alg: &str) -> (String, Jwks) {
+        use aws_lc_rs::rsa::KeySize;
+        use aws_lc_rs::signature::RsaKeyPair;
+        let header = serde_json::json!({"alg": alg, "kid": "k", "typ": "at+jwt"});
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims().to_string())
+        );
+        let jwk = |kty: &str, crv: Option<&str>| Jwk {
+            kty: kty.into(),
+            kid: "k".into(),
+            alg: alg.into(),
+            use_: "sig".into(),
+            n: None,
+            e: None,
+            crv: crv.map(Into::into),
+            x: None,
+            y: None,
+        };
+        let (sig, jwk) = match alg {
+            "RS256" => {
+                let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+                let mut sig = vec![0; kp.public_modulus_len()];
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .unwrap();
+                let public = signature::RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+                let jwk = Jwk {
+                    n: Some(B64.encode(&public.n)),
+                    e: Some(B64.encode(&public.e)),
+                    ..jwk("RSA", None)
+                };
+                (sig, jwk)
+            }
+            "EdDSA" => {
+                let kp = Ed25519KeyPair::generate().unwrap();
+                let sig = kp.sign(input.as_bytes()).as_ref().to_vec();
+                let x = Some(B64.encode(kp.public_key().as_ref()));
+                (
+                    sig,
+                    Jwk {
+                        x,
+                        ..jwk("OKP", Some("Ed25519"))
+                    },
+                )
+            }
+            _ => {
+                let k = Ec::new();
+                let sig =
+                    k.0.sign(&SystemRandom::new(), input.as_bytes())
+                        .unwrap()
+                        .as_ref()
+                        .to_vec();
+                (sig, k.jwks("k").keys.remove(0))
+            }
+        };
+        (format!("{input}.{}", B64.encode(sig)), Jwks { keys: vec![jwk] })
+    }
+
+    #[test]
+    fn every_algorithm_verifies_and_a_flipped_bit_does_not() {
+        for alg in ["RS256", "ES256", "EdDSA"] {
+            let (token, jwks) = signed_by_aws_lc(alg);
+            let v = Verifier::new(options(), &jwks);
+            assert_eq!(v.verify(&token, NOW).map(|c| c.sub), Ok("u1".to_owned()), "{alg}");
+            let (input, sig_b64) = token.rsplit_once('.').unwrap();
+            let mut sig = B64.decode(sig_b64).unwrap();
+            sig[7] ^= 1;
+            let flipped = format!("{input}.{}", B64.encode(&sig));
+            assert_eq!(v.verify(&flipped, NOW), Err(VerifyError::BadSignature), "{alg}");
+            // A claim changed after signing.
+            let h = input.split_once('.').unwrap().0;
+            let mut c = claims();
+            c["roles"] = serde_json::json!(["admin"]);
+            let forged = format!("{h}.{}.{sig_b64}", B64.encode(c.to_string()));
+            assert_eq!(v.verify(&forged, NOW), Err(VerifyError::BadSignature), "{alg}");
+        }
+    }
+
+    #[test]
+    fn an_hmac_token_keyed_with_the_public_key_is_refused() {
+        // Algorithm confusion (RFC 8725 section 2.1): HS256 with the RSA public key as secret.
+        let (token, jwks) = signed_by_aws_lc("RS256");
+        let v = Verifier::new(options(), &jwks);
+        let (_, payload) = token.split_once('.').unwrap();
+        let payload = payload.split_once('.').unwrap().0;
+        let input = format!(
+            "{}.{payload}",
+            B64.encode(r#"{"alg":"HS256","kid":"k","typ":"at+jwt"}"#)
+        );
+        let secret = jwks.keys[0].n.clone().unwrap();
+        let tag = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes()),
+            input.as_bytes(),
+        );
+        let forged = format!("{input}.{}", B64.encode(tag.as_ref()));
+        assert_eq!(v.verify(&forged, NOW), Err(VerifyError::BadAlgorithm));
     }
 
     fn header() -> Value {
@@ -449,6 +542,19 @@ mod tests {
             (with(&|c| c["nbf"] = (NOW + 31).into()), VerifyError::NotYetValid),
             (with(&|c| c["iat"] = (NOW + 31).into()), VerifyError::IssuedInFuture),
             (with(&|c| c["iss"] = "https://other".into()), VerifyError::WrongIssuer),
+            (
+                with(&|c| c["iss"] = serde_json::json!(["https://iss"])),
+                VerifyError::WrongIssuer,
+            ),
+            (head(&|h| h["alg"] = "ES384".into()), VerifyError::BadAlgorithm),
+            (
+                head(&|h| h["x5c"] = serde_json::json!(["MIIB"])),
+                VerifyError::EmbeddedKey,
+            ),
+            (
+                head(&|h| drop(h.as_object_mut().unwrap().remove("typ"))),
+                VerifyError::BadType,
+            ),
             (with(&|c| c["aud"] = "other".into()), VerifyError::WrongAudience),
             (with(&|c| c["exp"] = (NOW + 2000).into()), VerifyError::LifetimeTooLong),
             (

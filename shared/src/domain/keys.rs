@@ -1,16 +1,22 @@
 //! Signing keys as private JWKs (RFC 7517): RS256 (RSA 2048, the default, since API Gateway's
-//! JWT authorizer verifies RSA only), ES256 (P-256) and EdDSA (Ed25519). Crypto by aws-lc-rs.
+//! JWT authorizer verifies RSA only), ES256 (P-256) and EdDSA (Ed25519). Tokens are signed by
+//! jsonwebtoken (its aws-lc-rs backend); keys are generated and checked by aws-lc-rs, and RSA
+//! keys move between the JWK and DER forms through the `pkcs1` and `pkcs8` crates.
 //! The `kid` is the RFC 7638 thumbprint of the public key. `Debug` never shows private material.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::{EncodingKey, Header};
 use keygate_sdk::{AccessClaims, Jwk};
+use pkcs1::der::SecretDocument;
+use pkcs1::der::zeroize::Zeroizing;
+use pkcs1::{RsaPrivateKey, UintRef};
+use pkcs8::PrivateKeyInfo;
 use serde::{Deserialize, Serialize};
 
 /// A signing algorithm.
@@ -28,6 +34,15 @@ impl Alg {
             Alg::RS256 => "RS256",
             Alg::ES256 => "ES256",
             Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The same algorithm as jsonwebtoken names it.
+    pub fn jws(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Alg::RS256 => jsonwebtoken::Algorithm::RS256,
+            Alg::ES256 => jsonwebtoken::Algorithm::ES256,
+            Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
         }
     }
 }
@@ -49,17 +64,12 @@ impl std::str::FromStr for Alg {
 #[error("{0}")]
 pub struct KeyMaterialError(pub &'static str);
 
-enum Inner {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-}
-
 /// A private signing key with its id.
 pub struct SigningKey {
     kid: String,
     alg: Alg,
-    inner: Inner,
+    /// The private key as jsonwebtoken reads it (PKCS#1 for RSA, PKCS#8 otherwise); zeroized on drop.
+    encoding: EncodingKey,
     /// The private JWK members other than kid/alg/use (base64url), for storage.
     private: PrivateJwk,
     public: Jwk,
@@ -117,77 +127,51 @@ fn unb64(s: &Option<String>) -> Result<Vec<u8>, KeyMaterialError> {
     s.as_deref().and_then(|s| B64.decode(s).ok()).ok_or(BAD)
 }
 
-fn strip_zeros(b: &[u8]) -> &[u8] {
-    let i = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
-    &b[i..]
-}
-
-// --- a minimal DER reader and writer, enough for PKCS#8 / PKCS#1 RSA private keys ---
-
-fn der_len(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let b = strip_zeros(&bytes);
-        out.push(0x80 | b.len() as u8);
-        out.extend_from_slice(b);
-    }
-}
-
-fn der_uint(out: &mut Vec<u8>, value: &[u8]) {
-    let v = strip_zeros(value);
-    out.push(0x02);
-    let pad = v.first().is_some_and(|&b| b & 0x80 != 0);
-    der_len(out, v.len() + usize::from(pad));
-    if pad {
-        out.push(0);
-    }
-    out.extend_from_slice(v);
-}
-
-/// Reads one TLV; returns (tag, contents, rest).
-fn der_read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
+/// The nine integers of the PKCS#1 RSAPrivateKey inside aws-lc-rs's PKCS#8 document, as
+/// base64url private JWK members (RFC 7518 section 6.3.2).
+fn rsa_private_jwk(pkcs8_der: &[u8]) -> Option<PrivateJwk> {
+    let info = PrivateKeyInfo::try_from(pkcs8_der).ok()?;
+    if info.algorithm.oid != pkcs1::ALGORITHM_OID {
         return None;
     }
-    Some((tag, &rest[..len], &rest[len..]))
+    let k = RsaPrivateKey::try_from(info.private_key).ok()?;
+    let b = |u: UintRef<'_>| Some(b64(u.as_bytes()));
+    Some(PrivateJwk {
+        kty: "RSA".into(),
+        n: b(k.modulus),
+        e: b(k.public_exponent),
+        d: b(k.private_exponent),
+        p: b(k.prime1),
+        q: b(k.prime2),
+        dp: b(k.exponent1),
+        dq: b(k.exponent2),
+        qi: b(k.coefficient),
+        ..Default::default()
+    })
 }
 
-/// The nine integers of a PKCS#1 RSAPrivateKey inside a PKCS#8 PrivateKeyInfo.
-fn rsa_components_from_pkcs8(pkcs8: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let (0x30, info, _) = der_read(pkcs8)? else { return None };
-    let (0x02, _version, rest) = der_read(info)? else {
-        return None;
+fn uint(big_endian: &[u8]) -> Result<UintRef<'_>, KeyMaterialError> {
+    UintRef::new(big_endian).map_err(|_| BAD)
+}
+
+/// The PKCS#1 RSAPrivateKey DER of a private RSA JWK (what `RsaKeyPair::from_der` and
+/// jsonwebtoken's RSA `EncodingKey` read), zeroized when dropped.
+fn rsa_pkcs1_der(p: &PrivateJwk) -> Result<SecretDocument, KeyMaterialError> {
+    let field = |member: &Option<String>| unb64(member).map(Zeroizing::new);
+    let (n, e, d) = (field(&p.n)?, field(&p.e)?, field(&p.d)?);
+    let (p1, p2, d1, d2, c) = (field(&p.p)?, field(&p.q)?, field(&p.dp)?, field(&p.dq)?, field(&p.qi)?);
+    let key = RsaPrivateKey {
+        modulus: uint(&n)?,
+        public_exponent: uint(&e)?,
+        private_exponent: uint(&d)?,
+        prime1: uint(&p1)?,
+        prime2: uint(&p2)?,
+        exponent1: uint(&d1)?,
+        exponent2: uint(&d2)?,
+        coefficient: uint(&c)?,
+        other_prime_infos: None,
     };
-    let (0x30, _alg, rest) = der_read(rest)? else {
-        return None;
-    };
-    let (0x04, rsa_der, _) = der_read(rest)? else {
-        return None;
-    };
-    let (0x30, mut seq, _) = der_read(rsa_der)? else {
-        return None;
-    };
-    let mut ints = Vec::new();
-    while !seq.is_empty() {
-        let (0x02, v, rest) = der_read(seq)? else { return None };
-        ints.push(strip_zeros(v).to_vec());
-        seq = rest;
-    }
-    (ints.len() == 9).then_some(ints)
+    SecretDocument::encode_msg(&key).map_err(|_| BAD)
 }
 
 fn thumbprint(public: &Jwk) -> String {
@@ -235,19 +219,7 @@ impl SigningKey {
             Alg::RS256 => {
                 let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| GEN)?;
                 let pkcs8 = kp.as_der().map_err(|_| GEN)?;
-                let c = rsa_components_from_pkcs8(pkcs8.as_ref()).ok_or(GEN)?;
-                PrivateJwk {
-                    kty: "RSA".into(),
-                    n: Some(b64(&c[1])),
-                    e: Some(b64(&c[2])),
-                    d: Some(b64(&c[3])),
-                    p: Some(b64(&c[4])),
-                    q: Some(b64(&c[5])),
-                    dp: Some(b64(&c[6])),
-                    dq: Some(b64(&c[7])),
-                    qi: Some(b64(&c[8])),
-                    ..Default::default()
-                }
+                rsa_private_jwk(pkcs8.as_ref()).ok_or(GEN)?
             }
             Alg::ES256 => {
                 let kp = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|_| GEN)?;
@@ -307,38 +279,33 @@ impl SigningKey {
     }
 
     fn build(mut p: PrivateJwk, alg: Alg, kid: String) -> Result<SigningKey, KeyMaterialError> {
-        let inner = match alg {
+        // Each key is parsed and checked by aws-lc-rs once here, then handed to jsonwebtoken.
+        let encoding = match alg {
             Alg::RS256 => {
-                let mut body = Vec::new();
-                der_uint(&mut body, &[0]);
-                for part in [&p.n, &p.e, &p.d, &p.p, &p.q, &p.dp, &p.dq, &p.qi] {
-                    der_uint(&mut body, &unb64(part)?);
-                }
-                let mut der = vec![0x30];
-                der_len(&mut der, body.len());
-                der.extend_from_slice(&body);
-                let kp = RsaKeyPair::from_der(&der).map_err(|_| BAD)?;
+                let der = rsa_pkcs1_der(&p)?;
+                let kp = RsaKeyPair::from_der(der.as_bytes()).map_err(|_| BAD)?;
                 if kp.public_modulus_len() < 256 {
                     return Err(KeyMaterialError("RSA keys must have at least 2048 bits"));
                 }
-                Inner::Rsa(kp)
+                EncodingKey::from_rsa_der(der.as_bytes())
             }
             Alg::ES256 => {
                 let mut point = vec![0x04];
                 point.extend_from_slice(&unb64(&p.x)?);
                 point.extend_from_slice(&unb64(&p.y)?);
-                let d = unb64(&p.d)?;
-                Inner::Ec(
-                    EcdsaKeyPair::from_private_key_and_public_key(
-                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                        &d,
-                        &point,
-                    )
-                    .map_err(|_| BAD)?,
+                let d = Zeroizing::new(unb64(&p.d)?);
+                let kp = EcdsaKeyPair::from_private_key_and_public_key(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &d,
+                    &point,
                 )
+                .map_err(|_| BAD)?;
+                EncodingKey::from_ec_der(kp.to_pkcs8v1().map_err(|_| BAD)?.as_ref())
             }
             Alg::EdDSA => {
-                Inner::Ed(Ed25519KeyPair::from_seed_and_public_key(&unb64(&p.d)?, &unb64(&p.x)?).map_err(|_| BAD)?)
+                let seed = Zeroizing::new(unb64(&p.d)?);
+                let kp = Ed25519KeyPair::from_seed_and_public_key(&seed, &unb64(&p.x)?).map_err(|_| BAD)?;
+                EncodingKey::from_ed_der(kp.to_pkcs8v1().map_err(|_| BAD)?.as_ref())
             }
         };
         p.kid = Some(kid.clone());
@@ -349,7 +316,7 @@ impl SigningKey {
         Ok(SigningKey {
             kid,
             alg,
-            inner,
+            encoding,
             private: p,
             public,
         })
@@ -377,34 +344,16 @@ impl SigningKey {
 
     /// Signs `claims` as a compact JWS with header `{"alg","kid","typ":"at+jwt"}`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, KeyMaterialError> {
-        let header = serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": "at+jwt"});
-        let payload = serde_json::to_vec(claims).map_err(|_| KeyMaterialError("claims could not be encoded"))?;
-        let mut input = b64(header.to_string().as_bytes());
-        input.push('.');
-        input.push_str(&b64(&payload));
-        const FAIL: KeyMaterialError = KeyMaterialError("signing failed");
-        let sig = match &self.inner {
-            Inner::Rsa(kp) => {
-                let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    input.as_bytes(),
-                    &mut sig,
-                )
-                .map_err(|_| FAIL)?;
-                sig
-            }
-            Inner::Ec(kp) => kp
-                .sign(&SystemRandom::new(), input.as_bytes())
-                .map_err(|_| FAIL)?
-                .as_ref()
-                .to_vec(),
-            Inner::Ed(kp) => kp.sign(input.as_bytes()).as_ref().to_vec(),
-        };
-        input.push('.');
-        input.push_str(&b64(&sig));
-        Ok(input)
+        self.sign_typed("at+jwt", claims)
+    }
+
+    /// Signs `claims` as a compact JWS with header `{"alg","kid","typ"}`: the one signing path
+    /// for every token kind, each naming itself by `typ` (RFC 8725 section 3.11).
+    pub fn sign_typed<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyMaterialError> {
+        let mut header = Header::new(self.alg.jws());
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| KeyMaterialError("signing failed"))
     }
 }
 
@@ -453,6 +402,49 @@ mod tests {
     }
 
     #[test]
+    fn signed_tokens_verify_with_the_public_jwk_and_no_other() {
+        let options = keygate_sdk::VerifyOptions {
+            issuer: "https://issuer".into(),
+            audience: "keygate".into(),
+            leeway: 30,
+            max_lifetime: 1000,
+        };
+        let now = 1_999_999_100;
+        for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
+            let k = SigningKey::generate(alg).unwrap();
+            let jwks = keygate_sdk::Jwks {
+                keys: vec![k.public_jwk()],
+            };
+            let token = k.sign(&claims()).unwrap();
+            let verified = keygate_sdk::Verifier::new(options.clone(), &jwks).verify(&token, now);
+            assert_eq!(verified, Ok(claims()), "{alg:?}");
+            // Another key of the same kind under the same kid does not verify it.
+            let mut other = SigningKey::generate(alg).unwrap().public_jwk();
+            other.kid = k.kid().to_owned();
+            let verifier = keygate_sdk::Verifier::new(options.clone(), &keygate_sdk::Jwks { keys: vec![other] });
+            assert_eq!(
+                verifier.verify(&token, now),
+                Err(keygate_sdk::VerifyError::BadSignature),
+                "{alg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rsa_jwk_members_and_pkcs1_der_convert_both_ways_exactly() {
+        // aws-lc-rs's own PKCS#1 encoding of a key is what the JWK members encode back to.
+        let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let pkcs8 = kp.as_der().unwrap();
+        let info = PrivateKeyInfo::try_from(pkcs8.as_ref()).unwrap();
+        let jwk = rsa_private_jwk(pkcs8.as_ref()).unwrap();
+        assert_eq!(rsa_pkcs1_der(&jwk).unwrap().as_bytes(), info.private_key);
+        assert!(rsa_private_jwk(b"not der").is_none());
+        // An EC key's PKCS#8 is not read as RSA.
+        let ec = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        assert!(rsa_private_jwk(ec.to_pkcs8v1().unwrap().as_ref()).is_none());
+    }
+
+    #[test]
     fn rejects_mismatched_or_broken_jwks() {
         let k = SigningKey::generate(Alg::ES256).unwrap();
         let mut v: serde_json::Value = serde_json::from_str(&k.to_jwk_json()).unwrap();
@@ -467,5 +459,23 @@ mod tests {
         let mut no_kid: serde_json::Value = serde_json::from_str(&k.to_jwk_json()).unwrap();
         no_kid.as_object_mut().unwrap().remove("kid");
         assert!(SigningKey::from_jwk_json(&no_kid.to_string()).is_err());
+        let rsa: serde_json::Value =
+            serde_json::from_str(&SigningKey::generate(Alg::RS256).unwrap().to_jwk_json()).unwrap();
+        let other: serde_json::Value =
+            serde_json::from_str(&SigningKey::generate(Alg::RS256).unwrap().to_jwk_json()).unwrap();
+        for member in ["n", "d", "p", "qi"] {
+            let mut broken = rsa.clone();
+            broken[member] = other[member].clone();
+            assert!(
+                SigningKey::from_jwk_json(&broken.to_string()).is_err(),
+                "{member} swapped"
+            );
+            broken.as_object_mut().unwrap().remove(member);
+            assert!(
+                SigningKey::from_jwk_json(&broken.to_string()).is_err(),
+                "{member} missing"
+            );
+        }
+        assert!(SigningKey::from_jwk_json(&rsa.to_string()).is_ok());
     }
 }
