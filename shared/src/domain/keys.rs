@@ -11,7 +11,7 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::{EncodingKey, Header};
+use jsonwebtoken::EncodingKey;
 use keygate_sdk::{AccessClaims, Jwk};
 use pkcs1::der::SecretDocument;
 use pkcs1::der::zeroize::Zeroizing;
@@ -348,12 +348,31 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS with header `{"alg","kid","typ"}`: the one signing path
-    /// for every token kind, each naming itself by `typ` (RFC 8725 section 3.11).
+    /// for every token kind, each naming itself by `typ` (RFC 8725 section 3.11). The signature
+    /// is jsonwebtoken's (`crypto::sign`, aws-lc-rs backend); the header is keygate's own three
+    /// members, which keeps jsonwebtoken's `Header` (and its embedded-JWK serializer) out of the
+    /// Lambda binaries.
     pub fn sign_typed<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyMaterialError> {
-        let mut header = Header::new(self.alg.jws());
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| KeyMaterialError("signing failed"))
+        #[derive(Serialize)]
+        struct JwsHeader<'a> {
+            alg: &'static str,
+            kid: &'a str,
+            typ: &'a str,
+        }
+        const ENCODE: KeyMaterialError = KeyMaterialError("the token could not be encoded");
+        let header = JwsHeader {
+            alg: self.alg.as_str(),
+            kid: &self.kid,
+            typ,
+        };
+        let mut jws = b64(&serde_json::to_vec(&header).map_err(|_| ENCODE)?);
+        jws.push('.');
+        jws.push_str(&b64(&serde_json::to_vec(claims).map_err(|_| ENCODE)?));
+        let signature = jsonwebtoken::crypto::sign(jws.as_bytes(), &self.encoding, self.alg.jws())
+            .map_err(|_| KeyMaterialError("signing failed"))?;
+        jws.push('.');
+        jws.push_str(&signature);
+        Ok(jws)
     }
 }
 
