@@ -1,5 +1,6 @@
 //! keygate's hot paths next to their floors (criterion). Run with
-//! `cargo bench -p keygate-shared --bench keygate`; figures and reading in BENCHMARKS.md.
+//! `cargo bench -p keygate-shared --bench keygate --features server,password-list`; figures and
+//! reading in BENCHMARKS.md.
 //!
 //! - sign / verify for RS256, ES256 and EdDSA through keygate (a whole JWT: header, claims,
 //!   base64url, JSON, every claim check) next to the bare aws-lc-rs call on the same bytes;

@@ -1,17 +1,19 @@
 //! Signing keys as private JWKs (RFC 7517): RS256 (RSA 2048, the default, since API Gateway's
 //! JWT authorizer verifies RSA only), ES256 (P-256) and EdDSA (Ed25519). Tokens are signed by
-//! jsonwebtoken (its aws-lc-rs backend); keys are generated and checked by aws-lc-rs, and RSA
-//! keys move between the JWK and DER forms through the `pkcs1` and `pkcs8` crates.
+//! aws-lc-rs with each key parsed once (see `SigningKey::sign_typed` for why not through
+//! jsonwebtoken, which verifies them in `keygate-sdk`); keys are generated and checked by
+//! aws-lc-rs, and RSA keys move between the JWK and DER forms through the `pkcs1` and `pkcs8`
+//! crates.
 //! The `kid` is the RFC 7638 thumbprint of the public key. `Debug` never shows private material.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsBigEndian;
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::EncodingKey;
 use keygate_sdk::{AccessClaims, Jwk};
 use pkcs1::der::SecretDocument;
 use pkcs1::der::zeroize::Zeroizing;
@@ -36,15 +38,6 @@ impl Alg {
             Alg::EdDSA => "EdDSA",
         }
     }
-
-    /// The same algorithm as jsonwebtoken names it.
-    pub fn jws(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Alg::RS256 => jsonwebtoken::Algorithm::RS256,
-            Alg::ES256 => jsonwebtoken::Algorithm::ES256,
-            Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
-        }
-    }
 }
 
 impl std::str::FromStr for Alg {
@@ -64,12 +57,18 @@ impl std::str::FromStr for Alg {
 #[error("{0}")]
 pub struct KeyMaterialError(pub &'static str);
 
+/// A private key, parsed and checked once (aws-lc-rs zeroizes it when dropped).
+enum Inner {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
 /// A private signing key with its id.
 pub struct SigningKey {
     kid: String,
     alg: Alg,
-    /// The private key as jsonwebtoken reads it (PKCS#1 for RSA, PKCS#8 otherwise); zeroized on drop.
-    encoding: EncodingKey,
+    inner: Inner,
     /// The private JWK members other than kid/alg/use (base64url), for storage.
     private: PrivateJwk,
     public: Jwk,
@@ -154,8 +153,8 @@ fn uint(big_endian: &[u8]) -> Result<UintRef<'_>, KeyMaterialError> {
     UintRef::new(big_endian).map_err(|_| BAD)
 }
 
-/// The PKCS#1 RSAPrivateKey DER of a private RSA JWK (what `RsaKeyPair::from_der` and
-/// jsonwebtoken's RSA `EncodingKey` read), zeroized when dropped.
+/// The PKCS#1 RSAPrivateKey DER of a private RSA JWK (what
+/// aws-lc-rs's `RsaKeyPair::from_der` reads), zeroized when dropped.
 fn rsa_pkcs1_der(p: &PrivateJwk) -> Result<SecretDocument, KeyMaterialError> {
     let field = |member: &Option<String>| unb64(member).map(Zeroizing::new);
     let (n, e, d) = (field(&p.n)?, field(&p.e)?, field(&p.d)?);
@@ -279,15 +278,15 @@ impl SigningKey {
     }
 
     fn build(mut p: PrivateJwk, alg: Alg, kid: String) -> Result<SigningKey, KeyMaterialError> {
-        // Each key is parsed and checked by aws-lc-rs once here, then handed to jsonwebtoken.
-        let encoding = match alg {
+        // Each key is parsed and checked by aws-lc-rs once, here.
+        let inner = match alg {
             Alg::RS256 => {
                 let der = rsa_pkcs1_der(&p)?;
                 let kp = RsaKeyPair::from_der(der.as_bytes()).map_err(|_| BAD)?;
                 if kp.public_modulus_len() < 256 {
                     return Err(KeyMaterialError("RSA keys must have at least 2048 bits"));
                 }
-                EncodingKey::from_rsa_der(der.as_bytes())
+                Inner::Rsa(kp)
             }
             Alg::ES256 => {
                 let mut point = vec![0x04];
@@ -300,12 +299,11 @@ impl SigningKey {
                     &point,
                 )
                 .map_err(|_| BAD)?;
-                EncodingKey::from_ec_der(kp.to_pkcs8v1().map_err(|_| BAD)?.as_ref())
+                Inner::Ec(kp)
             }
             Alg::EdDSA => {
                 let seed = Zeroizing::new(unb64(&p.d)?);
-                let kp = Ed25519KeyPair::from_seed_and_public_key(&seed, &unb64(&p.x)?).map_err(|_| BAD)?;
-                EncodingKey::from_ed_der(kp.to_pkcs8v1().map_err(|_| BAD)?.as_ref())
+                Inner::Ed(Ed25519KeyPair::from_seed_and_public_key(&seed, &unb64(&p.x)?).map_err(|_| BAD)?)
             }
         };
         p.kid = Some(kid.clone());
@@ -316,7 +314,7 @@ impl SigningKey {
         Ok(SigningKey {
             kid,
             alg,
-            encoding,
+            inner,
             private: p,
             public,
         })
@@ -348,10 +346,16 @@ impl SigningKey {
     }
 
     /// Signs `claims` as a compact JWS with header `{"alg","kid","typ"}`: the one signing path
-    /// for every token kind, each naming itself by `typ` (RFC 8725 section 3.11). The signature
-    /// is jsonwebtoken's (`crypto::sign`, aws-lc-rs backend); the header is keygate's own three
-    /// members, which keeps jsonwebtoken's `Header` (and its embedded-JWK serializer) out of the
-    /// Lambda binaries.
+    /// for every token kind, each naming itself by `typ` (RFC 8725 section 3.11).
+    ///
+    /// Written here rather than through jsonwebtoken: its aws-lc-rs signer takes the key as DER
+    /// and parses and checks it again on every signature (`RsaKeyPair::from_der` per call, and
+    /// `CryptoProvider::signer_factory` gets only the DER, so no provider can cache it), which
+    /// measured 2.0x the cost of an RS256 signature and 1.8–2.2x for ES256 and EdDSA (BENCHMARKS.md).
+    /// Every API-key login and refresh signs, so keygate keeps the parsed aws-lc-rs key, the same
+    /// primitive jsonwebtoken would call, and writes the three base64url parts itself. The header
+    /// is keygate's own three members, which also keeps jsonwebtoken's `Header` (and its
+    /// embedded-JWK serializer) out of the Lambda binaries.
     pub fn sign_typed<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyMaterialError> {
         #[derive(Serialize)]
         struct JwsHeader<'a> {
@@ -368,10 +372,28 @@ impl SigningKey {
         let mut jws = b64(&serde_json::to_vec(&header).map_err(|_| ENCODE)?);
         jws.push('.');
         jws.push_str(&b64(&serde_json::to_vec(claims).map_err(|_| ENCODE)?));
-        let signature = jsonwebtoken::crypto::sign(jws.as_bytes(), &self.encoding, self.alg.jws())
-            .map_err(|_| KeyMaterialError("signing failed"))?;
+        const FAIL: KeyMaterialError = KeyMaterialError("signing failed");
+        let signature = match &self.inner {
+            Inner::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    jws.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| FAIL)?;
+                sig
+            }
+            Inner::Ec(kp) => kp
+                .sign(&SystemRandom::new(), jws.as_bytes())
+                .map_err(|_| FAIL)?
+                .as_ref()
+                .to_vec(),
+            Inner::Ed(kp) => kp.sign(jws.as_bytes()).as_ref().to_vec(),
+        };
         jws.push('.');
-        jws.push_str(&signature);
+        jws.push_str(&b64(&signature));
         Ok(jws)
     }
 }
