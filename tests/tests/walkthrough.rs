@@ -1,21 +1,12 @@
 //! The README's walkthrough, step by step, against the real `keygate serve` binary.
 
-use keygate_tests::bins::http;
+use keygate_tests::bins::{http, post_json};
 use keygate_tests::serve::Server;
 use serde_json::{Value, json};
 
 fn start(outbox: &std::path::Path) -> Server {
     let outbox = outbox.display().to_string();
     Server::start(&[("KEYGATE_MAILER", "outbox"), ("KEYGATE_OUTBOX", &outbox)])
-}
-
-fn post_json(s: &Server, path: &str, body: &Value, auth: Option<&str>) -> keygate_tests::bins::HttpAnswer {
-    let bearer = auth.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(b) = bearer.as_deref() {
-        headers.push(("authorization", b));
-    }
-    http(s.addr, "POST", path, &headers, &body.to_string())
 }
 
 #[test]
@@ -27,7 +18,7 @@ fn readme_walkthrough() {
 
     // 1. The admin logs in and creates a user.
     let admin = post_json(
-        &s,
+        s.addr,
         "/auth/token",
         &json!({"grant_type":"password","username":"admin","password":"correct-horse-battery-9"}),
         None,
@@ -35,7 +26,7 @@ fn readme_walkthrough() {
     assert_eq!(admin.status, 200, "{}", admin.body);
     let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
     let created = post_json(
-        &s,
+        s.addr,
         "/admin/users",
         &json!({"username":"ann","password":"tangerine kite orbit 42","email":"ann@example.com","roles":["reader"]}),
         Some(&admin),
@@ -78,9 +69,9 @@ fn readme_walkthrough() {
 
     // 4. Refresh, then the retired token again: 401 invalid_grant.
     let r1 = ann["refresh_token"].as_str().unwrap();
-    let ann2 = post_json(&s, "/auth/refresh", &json!({"refresh_token": r1}), None);
+    let ann2 = post_json(s.addr, "/auth/refresh", &json!({"refresh_token": r1}), None);
     assert_eq!(ann2.status, 200, "{}", ann2.body);
-    let reuse = post_json(&s, "/auth/refresh", &json!({"refresh_token": r1}), None);
+    let reuse = post_json(s.addr, "/auth/refresh", &json!({"refresh_token": r1}), None);
     assert_eq!(
         (reuse.status, reuse.json()["error"].as_str()),
         (401, Some("invalid_grant"))
@@ -88,7 +79,7 @@ fn readme_walkthrough() {
 
     // 5. Logout.
     let out = post_json(
-        &s,
+        s.addr,
         "/auth/revoke",
         &json!({"refresh_token": ann2.json()["refresh_token"]}),
         None,
@@ -96,12 +87,12 @@ fn readme_walkthrough() {
     assert_eq!((out.status, out.json()), (200, json!({})));
 
     // 6. Forgot and reset.
-    let f = post_json(&s, "/auth/password/forgot", &json!({"username":"ann"}), None);
+    let f = post_json(s.addr, "/auth/password/forgot", &json!({"username":"ann"}), None);
     assert_eq!((f.status, f.json()), (202, json!({"status":"accepted"})));
     let last = std::fs::read_to_string(&outbox).unwrap();
     let mail: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
     let reset = post_json(
-        &s,
+        s.addr,
         "/auth/password/reset",
         &json!({"token": mail["token"], "new_password":"violet harbor lantern 7"}),
         None,

@@ -194,15 +194,24 @@ impl Keygate {
         let update = AccountUpdate {
             roles,
             disabled: change.disabled,
-            updated_at: now(),
             ..Default::default()
+        };
+        self.update_named(username, update, "update_user").await
+    }
+
+    /// Applies `update` to the account named `username` (any spelling), stamped now, and audits
+    /// it as `event`; 404 when there is no such account.
+    async fn update_named(&self, username: &str, update: AccountUpdate, event: &'static str) -> Result<Account> {
+        let update = AccountUpdate {
+            updated_at: now(),
+            ..update
         };
         let updated = self
             .store
             .update_account(&UsernameKey::of_any(username), &update)
             .await?;
         let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
-        admin_audit("update_user", "success", account.user_id.as_str());
+        admin_audit(event, "success", account.user_id.as_str());
         Ok(account)
     }
 
@@ -210,16 +219,9 @@ impl Keygate {
     pub async fn revoke_sessions(&self, username: &str) -> Result<()> {
         let update = AccountUpdate {
             revoke_sessions: true,
-            updated_at: now(),
             ..Default::default()
         };
-        let updated = self
-            .store
-            .update_account(&UsernameKey::of_any(username), &update)
-            .await?;
-        let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
-        admin_audit("revoke_sessions", "success", account.user_id.as_str());
-        Ok(())
+        self.update_named(username, update, "revoke_sessions").await.map(drop)
     }
 
     /// Creates an API key; the answer is the only place the key appears.
