@@ -97,7 +97,13 @@ pub async fn build(config: Config, mode: Mode) -> Result<Keygate, StartError> {
     // keys without a secret.
     let local = !on_lambda && (config.table.is_none() || (needs_keys(mode) && config.signing_secret_id.is_none()));
     let data = match &config.data_dir {
-        DataDir::Path(dir) if local => Some(open_data_dir(dir)?),
+        DataDir::Path(dir) if local => {
+            let data = open_data_dir(dir)?;
+            if matches!(mode, Mode::Local) {
+                data.checkpoint_in_background()?;
+            }
+            Some(data)
+        }
         _ => None,
     };
     let store: Arc<dyn Store> = match (&config.table, &sdk, &data) {
@@ -146,6 +152,17 @@ impl DataDirHandle {
     pub fn key_versions(&self) -> Arc<dyn KeyVersions> {
         #[cfg(feature = "sqlite")]
         return Arc::new(adapters::sqlite::SqliteKeys::new(self.db.clone()));
+        #[cfg(not(feature = "sqlite"))]
+        match self.never {}
+    }
+
+    /// A server's database: WAL checkpoints run on their own thread, off the request path.
+    pub fn checkpoint_in_background(&self) -> Result<(), StartError> {
+        #[cfg(feature = "sqlite")]
+        return self
+            .db
+            .checkpoint_in_background(std::time::Duration::from_millis(250))
+            .map_err(|e| StartError::Other(e.to_string()));
         #[cfg(not(feature = "sqlite"))]
         match self.never {}
     }

@@ -57,12 +57,11 @@ fn staged(tx: &Transaction<'_>) -> Result<Vec<(String, Vec<String>)>, StoreError
 fn save(tx: &Transaction<'_>, versions: &[(String, Vec<String>)]) -> Result<(), StoreError> {
     for (id, stages) in versions {
         if stages.is_empty() {
-            tx.execute("DELETE FROM signing_keys WHERE version_id = ?1", [id])?;
+            tx.prepare_cached("DELETE FROM signing_keys WHERE version_id = ?1")?
+                .execute([id])?;
         } else {
-            tx.execute(
-                "UPDATE signing_keys SET stages = ?2 WHERE version_id = ?1",
-                params![id, stages.join(" ")],
-            )?;
+            tx.prepare_cached("UPDATE signing_keys SET stages = ?2 WHERE version_id = ?1")?
+                .execute(params![id, stages.join(" ")])?;
         }
     }
     Ok(())
@@ -99,10 +98,9 @@ impl KeyVersions for SqliteKeys {
         let jwk: Option<String> = self
             .db
             .call(move |c| {
-                Ok(
-                    c.query_row("SELECT jwk FROM signing_keys WHERE version_id = ?1", [id], |r| r.get(0))
-                        .optional()?,
-                )
+                Ok(c.prepare_cached("SELECT jwk FROM signing_keys WHERE version_id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?)
             })
             .await
             .map_err(key_error)?;
@@ -120,10 +118,10 @@ impl KeyVersions for SqliteKeys {
                 }
                 versions.iter_mut().for_each(|(_, s)| without(s, PENDING));
                 save(tx, &versions)?;
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO signing_keys (version_id, jwk, stages, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, jwk, PENDING, at],
-                )?;
+                )?
+                .execute(params![id, jwk, PENDING, at])?;
                 Ok(())
             })
             .await

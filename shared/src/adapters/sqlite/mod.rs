@@ -151,6 +151,45 @@ impl Db {
         })
         .await
     }
+
+    /// For a long-running server: moves WAL checkpoints off the request path. By default the
+    /// connection whose commit fills the WAL past 1,000 pages copies them into the database
+    /// there and then, inside that request and holding the connection every other request
+    /// queues on (measured: refresh p99 23 ms on `.ci/bench-serve`, 8.8 ms without). Here this
+    /// `Db`'s connections stop checkpointing, and a thread with its own connection runs a
+    /// passive checkpoint (it never blocks a writer or reader) every `every`, until the last
+    /// clone of this `Db` is dropped. Short-lived CLI commands keep SQLite's default; the WAL
+    /// is also checkpointed when the last connection closes.
+    pub fn checkpoint_in_background(&self, every: Duration) -> Result<(), OpenError> {
+        let db_err = |reason: String| OpenError::Database {
+            file: self.path.display().to_string(),
+            reason,
+        };
+        let checkpointer = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| configure(&c).map(|()| c))
+        .map_err(|e| db_err(describe(&e)))?;
+        for slot in self.conns.iter() {
+            let conn = slot.lock().unwrap_or_else(|e| e.into_inner());
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(|e| db_err(describe(&e)))?;
+        }
+        let alive = Arc::downgrade(&self.conns);
+        std::thread::Builder::new()
+            .name("keygate-checkpoint".into())
+            .spawn(move || {
+                while alive.strong_count() > 0 {
+                    std::thread::sleep(every);
+                    if let Err(e) = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %describe(&e), "embedded store: WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| db_err(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(())
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -164,6 +203,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement is prepared once per connection and reused (`prepare_cached`): compiling
+    // the SQL again on each call cost a refresh about a third of a millisecond of CPU.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 

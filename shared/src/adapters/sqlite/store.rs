@@ -37,16 +37,18 @@ impl SqliteStore {
     pub async fn sweep(&self, now: UnixTime) -> Result<usize, StoreError> {
         self.db
             .write(move |tx| {
-                let mut gone = tx.execute("DELETE FROM families WHERE expires_at <= ?1", [now])?;
-                gone += tx.execute("DELETE FROM reset_tokens WHERE expires_at <= ?1", [now])?;
-                gone += tx.execute(
-                    "DELETE FROM login_failures WHERE last_failure_at + ?2 <= ?1",
-                    [now, FORGET_AFTER_SECONDS],
-                )?;
-                gone += tx.execute(
-                    "DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1",
-                    [now, RESET_DELIVERY_WINDOW_SECONDS],
-                )?;
+                let mut gone = tx
+                    .prepare_cached("DELETE FROM families WHERE expires_at <= ?1")?
+                    .execute([now])?;
+                gone += tx
+                    .prepare_cached("DELETE FROM reset_tokens WHERE expires_at <= ?1")?
+                    .execute([now])?;
+                gone += tx
+                    .prepare_cached("DELETE FROM login_failures WHERE last_failure_at + ?2 <= ?1")?
+                    .execute([now, FORGET_AFTER_SECONDS])?;
+                gone += tx
+                    .prepare_cached("DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1")?
+                    .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
                 Ok(gone)
             })
             .await
@@ -125,46 +127,40 @@ impl AccountRow {
 }
 
 fn read_account(conn: &Connection, where_: &str, key: &str) -> Result<Option<Account>, StoreError> {
-    conn.query_row(
-        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {where_} = ?1"),
-        [key],
-        account_row,
-    )
-    .optional()?
-    .map(AccountRow::into_account)
-    .transpose()
+    conn.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {where_} = ?1"))?
+        .query_row([key], account_row)
+        .optional()?
+        .map(AccountRow::into_account)
+        .transpose()
 }
 
 fn write_account(conn: &Connection, a: &Account) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT OR REPLACE INTO accounts (username_key, user_id, username, email, email_key, roles, disabled,
             password_hash, session_epoch, reset_epoch, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            a.key().as_str(),
-            a.user_id.as_str(),
-            a.username.as_str(),
-            a.email.as_ref().map(Email::as_str),
-            a.email.as_ref().map(|e| e.key().as_str().to_owned()),
-            roles_json(&a.roles),
-            a.disabled,
-            a.password_hash.as_str(),
-            sql_epoch(a.session_epoch),
-            sql_epoch(a.reset_epoch),
-            a.created_at,
-            a.updated_at,
-        ],
-    )?;
+    )?
+    .execute(params![
+        a.key().as_str(),
+        a.user_id.as_str(),
+        a.username.as_str(),
+        a.email.as_ref().map(Email::as_str),
+        a.email.as_ref().map(|e| e.key().as_str().to_owned()),
+        roles_json(&a.roles),
+        a.disabled,
+        a.password_hash.as_str(),
+        sql_epoch(a.session_epoch),
+        sql_epoch(a.reset_epoch),
+        a.created_at,
+        a.updated_at,
+    ])?;
     Ok(())
 }
 
 fn read_failures(conn: &Connection, key: &UsernameKey, now: UnixTime) -> Result<Failures, StoreError> {
     let stored = conn
-        .query_row(
-            "SELECT count, last_failure_at FROM login_failures WHERE username_key = ?1",
-            [key.as_str()],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-        )
+        .prepare_cached("SELECT count, last_failure_at FROM login_failures WHERE username_key = ?1")?
+        .query_row([key.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()?;
     Ok(stored
         .map(|(count, last_failure_at)| Failures {
@@ -197,10 +193,8 @@ fn api_key_of(
 const FAMILY_COLUMNS: &str = "username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked";
 
 fn read_family(conn: &Connection, id: &FamilyId) -> Result<Option<Family>, StoreError> {
-    conn.query_row(
-        &format!("SELECT {FAMILY_COLUMNS} FROM families WHERE family_id = ?1"),
-        [id.as_str()],
-        |r| {
+    conn.prepare_cached(&format!("SELECT {FAMILY_COLUMNS} FROM families WHERE family_id = ?1"))?
+        .query_row([id.as_str()], |r| {
             Ok(Family {
                 family_id: id.clone(),
                 username_key: UsernameKey::from_stored(r.get(0)?),
@@ -214,16 +208,13 @@ fn read_family(conn: &Connection, id: &FamilyId) -> Result<Option<Family>, Store
                 rotated_at: r.get(8)?,
                 revoked: r.get(9)?,
             })
-        },
-    )
-    .optional()
-    .map_err(StoreError::from)
+        })
+        .optional()
+        .map_err(StoreError::from)
 }
 
 fn write_family(conn: &Connection, f: &Family) -> Result<(), StoreError> {
-    conn.execute(
-        &format!("INSERT OR REPLACE INTO families (family_id, {FAMILY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
+    conn.prepare_cached(&format!("INSERT OR REPLACE INTO families (family_id, {FAMILY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"))?.execute(params![
             f.family_id.as_str(),
             f.username_key.as_str(),
             f.user_id.as_str(),
@@ -235,13 +226,16 @@ fn write_family(conn: &Connection, f: &Family) -> Result<(), StoreError> {
             f.previous_hash.as_ref().map(TokenHash::as_str),
             f.rotated_at,
             f.revoked,
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
 fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
-    Ok(conn.query_row(sql, [key], |_| Ok(())).optional()?.is_some())
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([key], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 #[async_trait]
@@ -330,10 +324,7 @@ impl Store for SqliteStore {
             .write(move |tx| {
                 let attempt = read_failures(tx, &key, now)?.reserve(now);
                 if let Attempt::Allowed(f) = attempt {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO login_failures (username_key, count, last_failure_at) VALUES (?1, ?2, ?3)",
-                        params![key.as_str(), f.count, f.last_failure_at],
-                    )?;
+                    tx.prepare_cached("INSERT OR REPLACE INTO login_failures (username_key, count, last_failure_at) VALUES (?1, ?2, ?3)")?.execute(params![key.as_str(), f.count, f.last_failure_at])?;
                 }
                 Ok(attempt)
             })
@@ -344,7 +335,8 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.db
             .write(move |tx| {
-                tx.execute("DELETE FROM login_failures WHERE username_key = ?1", [key.as_str()])?;
+                tx.prepare_cached("DELETE FROM login_failures WHERE username_key = ?1")?
+                    .execute([key.as_str()])?;
                 Ok(())
             })
             .await
@@ -357,17 +349,17 @@ impl Store for SqliteStore {
                 if exists(tx, "SELECT 1 FROM api_keys WHERE key_id = ?1", r.key_id.as_str())? {
                     return Err(StoreError::Conflict("api key id"));
                 }
-                tx.execute(
-                    &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                    params![
-                        r.key_id.as_str(),
-                        r.name,
-                        roles_json(&r.roles),
-                        r.secret_hash.as_str(),
-                        r.created_at,
-                        r.expires_at
-                    ],
-                )?;
+                tx.prepare_cached(&format!(
+                    "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ))?
+                .execute(params![
+                    r.key_id.as_str(),
+                    r.name,
+                    roles_json(&r.roles),
+                    r.secret_hash.as_str(),
+                    r.created_at,
+                    r.expires_at
+                ])?;
                 Ok(())
             })
             .await
@@ -377,14 +369,11 @@ impl Store for SqliteStore {
         let id = key_id.clone();
         self.db
             .call(move |c| {
-                c.query_row(
-                    &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"),
-                    [id.as_str()],
-                    api_key_row,
-                )
-                .optional()?
-                .map(api_key_of)
-                .transpose()
+                c.prepare_cached(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"))?
+                    .query_row([id.as_str()], api_key_row)
+                    .optional()?
+                    .map(api_key_of)
+                    .transpose()
             })
             .await
     }
@@ -392,7 +381,12 @@ impl Store for SqliteStore {
     async fn delete_api_key(&self, key_id: &KeyId) -> Result<bool, StoreError> {
         let id = key_id.clone();
         self.db
-            .write(move |tx| Ok(tx.execute("DELETE FROM api_keys WHERE key_id = ?1", [id.as_str()])? > 0))
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM api_keys WHERE key_id = ?1")?
+                    .execute([id.as_str()])?
+                    > 0)
+            })
             .await
     }
 
@@ -441,7 +435,8 @@ impl Store for SqliteStore {
         let id = family_id.clone();
         self.db
             .write(move |tx| {
-                tx.execute("UPDATE families SET revoked = 1 WHERE family_id = ?1", [id.as_str()])?;
+                tx.prepare_cached("UPDATE families SET revoked = 1 WHERE family_id = ?1")?
+                    .execute([id.as_str()])?;
                 Ok(())
             })
             .await
@@ -451,17 +446,17 @@ impl Store for SqliteStore {
         let r = record.clone();
         self.db
             .write(move |tx| {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR REPLACE INTO reset_tokens (token_hash, username_key, epoch, created_at, expires_at)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        r.token_hash.as_str(),
-                        r.username_key.as_str(),
-                        sql_epoch(r.epoch),
-                        r.created_at,
-                        r.expires_at
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    r.token_hash.as_str(),
+                    r.username_key.as_str(),
+                    sql_epoch(r.epoch),
+                    r.created_at,
+                    r.expires_at
+                ])?;
                 Ok(())
             })
             .await
@@ -472,20 +467,19 @@ impl Store for SqliteStore {
         self.db
             .write(move |tx| {
                 let record = tx
-                    .query_row(
+                    .prepare_cached(
                         "DELETE FROM reset_tokens WHERE token_hash = ?1
                          RETURNING username_key, epoch, created_at, expires_at",
-                        [hash.as_str()],
-                        |r| {
-                            Ok(ResetRecord {
-                                token_hash: hash.clone(),
-                                username_key: UsernameKey::from_stored(r.get(0)?),
-                                epoch: epoch(r.get(1)?),
-                                created_at: r.get(2)?,
-                                expires_at: r.get(3)?,
-                            })
-                        },
-                    )
+                    )?
+                    .query_row([hash.as_str()], |r| {
+                        Ok(ResetRecord {
+                            token_hash: hash.clone(),
+                            username_key: UsernameKey::from_stored(r.get(0)?),
+                            epoch: epoch(r.get(1)?),
+                            created_at: r.get(2)?,
+                            expires_at: r.get(3)?,
+                        })
+                    })
                     .optional()?;
                 Ok(record.filter(|r| now < r.expires_at))
             })
@@ -520,10 +514,8 @@ impl Store for SqliteStore {
         let json = serde_json::to_string(jwks).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.db
             .write(move |tx| {
-                tx.execute(
-                    "INSERT OR REPLACE INTO published_jwks (id, jwks) VALUES (1, ?1)",
-                    [json],
-                )?;
+                tx.prepare_cached("INSERT OR REPLACE INTO published_jwks (id, jwks) VALUES (1, ?1)")?
+                    .execute([json])?;
                 Ok(())
             })
             .await
@@ -533,10 +525,9 @@ impl Store for SqliteStore {
         let json: Option<String> = self
             .db
             .call(|c| {
-                Ok(
-                    c.query_row("SELECT jwks FROM published_jwks WHERE id = 1", [], |r| r.get(0))
-                        .optional()?,
-                )
+                Ok(c.prepare_cached("SELECT jwks FROM published_jwks WHERE id = 1")?
+                    .query_row([], |r| r.get(0))
+                    .optional()?)
             })
             .await?;
         json.map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()
@@ -547,11 +538,8 @@ impl Store for SqliteStore {
         self.db
             .write(move |tx| {
                 let stored = tx
-                    .query_row(
-                        "SELECT window_start, count FROM reset_deliveries WHERE username_key = ?1",
-                        [key.as_str()],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    )
+                    .prepare_cached("SELECT window_start, count FROM reset_deliveries WHERE username_key = ?1")?
+                    .query_row([key.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
                     .optional()?;
                 let (start, count) = match stored {
                     Some((start, count)) if now < start + RESET_DELIVERY_WINDOW_SECONDS => (start, count),
@@ -560,10 +548,10 @@ impl Store for SqliteStore {
                 if count >= i64::from(RESET_DELIVERY_LIMIT) {
                     return Ok(false);
                 }
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR REPLACE INTO reset_deliveries (username_key, window_start, count) VALUES (?1, ?2, ?3)",
-                    params![key.as_str(), start, count + 1],
-                )?;
+                )?
+                .execute(params![key.as_str(), start, count + 1])?;
                 Ok(true)
             })
             .await
