@@ -202,6 +202,11 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/keygate-{name}"))
             .env("AWS_REGION", "us-east-1")
             .env("RUST_LOG", "debug")
+            // Lambda's environment names no extra roots; a developer machine's (or a CI
+            // sandbox's) would make every function read its whole CA directory at init, and the
+            // measured cold start with it. A caller that wants them passes them in `env`.
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
