@@ -17,7 +17,7 @@ pub use account::{Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, ResetRe
 pub use client::{ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, Scope};
 pub use lockout::Failures;
 pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
-pub use refresh::{Decision, Family, FamilyId, RotateOutcome};
+pub use refresh::{Decision, Family, FamilyId, Preview, RotateOutcome};
 pub use roles::{Role, Roles};
 pub use secret::{ApiKey, KeyId, RefreshToken, ResetToken, TokenHash};
 pub use time::UnixTime;

@@ -78,6 +78,23 @@ pub fn apply(f: &Family, decision: Decision, presented: &TokenHash, next: &Token
     Some(g)
 }
 
+/// The refresh path's first look at a family, before any signing: what [`decide`] says of the
+/// presented token and, only when that lets it refresh, the account the family names (`None`
+/// if it is gone). A preview: the store's conditional rotation decides for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub family: Family,
+    pub decision: Decision,
+    pub account: Option<crate::domain::Account>,
+}
+
+impl Preview {
+    /// Whether the preview needs the account (the token may refresh).
+    pub fn wants_account(decision: Decision) -> bool {
+        matches!(decision, Decision::Rotate | Decision::GraceReissue)
+    }
+}
+
 /// The result of a rotation attempt, as the store reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {

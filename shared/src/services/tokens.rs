@@ -3,10 +3,9 @@
 use super::{Error, Keygate, Result};
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
-use crate::domain::refresh::decide;
 use crate::domain::time::now;
 use crate::domain::{
-    Account, ApiKey, ApiKeyRecord, ClientCredentials, ClientId, Decision, Family, FamilyId, LoginPassword,
+    Account, ApiKey, ApiKeyRecord, ClientCredentials, ClientId, Decision, Family, FamilyId, LoginPassword, Preview,
     RefreshToken, RotateOutcome, Scope, UnixTime, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
@@ -248,7 +247,15 @@ impl Keygate {
         let grace = self.config.refresh_grace;
         // The family names the account; its decision here is a preview that spares the reads
         // and the signing for dead tokens. The conditional write below decides for good.
-        let Some(family) = self.store.family(token.family()).await? else {
+        let Some(Preview {
+            family,
+            decision,
+            account,
+        }) = self
+            .store
+            .refresh_preview(token.family(), &presented_hash, now, grace)
+            .await?
+        else {
             audit("refresh", "failure", "invalid");
             return Err(Error::InvalidGrant);
         };
@@ -256,7 +263,7 @@ impl Keygate {
             audit("refresh", "failure", "other_client");
             return Err(Error::InvalidGrant);
         }
-        match decide(&family, &presented_hash, now, grace) {
+        match decision {
             Decision::Reject => {
                 audit("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
@@ -268,7 +275,6 @@ impl Keygate {
             }
             Decision::Rotate | Decision::GraceReissue => {}
         }
-        let account = self.store.account(&family.username_key).await?;
         let account = match account {
             Some(a) if !a.disabled && a.session_epoch == family.session_epoch => a,
             _ => {

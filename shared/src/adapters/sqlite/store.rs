@@ -7,8 +7,8 @@ use super::Db;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
-    RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, Preview, ResetRecord,
+    Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
 };
 use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
@@ -230,6 +230,23 @@ fn write_family(conn: &Connection, f: &Family) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Writes the rotation state of a stored family (all that [`apply`] changes). An `UPDATE` of
+/// these unindexed columns rewrites one page; `INSERT OR REPLACE` deleted and reinserted the row
+/// and its index entry, twice the pages in the WAL on every refresh.
+fn write_family_state(conn: &Connection, f: &Family) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE families SET current_hash = ?2, previous_hash = ?3, rotated_at = ?4, revoked = ?5 WHERE family_id = ?1",
+    )?
+    .execute(params![
+        f.family_id.as_str(),
+        f.current_hash.as_str(),
+        f.previous_hash.as_ref().map(TokenHash::as_str),
+        f.rotated_at,
+        f.revoked,
+    ])?;
+    Ok(())
+}
+
 fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(sql)?
@@ -407,6 +424,37 @@ impl Store for SqliteStore {
         self.db.call(move |c| read_family(c, &id)).await
     }
 
+    async fn refresh_preview(
+        &self,
+        family_id: &FamilyId,
+        presented: &TokenHash,
+        now: UnixTime,
+        grace: i64,
+    ) -> Result<Option<Preview>, StoreError> {
+        let (id, presented) = (family_id.clone(), presented.clone());
+        // One read transaction on the connection's thread: a refresh makes two trips to it
+        // (this and the rotation), not three.
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let Some(family) = read_family(&tx, &id)? else {
+                    return Ok(None);
+                };
+                let decision = decide(&family, &presented, now, grace);
+                let account = if Preview::wants_account(decision) {
+                    read_account(&tx, "username_key", family.username_key.as_str())?
+                } else {
+                    None
+                };
+                Ok(Some(Preview {
+                    family,
+                    decision,
+                    account,
+                }))
+            })
+            .await
+    }
+
     async fn rotate_refresh(
         &self,
         family_id: &FamilyId,
@@ -425,7 +473,7 @@ impl Store for SqliteStore {
                 let Some(g) = apply(&f, decision, &presented, &next, now) else {
                     return Ok(RotateOutcome::Invalid);
                 };
-                write_family(tx, &g)?;
+                write_family_state(tx, &g)?;
                 Ok(RotateOutcome::after(decision, g))
             })
             .await
