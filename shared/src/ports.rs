@@ -10,8 +10,8 @@
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, KeyId, PasswordHash, Preview,
-    ResetRecord, RotateOutcome, TokenHash, UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, InvitationId, InvitationRecord, KeyId,
+    PasswordHash, Preview, ResetRecord, RotateOutcome, TokenHash, UnixTime, UsernameKey,
 };
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
@@ -46,7 +46,7 @@ pub trait Inventory: Send + Sync {
     async fn all_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 }
 
-/// Accounts, API keys, refresh-token families, reset tokens and throttling counters.
+/// Accounts, API keys, refresh-token families, reset tokens, invitations and throttling counters.
 #[async_trait]
 pub trait Store: Inventory + Send + Sync {
     /// Creates an account. `Conflict` if the username key (or the email key) is taken.
@@ -157,6 +157,30 @@ pub trait Store: Inventory + Send + Sync {
     /// Counts a reset delivery for `key`; `true` if it is within the limit
     /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]), `false` if over it.
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError>;
+
+    /// Stores a new invitation or registration record. `Conflict` if the id exists.
+    async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError>;
+    /// The record with this id, if it exists and is unexpired at `now`.
+    async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError>;
+    /// The pending (unexpired at `now`) records of kind `Invitation`, oldest first.
+    async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError>;
+    /// Deletes a record (either kind); whether it existed.
+    async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError>;
+    /// Atomically redeems a token: if record `id` exists, its token hash equals `hash` and it is
+    /// unexpired at `now`, creates `account` exactly as `create_account` does and deletes the
+    /// record, in one atomic step: `Ok(true)`. `Ok(false)` if the record is absent, expired or has
+    /// another hash (nothing changes). `Err(Conflict)` if the username or e-mail key is taken:
+    /// nothing changes, the record stays. Of N concurrent calls at most one returns `Ok(true)`.
+    async fn redeem_invitation(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<bool, StoreError>;
+    /// Counts one registration mail to `email`: `true` while fewer than RESET_DELIVERY_LIMIT
+    /// mails went to it in the last RESET_DELIVERY_WINDOW_SECONDS (the reset mails' limit).
+    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError>;
 }
 
 /// A key source failure.

@@ -10,8 +10,9 @@ use keygate_shared::adapters::sqlite::{Db, SqliteStore};
 use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::time::now;
 use keygate_shared::domain::{
-    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Failures, Family, FamilyId, PasswordHash, RefreshToken,
-    ResetRecord, ResetToken, Roles, RotateOutcome, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Failures, Family, FamilyId, InvitationId, InvitationKind,
+    InvitationRecord, InvitationToken, PasswordHash, RefreshToken, ResetRecord, ResetToken, Roles, RotateOutcome,
+    UserId, Username, UsernameKey,
 };
 use keygate_shared::ports::{Store, StoreError};
 use keygate_tests::tempdir::TempDir;
@@ -61,6 +62,12 @@ conformance!(
     reset_delivery_limit,
     published_keys,
     inventory_lists_every_account_and_api_key,
+    invitations_put_get_expire_list_and_delete,
+    redeeming_an_invitation_creates_the_account_and_spends_it,
+    a_wrong_hash_or_an_expired_record_redeems_nothing,
+    a_taken_username_or_email_leaves_the_invitation_redeemable,
+    concurrent_redemptions_give_one_account,
+    registration_delivery_limit,
 );
 
 fn account(name: &str, email: Option<&str>) -> Account {
@@ -592,4 +599,310 @@ async fn inventory_lists_every_account_and_api_key(s: Arc<dyn Store>) {
     listed.sort_by(|x, y| x.key_id.cmp(&y.key_id));
     keys.sort_by(|x, y| x.key_id.cmp(&y.key_id));
     assert_eq!(listed, keys);
+}
+
+fn invitation(
+    kind: InvitationKind,
+    email: &str,
+    roles: &[&str],
+    created_at: i64,
+    ttl: i64,
+) -> (InvitationRecord, InvitationToken) {
+    let id = InvitationId::try_generate().unwrap();
+    let tok = InvitationToken::try_generate(id.clone()).unwrap();
+    let rec = InvitationRecord {
+        invitation_id: id,
+        kind,
+        email: Email::parse(email).unwrap(),
+        roles: Roles::parse(roles).unwrap(),
+        token_hash: tok.hash(),
+        created_at,
+        expires_at: created_at + ttl,
+    };
+    (rec, tok)
+}
+
+/// The account a redemption creates: the record's e-mail and roles, the chosen username.
+fn invited_account(rec: &InvitationRecord, name: &str) -> Account {
+    Account {
+        email: Some(rec.email.clone()),
+        roles: rec.roles.clone(),
+        ..account(name, None)
+    }
+}
+
+async fn invitations_put_get_expire_list_and_delete(s: Arc<dyn Store>) {
+    let t = now();
+    assert!(s.pending_invitations(t).await.unwrap().is_empty());
+    let (first, _) = invitation(InvitationKind::Invitation, "first@example.org", &["user"], t - 20, 600);
+    let (second, _) = invitation(
+        InvitationKind::Invitation,
+        "second@example.org",
+        &["admin", "user"],
+        t - 10,
+        600,
+    );
+    let (expired, _) = invitation(InvitationKind::Invitation, "late@example.org", &["user"], t - 100, 50);
+    let (registration, _) = invitation(InvitationKind::Registration, "self@example.org", &["user"], t - 30, 600);
+    // Stored out of order: the list is oldest first whatever the ids.
+    for r in [&second, &expired, &registration, &first] {
+        s.put_invitation(r).await.unwrap();
+    }
+    assert!(matches!(s.put_invitation(&first).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.put_invitation(&registration).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert_eq!(s.invitation(&first.invitation_id, t).await.unwrap().unwrap(), first);
+    assert_eq!(
+        s.invitation(&registration.invitation_id, t).await.unwrap().unwrap(),
+        registration
+    );
+    assert!(s.invitation(&expired.invitation_id, t).await.unwrap().is_none());
+    assert_eq!(
+        s.invitation(&expired.invitation_id, t - 60).await.unwrap().unwrap(),
+        expired,
+        "unexpired before its end"
+    );
+    // Expiry is exclusive: at `expires_at` it is gone.
+    assert!(
+        s.invitation(&first.invitation_id, first.expires_at)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.invitation(&InvitationId::try_generate().unwrap(), t)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Pending: kind `Invitation` only, unexpired, oldest first.
+    assert_eq!(
+        s.pending_invitations(t).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(
+        s.pending_invitations(t - 60).await.unwrap(),
+        vec![expired.clone(), first.clone(), second.clone()]
+    );
+
+    assert!(s.delete_invitation(&first.invitation_id).await.unwrap());
+    assert!(!s.delete_invitation(&first.invitation_id).await.unwrap());
+    assert!(s.invitation(&first.invitation_id, t).await.unwrap().is_none());
+    assert_eq!(s.pending_invitations(t).await.unwrap(), vec![second.clone()]);
+    assert!(s.delete_invitation(&registration.invitation_id).await.unwrap());
+    assert!(s.invitation(&registration.invitation_id, t).await.unwrap().is_none());
+    assert!(
+        !s.delete_invitation(&InvitationId::try_generate().unwrap())
+            .await
+            .unwrap()
+    );
+    // A deleted id may be stored again (a new record).
+    s.put_invitation(&first).await.unwrap();
+    assert_eq!(s.pending_invitations(t).await.unwrap(), vec![first, second]);
+}
+
+async fn redeeming_an_invitation_creates_the_account_and_spends_it(s: Arc<dyn Store>) {
+    let t = now();
+    for (kind, email, roles) in [
+        (InvitationKind::Invitation, "Ivy@Example.org", &["editor", "user"][..]),
+        (InvitationKind::Registration, "reg@example.org", &["user"][..]),
+    ] {
+        let (rec, tok) = invitation(kind, email, roles, t, 600);
+        s.put_invitation(&rec).await.unwrap();
+        let name = format!("new-{}", kind.as_str());
+        let a = invited_account(&rec, &name);
+        assert!(s.redeem_invitation(tok.id(), &tok.hash(), t + 1, &a).await.unwrap());
+        let stored = s.account(&UsernameKey::of_any(&name)).await.unwrap().unwrap();
+        assert_eq!(stored, a);
+        assert_eq!(stored.email.as_ref().unwrap().as_str(), email);
+        assert_eq!(stored.roles, Roles::parse(roles).unwrap());
+        assert_eq!(
+            s.account_by_email(&Email::parse(email).unwrap().key())
+                .await
+                .unwrap()
+                .unwrap()
+                .user_id,
+            a.user_id
+        );
+        // Spent: gone, unlisted, and it redeems nothing more.
+        assert!(s.invitation(tok.id(), t + 1).await.unwrap().is_none());
+        assert!(s.pending_invitations(t + 1).await.unwrap().is_empty());
+        assert!(!s.delete_invitation(tok.id()).await.unwrap());
+        let again = invited_account(&rec, &format!("again-{}", kind.as_str()));
+        assert!(!s.redeem_invitation(tok.id(), &tok.hash(), t + 2, &again).await.unwrap());
+        assert!(s.account(again.key()).await.unwrap().is_none());
+    }
+}
+
+async fn a_wrong_hash_or_an_expired_record_redeems_nothing(s: Arc<dyn Store>) {
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "wh@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    let a = invited_account(&rec, "wrong-hash");
+    let forged = InvitationToken::try_generate(rec.invitation_id.clone()).unwrap();
+    assert!(!s.redeem_invitation(tok.id(), &forged.hash(), t, &a).await.unwrap());
+    assert!(s.account(a.key()).await.unwrap().is_none());
+    assert!(s.account_by_email(&rec.email.key()).await.unwrap().is_none());
+    assert_eq!(s.invitation(tok.id(), t).await.unwrap().unwrap(), rec);
+    assert_eq!(s.pending_invitations(t).await.unwrap(), vec![rec.clone()]);
+    // Unknown id.
+    let stray = InvitationToken::try_generate(InvitationId::try_generate().unwrap()).unwrap();
+    assert!(!s.redeem_invitation(stray.id(), &stray.hash(), t, &a).await.unwrap());
+    // Expired (at `expires_at` and after), even with the right hash: nothing changes.
+    for at in [rec.expires_at, rec.expires_at + 1] {
+        assert!(!s.redeem_invitation(tok.id(), &tok.hash(), at, &a).await.unwrap());
+    }
+    assert!(s.account(a.key()).await.unwrap().is_none());
+    assert_eq!(s.invitation(tok.id(), t).await.unwrap().unwrap(), rec);
+    // Still good before its end.
+    assert!(
+        s.redeem_invitation(tok.id(), &tok.hash(), rec.expires_at - 1, &a)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_taken_username_or_email_leaves_the_invitation_redeemable(s: Arc<dyn Store>) {
+    let t = now();
+    let taken = account("taken", Some("someone@example.org"));
+    s.create_account(&taken).await.unwrap();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "fresh@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+
+    // The username is taken (in another case): Conflict, nothing changes.
+    let clash = invited_account(&rec, "TAKEN");
+    assert!(matches!(
+        s.redeem_invitation(tok.id(), &tok.hash(), t, &clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.account(taken.key()).await.unwrap().unwrap(), taken);
+    assert!(s.account_by_email(&rec.email.key()).await.unwrap().is_none());
+    assert_eq!(s.invitation(tok.id(), t).await.unwrap().unwrap(), rec);
+    assert_eq!(s.pending_invitations(t).await.unwrap(), vec![rec.clone()]);
+
+    // The token still redeems, with another username.
+    let a = invited_account(&rec, "fresh");
+    assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
+    assert_eq!(s.account(a.key()).await.unwrap().unwrap(), a);
+    assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
+
+    // The e-mail already has an account: Conflict, nothing changes, the record stays.
+    let (dup, dup_tok) = invitation(InvitationKind::Registration, "SomeOne@example.org", &["user"], t, 600);
+    s.put_invitation(&dup).await.unwrap();
+    let b = invited_account(&dup, "someone-else");
+    assert!(matches!(
+        s.redeem_invitation(dup_tok.id(), &dup_tok.hash(), t, &b).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.account(b.key()).await.unwrap().is_none());
+    assert_eq!(
+        s.account_by_email(&dup.email.key()).await.unwrap().unwrap().user_id,
+        taken.user_id
+    );
+    assert_eq!(s.invitation(dup_tok.id(), t).await.unwrap().unwrap(), dup);
+    // A wrong hash is `false` before any conflict is reported.
+    let forged = InvitationToken::try_generate(dup.invitation_id.clone()).unwrap();
+    assert!(
+        !s.redeem_invitation(dup_tok.id(), &forged.hash(), t, &clash)
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_redemptions_give_one_account(s: Arc<dyn Store>) {
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "race@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (s, id, hash) = (s.clone(), tok.id().clone(), tok.hash());
+            let a = invited_account(&rec, &format!("racer-{i}"));
+            tokio::spawn(async move {
+                let won = s.redeem_invitation(&id, &hash, t, &a).await.unwrap();
+                (won, a)
+            })
+        })
+        .collect();
+    let outcomes: Vec<(bool, Account)> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let winners: Vec<&Account> = outcomes.iter().filter(|(won, _)| *won).map(|(_, a)| a).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let mut created = Vec::new();
+    for (_, a) in &outcomes {
+        if let Some(stored) = s.account(a.key()).await.unwrap() {
+            created.push(stored);
+        }
+    }
+    assert_eq!(created, vec![winners[0].clone()]);
+    assert_eq!(
+        s.account_by_email(&rec.email.key()).await.unwrap().unwrap().user_id,
+        winners[0].user_id
+    );
+    assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
+}
+
+async fn registration_delivery_limit(s: Arc<dyn Store>) {
+    let e = Email::parse("Limit@Example.org").unwrap().key();
+    let t = now();
+    for _ in 0..3 {
+        assert!(s.allow_registration_delivery(&e, t).await.unwrap());
+    }
+    assert!(!s.allow_registration_delivery(&e, t + 10).await.unwrap());
+    assert!(
+        !s.allow_registration_delivery(&Email::parse("limit@example.org").unwrap().key(), t + 899)
+            .await
+            .unwrap()
+    );
+    // Per address, and apart from the reset mails' counter.
+    assert!(
+        s.allow_registration_delivery(&Email::parse("other@example.org").unwrap().key(), t)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.allow_reset_delivery(&UsernameKey::of_any("limit@example.org"), t)
+            .await
+            .unwrap()
+    );
+    // A new window.
+    assert!(s.allow_registration_delivery(&e, t + 901).await.unwrap());
+}
+
+/// A database written at schema version 1 (before invitations) upgrades when opened: its
+/// accounts stay, and invitations and the registration counter work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_version_1_database_upgrades() {
+    use keygate_shared::adapters::sqlite::SCHEMA_VERSION;
+    let dir = TempDir::new("upgrade");
+    let data = dir.path().join("data");
+    let old = account("veteran", Some("veteran@example.org"));
+    {
+        let s = SqliteStore::new(Db::open(&data).unwrap());
+        s.create_account(&old).await.unwrap();
+    }
+    // Back to version 1: version 2 only added these.
+    let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
+    conn.execute_batch(
+        "DROP INDEX invitations_by_kind; DROP TABLE invitations; DROP TABLE registration_deliveries;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let s = SqliteStore::new(Db::open(&data).unwrap());
+    let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!((version, SCHEMA_VERSION), (2, 2));
+    drop(conn);
+    assert_eq!(s.account(old.key()).await.unwrap().unwrap(), old);
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "newcomer@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    assert_eq!(s.pending_invitations(t).await.unwrap(), vec![rec.clone()]);
+    let a = invited_account(&rec, "newcomer");
+    assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
+    assert!(s.allow_registration_delivery(&rec.email.key(), t).await.unwrap());
 }

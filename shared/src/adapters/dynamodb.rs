@@ -10,22 +10,26 @@
 //! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
 //! | refresh family | `FAMILY#<family id>` | `FAMILY` | username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked, ttl |
 //! | reset token | `RESET#<token hash>` | `RESET` | username_key, epoch (absent: 0), created_at, expires_at, ttl |
+//! | invitation or registration | `INVITE#<invitation id>` | `INVITE` | kind, email, roles, token_hash, created_at, expires_at, ttl |
+//! | pending invitation | `INVITATIONS` | `<invitation id>` | the same attributes (kind `invitation` only; written and deleted with its record in one transaction) |
+//! | registration deliveries | `REGRATE#<email key>` | `REGRATE` | window_start, count, ttl |
 //! | published keys | `JWKS` | `JWKS` | jwks (the public JWKS as JSON), updated_at |
 //!
-//! Only hashes of API keys, refresh and reset tokens are stored. DynamoDB deletes expired
+//! Only hashes of API keys, refresh, reset and invitation tokens are stored. DynamoDB deletes expired
 //! items some time after their `ttl` (and moto never does), so reads treat them as absent.
 
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures, THRESHOLD};
 use crate::domain::refresh::{Decision, decide};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, Roles,
-    RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, InvitationId, InvitationKind,
+    InvitationRecord, KeyId, PasswordHash, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username,
+    UsernameKey,
 };
 use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue as Av, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, Put,
+    AttributeDefinition, AttributeValue as Av, BillingMode, Delete, KeySchemaElement, KeyType, KeysAndAttributes, Put,
     ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
     TransactWriteItem,
 };
@@ -186,6 +190,63 @@ fn family_of(id: &FamilyId, item: &Item) -> Result<Family, StoreError> {
     })
 }
 
+/// The partition of the pending-invitation items ([`Store::pending_invitations`] queries it).
+const PENDING_INVITATIONS: &str = "INVITATIONS";
+
+fn invitation_key(id: &InvitationId) -> Item {
+    key(format!("INVITE#{id}"), "INVITE")
+}
+
+fn pending_key(id: &InvitationId) -> Item {
+    key(PENDING_INVITATIONS.to_owned(), id.as_str())
+}
+
+/// The record's attributes under `k` (its own key or its pending-list key).
+fn invitation_item(mut k: Item, r: &InvitationRecord) -> Item {
+    k.insert("kind".into(), s(r.kind.as_str()));
+    k.insert("email".into(), s(r.email.as_str()));
+    k.insert("roles".into(), roles_av(&r.roles));
+    k.insert("token_hash".into(), s(r.token_hash.as_str()));
+    k.insert("created_at".into(), n(r.created_at));
+    k.insert("expires_at".into(), n(r.expires_at));
+    k.insert("ttl".into(), n(r.expires_at));
+    k
+}
+
+fn invitation_of(invitation_id: InvitationId, item: &Item) -> Result<InvitationRecord, StoreError> {
+    let r = Read(item);
+    Ok(InvitationRecord {
+        invitation_id,
+        kind: InvitationKind::parse(&r.str("kind")?)
+            .ok_or_else(|| StoreError::Corrupt("invitation item with an unknown kind".into()))?,
+        email: Email::parse(&r.str("email")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        roles: r.roles()?,
+        token_hash: TokenHash::from_stored(r.str("token_hash")?),
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+    })
+}
+
+/// What a `TransactWriteItems` call came to.
+enum Transacted {
+    Committed,
+    /// Cancelled by a condition: each item's cancellation reason code, in order (`None` for an
+    /// item whose condition held). Empty if the service gave no reasons.
+    Cancelled(Vec<String>),
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+fn put_item(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .build()
+        .map(|p| TransactWriteItem::builder().put(p).build())
+        .map_err(unavailable)
+}
+
 fn api_key_of(key_id: KeyId, item: &Item) -> Result<ApiKeyRecord, StoreError> {
     let r = Read(item);
     Ok(ApiKeyRecord {
@@ -265,6 +326,105 @@ impl DynamoStore {
         }
     }
 
+    /// The transaction items that create an account: the account item and, with an e-mail,
+    /// its index item, each on condition that its key is free (as `create_account` writes them).
+    fn account_puts(&self, account: &Account) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = vec![put_item(
+            &self.table,
+            account_item(account),
+            "attribute_not_exists(pk)",
+        )?];
+        if let Some(e) = &account.email {
+            let mut idx = key(format!("EMAIL#{}", e.key().as_str()), "EMAIL");
+            idx.insert("username_key".into(), s(account.key().as_str()));
+            items.push(put_item(&self.table, idx, "attribute_not_exists(pk)")?);
+        }
+        Ok(items)
+    }
+
+    /// Runs one transaction. A cancellation that no condition caused, only other transactions
+    /// on the same items in flight (`TransactionConflict`), is retried a few times.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        for _ in 0..4 {
+            let e = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Transacted::Committed),
+                Err(e) => e,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(t)) = e.as_service_error() else {
+                return Err(unavailable(e));
+            };
+            let codes: Vec<String> = t
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect();
+            let raced = codes.iter().any(|c| c == "TransactionConflict");
+            if raced && !codes.iter().any(|c| c == CONDITION_FAILED) {
+                continue;
+            }
+            return Ok(Transacted::Cancelled(codes));
+        }
+        Err(StoreError::Unavailable("the transaction kept racing; retry".into()))
+    }
+
+    /// Counts one mail on the counter item `rkey`: whether it is within the limit
+    /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]). A fresh window is one
+    /// conditional write, a mail within it another.
+    async fn count_delivery(&self, rkey: Item, now: UnixTime) -> Result<bool, StoreError> {
+        let fresh = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(rkey.clone()))
+            .update_expression("SET window_start = :now, #count = :one, #ttl = :ttl")
+            .condition_expression("attribute_not_exists(pk) OR window_start <= :cutoff")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", n(now + RESET_DELIVERY_WINDOW_SECONDS))
+            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .send()
+            .await;
+        match fresh {
+            Ok(_) => return Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(rkey))
+            .update_expression("ADD #count :one")
+            .condition_expression("#count < :limit AND window_start > :cutoff")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(RESET_DELIVERY_LIMIT)))
+            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .send()
+            .await;
+        match counted {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn set_revoked(&self, id: &FamilyId) -> Result<(), StoreError> {
         let r = self
             .client
@@ -292,21 +452,7 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let put = |item: Item| {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map(|p| TransactWriteItem::builder().put(p).build())
-                .map_err(unavailable)
-        };
-        let mut items = vec![put(account_item(account))?];
-        if let Some(e) = &account.email {
-            let mut idx = key(format!("EMAIL#{}", e.key().as_str()), "EMAIL");
-            idx.insert("username_key".into(), s(account.key().as_str()));
-            items.push(put(idx)?);
-        }
+        let items = self.account_puts(account)?;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
@@ -789,52 +935,170 @@ impl Store for DynamoStore {
     }
 
     async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
-        let rkey = key(user_pk(k), "RESETRATE");
-        let fresh = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(rkey.clone()))
-            .update_expression("SET window_start = :now, #count = :one, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(pk) OR window_start <= :cutoff")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n(now + RESET_DELIVERY_WINDOW_SECONDS))
-            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
-            .send()
-            .await;
-        match fresh {
-            Ok(_) => return Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(unavailable(e)),
+        self.count_delivery(key(user_pk(k), "RESETRATE"), now).await
+    }
+
+    /// One conditional `PutItem`; an invitation's pending-list item is written with it in one
+    /// transaction.
+    async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
+        let id = &record.invitation_id;
+        let item = invitation_item(invitation_key(id), record);
+        if record.kind != InvitationKind::Invitation {
+            return self.put_new(item, "invitation id").await;
         }
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(rkey))
-            .update_expression("ADD #count :one")
-            .condition_expression("#count < :limit AND window_start > :cutoff")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(RESET_DELIVERY_LIMIT)))
-            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
-            .send()
-            .await;
-        match counted {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
+        let items = vec![
+            put_item(&self.table, item, "attribute_not_exists(pk)")?,
+            put_item(
+                &self.table,
+                invitation_item(pending_key(id), record),
+                "attribute_not_exists(pk)",
+            )?,
+        ];
+        match self.transact(items).await? {
+            Transacted::Committed => Ok(()),
+            Transacted::Cancelled(codes) if codes.is_empty() || codes.iter().any(|c| c == CONDITION_FAILED) => {
+                Err(StoreError::Conflict("invitation id"))
             }
-            Err(e) => Err(unavailable(e)),
+            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
+                "the invitation transaction was cancelled: {codes:?}"
+            ))),
         }
+    }
+
+    async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError> {
+        let Some(item) = self.get(invitation_key(id)).await? else {
+            return Ok(None);
+        };
+        // moto never expires items, and DynamoDB takes its time: the record's own expiry decides.
+        Ok(Some(invitation_of(id.clone(), &item)?).filter(|r| r.is_live(now)))
+    }
+
+    /// A `Query` on the one partition of pending invitations; expired items are filtered out.
+    async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
+        let mut pending = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("expires_at > :now")
+                .expression_attribute_values(":pk", s(PENDING_INVITATIONS))
+                .expression_attribute_values(":now", n(now))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                let id = Read(item)
+                    .str("sk")
+                    .ok()
+                    .and_then(|sk| InvitationId::parse(&sk))
+                    .ok_or_else(|| StoreError::Corrupt("pending invitation item without an id".into()))?;
+                let record = invitation_of(id, item)?;
+                if record.kind == InvitationKind::Invitation && record.is_live(now) {
+                    pending.push(record);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        pending.sort_by(|a, b| (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id)));
+        Ok(pending)
+    }
+
+    /// One transaction: the record (on condition that it exists) and its pending-list item.
+    async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError> {
+        let delete = |k: Item, condition: Option<&str>| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(unavailable)
+        };
+        let items = vec![
+            delete(invitation_key(id), Some("attribute_exists(pk)"))?,
+            delete(pending_key(id), None)?,
+        ];
+        match self.transact(items).await? {
+            Transacted::Committed => Ok(true),
+            Transacted::Cancelled(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
+            Transacted::Cancelled(codes) if codes.is_empty() => Ok(false),
+            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
+                "the invitation deletion was cancelled: {codes:?}"
+            ))),
+        }
+    }
+
+    /// One transaction: the record's conditional delete (hash and expiry: the service
+    /// compares), the delete of its pending-list item, and the account's items with the
+    /// conditions `create_account` puts on them. Which condition failed tells a spent or
+    /// unknown token (`false`) from a taken username or e-mail (`Conflict`).
+    async fn redeem_invitation(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<bool, StoreError> {
+        let spend = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(invitation_key(id)))
+            .condition_expression("attribute_exists(pk) AND token_hash = :hash AND expires_at > :now")
+            .expression_attribute_values(":hash", s(hash.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(unavailable)?;
+        let unlist = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(pending_key(id)))
+            .build()
+            .map_err(unavailable)?;
+        let mut items = vec![
+            TransactWriteItem::builder().delete(spend).build(),
+            TransactWriteItem::builder().delete(unlist).build(),
+        ];
+        items.extend(self.account_puts(account)?);
+        let codes = match self.transact(items).await? {
+            Transacted::Committed => return Ok(true),
+            Transacted::Cancelled(codes) => codes,
+        };
+        let failed = |i: usize| codes.get(i).is_some_and(|c| c == CONDITION_FAILED);
+        if failed(0) {
+            Ok(false)
+        } else if failed(2) {
+            Err(StoreError::Conflict("username"))
+        } else if failed(3) {
+            Err(StoreError::Conflict("email"))
+        } else if codes.is_empty() {
+            // No reasons given: read what stands in the way.
+            let redeemable = self
+                .invitation(id, now)
+                .await?
+                .is_some_and(|r| r.token_hash.ct_eq(hash));
+            if !redeemable {
+                Ok(false)
+            } else if self.account(account.key()).await?.is_some() {
+                Err(StoreError::Conflict("username"))
+            } else {
+                Err(StoreError::Conflict("email"))
+            }
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "the redemption transaction was cancelled: {codes:?}"
+            )))
+        }
+    }
+
+    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
+        self.count_delivery(key(format!("REGRATE#{}", email.as_str()), "REGRATE"), now)
+            .await
     }
 }
 

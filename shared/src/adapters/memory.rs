@@ -5,8 +5,8 @@
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, KeyId, PasswordHash, ResetRecord, RotateOutcome,
-    TokenHash, UnixTime, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
+    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UsernameKey,
 };
 use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
@@ -23,7 +23,26 @@ struct Data {
     families: HashMap<FamilyId, Family>,
     resets: HashMap<TokenHash, ResetRecord>,
     deliveries: HashMap<UsernameKey, (UnixTime, u32)>,
+    invitations: HashMap<InvitationId, InvitationRecord>,
+    registration_deliveries: HashMap<EmailKey, (UnixTime, u32)>,
     jwks: Option<Jwks>,
+}
+
+impl Data {
+    /// `create_account`'s checks and insert, on the locked maps.
+    fn insert_account(&mut self, account: &Account) -> Result<(), StoreError> {
+        if self.accounts.contains_key(account.key()) {
+            return Err(StoreError::Conflict("username"));
+        }
+        if let Some(email) = &account.email {
+            if self.emails.contains_key(&email.key()) {
+                return Err(StoreError::Conflict("email"));
+            }
+            self.emails.insert(email.key(), account.key().clone());
+        }
+        self.accounts.insert(account.key().clone(), account.clone());
+        Ok(())
+    }
 }
 
 /// The embedded store of `keygate serve` and the tests.
@@ -52,18 +71,7 @@ fn live_failures(f: Option<&Failures>, now: UnixTime) -> Failures {
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let mut d = self.lock();
-        if d.accounts.contains_key(account.key()) {
-            return Err(StoreError::Conflict("username"));
-        }
-        if let Some(email) = &account.email {
-            if d.emails.contains_key(&email.key()) {
-                return Err(StoreError::Conflict("email"));
-            }
-            d.emails.insert(email.key(), account.key().clone());
-        }
-        d.accounts.insert(account.key().clone(), account.clone());
-        Ok(())
+        self.lock().insert_account(account)
     }
 
     async fn account(&self, key: &UsernameKey) -> Result<Option<Account>, StoreError> {
@@ -215,17 +223,83 @@ impl Store for MemoryStore {
     }
 
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        Ok(count_delivery(
+            self.lock().deliveries.entry(key.clone()).or_insert((now, 0)),
+            now,
+        ))
+    }
+
+    async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         let mut d = self.lock();
-        let entry = d.deliveries.entry(key.clone()).or_insert((now, 0));
-        if now >= entry.0 + RESET_DELIVERY_WINDOW_SECONDS {
-            *entry = (now, 0);
+        if d.invitations.contains_key(&record.invitation_id) {
+            return Err(StoreError::Conflict("invitation id"));
         }
-        if entry.1 >= RESET_DELIVERY_LIMIT {
+        d.invitations.insert(record.invitation_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError> {
+        Ok(self.lock().invitations.get(id).filter(|r| r.is_live(now)).cloned())
+    }
+
+    async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
+        let mut pending: Vec<InvitationRecord> = self
+            .lock()
+            .invitations
+            .values()
+            .filter(|r| r.kind == InvitationKind::Invitation && r.is_live(now))
+            .cloned()
+            .collect();
+        pending.sort_by(|a, b| (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id)));
+        Ok(pending)
+    }
+
+    async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError> {
+        Ok(self.lock().invitations.remove(id).is_some())
+    }
+
+    async fn redeem_invitation(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        let redeemable = d
+            .invitations
+            .get(id)
+            .is_some_and(|r| r.is_live(now) && r.token_hash.ct_eq(hash));
+        if !redeemable {
             return Ok(false);
         }
-        entry.1 += 1;
+        d.insert_account(account)?;
+        d.invitations.remove(id);
         Ok(true)
     }
+
+    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
+        Ok(count_delivery(
+            self.lock()
+                .registration_deliveries
+                .entry(email.clone())
+                .or_insert((now, 0)),
+            now,
+        ))
+    }
+}
+
+/// Counts one mail against a `(window start, count)` counter: whether it is within the limit
+/// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]).
+fn count_delivery(entry: &mut (UnixTime, u32), now: UnixTime) -> bool {
+    if now >= entry.0 + RESET_DELIVERY_WINDOW_SECONDS {
+        *entry = (now, 0);
+    }
+    if entry.1 >= RESET_DELIVERY_LIMIT {
+        return false;
+    }
+    entry.1 += 1;
+    true
 }
 
 #[async_trait]

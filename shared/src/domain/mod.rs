@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod client;
+pub mod invitation;
 pub mod keys;
 pub mod lockout;
 pub mod password;
@@ -16,6 +17,7 @@ pub mod username;
 
 pub use account::{Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, ResetRecord, UserId};
 pub use client::{ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, Scope};
+pub use invitation::{InvitationId, InvitationKind, InvitationRecord, InvitationToken};
 pub use lockout::Failures;
 pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
 pub use refresh::{Decision, Family, FamilyId, Preview, RotateOutcome};

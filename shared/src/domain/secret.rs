@@ -48,15 +48,15 @@ pub fn log_fingerprint(text: &str) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
+pub(crate) fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn is_b64(s: &str, len: usize) -> bool {
+pub(crate) fn is_b64(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -66,7 +66,7 @@ fn is_b64(s: &str, len: usize) -> bool {
 pub struct TokenHash(String);
 
 impl TokenHash {
-    fn of(secret: &str) -> TokenHash {
+    pub(crate) fn of(secret: &str) -> TokenHash {
         TokenHash(hex(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref()))
     }
     /// Rebuilds a hash read back from storage.
@@ -92,21 +92,21 @@ impl std::fmt::Debug for TokenHash {
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident, $bytes:literal) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
         impl $name {
             /// A new random id, or the generator's failure.
-            pub fn try_generate() -> Result<Self, RngError> {
-                Ok(Self(hex(&random_bytes::<$bytes>()?)))
+            pub fn try_generate() -> Result<Self, $crate::domain::secret::RngError> {
+                Ok(Self($crate::domain::secret::hex(&$crate::domain::secret::random_bytes::<$bytes>()?)))
             }
             /// A new random id; stops the process if the generator fails (`rng_failed`).
             pub fn generate() -> Self {
-                Self::try_generate().unwrap_or_else(|e| rng_failed(e))
+                Self::try_generate().unwrap_or_else(|e| $crate::domain::secret::rng_failed(e))
             }
             /// Parses an id (lowercase hex of the right length).
             pub fn parse(s: &str) -> Option<Self> {
-                is_hex(s, $bytes * 2).then(|| Self(s.to_owned()))
+                $crate::domain::secret::is_hex(s, $bytes * 2).then(|| Self(s.to_owned()))
             }
             /// The id as text.
             pub fn as_str(&self) -> &str {
@@ -121,6 +121,9 @@ macro_rules! id_type {
     };
 }
 
+/// Lets `invitation.rs` declare its id the same way.
+pub(crate) use id_type;
+
 id_type!(
     /// Id of a refresh-token family (one login session); 128 bits.
     FamilyId, 16
@@ -130,9 +133,9 @@ id_type!(
     KeyId, 8
 );
 
-const SECRET_B64_LEN: usize = 43; // 32 bytes, base64url without padding
+pub(crate) const SECRET_B64_LEN: usize = 43; // 32 bytes, base64url without padding
 
-fn new_secret() -> Result<String, RngError> {
+pub(crate) fn new_secret() -> Result<String, RngError> {
     Ok(B64.encode(random_bytes::<32>()?))
 }
 

@@ -74,6 +74,26 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 2: invitations and self-registrations (token hashes only), and the per-address counter
+    // of registration mails. The counter has a table of its own: `reset_deliveries` is keyed
+    // by username keys, and a username may look like any e-mail address.
+    r#"
+    CREATE TABLE invitations (
+        invitation_id  TEXT PRIMARY KEY NOT NULL,
+        kind           TEXT NOT NULL CHECK (kind IN ('invitation', 'registration')),
+        email          TEXT NOT NULL,
+        roles          TEXT NOT NULL,
+        token_hash     TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX invitations_by_kind ON invitations (kind, created_at);
+    CREATE TABLE registration_deliveries (
+        email_key     TEXT PRIMARY KEY NOT NULL,
+        window_start  INTEGER NOT NULL,
+        count         INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -105,5 +125,58 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_and_keeps_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO reset_deliveries (username_key, window_start, count) VALUES ('ann', 5, 2)",
+            [],
+        )
+        .unwrap();
+        assert!(!tables(&conn).contains(&"invitations".to_owned()));
+
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, VERSION);
+        assert_eq!(VERSION, 2);
+        let names = tables(&conn);
+        assert!(names.contains(&"invitations".to_owned()), "{names:?}");
+        assert!(names.contains(&"registration_deliveries".to_owned()), "{names:?}");
+        let kept: i64 = conn
+            .query_row(
+                "SELECT count FROM reset_deliveries WHERE username_key = 'ann'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 2);
+        // Migrating again is a no-op.
+        migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        assert!(matches!(migrate(&mut conn), Err(SchemaError::Newer { .. })));
     }
 }

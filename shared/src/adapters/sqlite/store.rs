@@ -7,8 +7,9 @@ use super::Db;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, KeyId, PasswordHash, Preview, ResetRecord,
-    Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, InvitationId, InvitationKind,
+    InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
+    Username, UsernameKey,
 };
 use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
@@ -33,7 +34,8 @@ impl SqliteStore {
     }
 
     /// Deletes what has expired by `now` (sessions past their absolute end, reset tokens,
-    /// forgotten failure counters): what DynamoDB's TTL does for the table. Returns the rows gone.
+    /// invitations, forgotten failure and delivery counters): what DynamoDB's TTL does for the
+    /// table. Returns the rows gone.
     pub async fn sweep(&self, now: UnixTime) -> Result<usize, StoreError> {
         self.db
             .write(move |tx| {
@@ -48,6 +50,12 @@ impl SqliteStore {
                     .execute([now, FORGET_AFTER_SECONDS])?;
                 gone += tx
                     .prepare_cached("DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1")?
+                    .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
+                gone += tx
+                    .prepare_cached("DELETE FROM invitations WHERE expires_at <= ?1")?
+                    .execute([now])?;
+                gone += tx
+                    .prepare_cached("DELETE FROM registration_deliveries WHERE window_start + ?2 <= ?1")?
                     .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
                 Ok(gone)
             })
@@ -255,26 +263,107 @@ fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
+/// `create_account` inside a write transaction: the uniqueness checks, then the insert.
+fn insert_new_account(tx: &Connection, a: &Account) -> Result<(), StoreError> {
+    if exists(tx, "SELECT 1 FROM accounts WHERE username_key = ?1", a.key().as_str())? {
+        return Err(StoreError::Conflict("username"));
+    }
+    if let Some(email) = &a.email
+        && exists(tx, "SELECT 1 FROM accounts WHERE email_key = ?1", email.key().as_str())?
+    {
+        return Err(StoreError::Conflict("email"));
+    }
+    if exists(tx, "SELECT 1 FROM accounts WHERE user_id = ?1", a.user_id.as_str())? {
+        return Err(StoreError::Conflict("user id"));
+    }
+    write_account(tx, a)
+}
+
+const INVITATION_COLUMNS: &str = "invitation_id, kind, email, roles, token_hash, created_at, expires_at";
+
+/// Raw column values of an invitation, converted outside rusqlite's row callback (as accounts).
+struct InvitationRow {
+    invitation_id: String,
+    kind: String,
+    email: String,
+    roles: String,
+    token_hash: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
+    Ok(InvitationRow {
+        invitation_id: r.get(0)?,
+        kind: r.get(1)?,
+        email: r.get(2)?,
+        roles: r.get(3)?,
+        token_hash: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+    })
+}
+
+impl InvitationRow {
+    fn into_record(self) -> Result<InvitationRecord, StoreError> {
+        Ok(InvitationRecord {
+            invitation_id: InvitationId::parse(&self.invitation_id).ok_or_else(|| corrupt("stored invitation id"))?,
+            kind: InvitationKind::parse(&self.kind).ok_or_else(|| corrupt("stored invitation kind"))?,
+            email: Email::parse(&self.email).map_err(corrupt)?,
+            roles: roles_of(&self.roles)?,
+            token_hash: TokenHash::from_stored(self.token_hash),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// The record with this id, expired or not.
+fn read_invitation(conn: &Connection, id: &InvitationId) -> Result<Option<InvitationRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE invitation_id = ?1"
+    ))?
+    .query_row([id.as_str()], invitation_row)
+    .optional()?
+    .map(InvitationRow::into_record)
+    .transpose()
+}
+
+/// Counts one mail on a `(key, window_start, count)` counter table inside a write transaction:
+/// whether it is within the limit ([`RESET_DELIVERY_LIMIT`] per
+/// [`RESET_DELIVERY_WINDOW_SECONDS`]).
+fn count_delivery(
+    tx: &Connection,
+    table: &str,
+    key_column: &str,
+    key: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let stored = tx
+        .prepare_cached(&format!(
+            "SELECT window_start, count FROM {table} WHERE {key_column} = ?1"
+        ))?
+        .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?;
+    let (start, count) = match stored {
+        Some((start, count)) if now < start + RESET_DELIVERY_WINDOW_SECONDS => (start, count),
+        _ => (now, 0),
+    };
+    if count >= i64::from(RESET_DELIVERY_LIMIT) {
+        return Ok(false);
+    }
+    tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table} ({key_column}, window_start, count) VALUES (?1, ?2, ?3)"
+    ))?
+    .execute(params![key, start, count + 1])?;
+    Ok(true)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let a = account.clone();
-        self.db
-            .write(move |tx| {
-                if exists(tx, "SELECT 1 FROM accounts WHERE username_key = ?1", a.key().as_str())? {
-                    return Err(StoreError::Conflict("username"));
-                }
-                if let Some(email) = &a.email
-                    && exists(tx, "SELECT 1 FROM accounts WHERE email_key = ?1", email.key().as_str())?
-                {
-                    return Err(StoreError::Conflict("email"));
-                }
-                if exists(tx, "SELECT 1 FROM accounts WHERE user_id = ?1", a.user_id.as_str())? {
-                    return Err(StoreError::Conflict("user id"));
-                }
-                write_account(tx, &a)
-            })
-            .await
+        self.db.write(move |tx| insert_new_account(tx, &a)).await
     }
 
     async fn account(&self, key: &UsernameKey) -> Result<Option<Account>, StoreError> {
@@ -584,24 +673,101 @@ impl Store for SqliteStore {
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
         let key = key.clone();
         self.db
+            .write(move |tx| count_delivery(tx, "reset_deliveries", "username_key", key.as_str(), now))
+            .await
+    }
+
+    async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
+        let r = record.clone();
+        self.db
             .write(move |tx| {
-                let stored = tx
-                    .prepare_cached("SELECT window_start, count FROM reset_deliveries WHERE username_key = ?1")?
-                    .query_row([key.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-                    .optional()?;
-                let (start, count) = match stored {
-                    Some((start, count)) if now < start + RESET_DELIVERY_WINDOW_SECONDS => (start, count),
-                    _ => (now, 0),
-                };
-                if count >= i64::from(RESET_DELIVERY_LIMIT) {
+                if exists(
+                    tx,
+                    "SELECT 1 FROM invitations WHERE invitation_id = ?1",
+                    r.invitation_id.as_str(),
+                )? {
+                    return Err(StoreError::Conflict("invitation id"));
+                }
+                tx.prepare_cached(&format!(
+                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))?
+                .execute(params![
+                    r.invitation_id.as_str(),
+                    r.kind.as_str(),
+                    r.email.as_str(),
+                    roles_json(&r.roles),
+                    r.token_hash.as_str(),
+                    r.created_at,
+                    r.expires_at,
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError> {
+        let id = id.clone();
+        self.db
+            .call(move |c| Ok(read_invitation(c, &id)?.filter(|r| r.is_live(now))))
+            .await
+    }
+
+    async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
+        self.db
+            .call(move |c| {
+                let rows = c
+                    .prepare_cached(&format!(
+                        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE kind = 'invitation' AND expires_at > ?1
+                         ORDER BY created_at, invitation_id"
+                    ))?
+                    .query_map([now], invitation_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter().map(InvitationRow::into_record).collect()
+            })
+            .await
+    }
+
+    async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?
+                    > 0)
+            })
+            .await
+    }
+
+    async fn redeem_invitation(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<bool, StoreError> {
+        let (id, hash, a) = (id.clone(), hash.clone(), account.clone());
+        // One write transaction: the record is checked, the account inserted as
+        // `create_account` inserts it and the record deleted, or (on a conflict, rolled back)
+        // nothing changes.
+        self.db
+            .write(move |tx| {
+                let redeemable = read_invitation(tx, &id)?.is_some_and(|r| r.is_live(now) && r.token_hash.ct_eq(&hash));
+                if !redeemable {
                     return Ok(false);
                 }
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO reset_deliveries (username_key, window_start, count) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![key.as_str(), start, count + 1])?;
+                insert_new_account(tx, &a)?;
+                tx.prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?;
                 Ok(true)
             })
+            .await
+    }
+
+    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
+        let email = email.clone();
+        self.db
+            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", email.as_str(), now))
             .await
     }
 }
