@@ -52,6 +52,49 @@ pub struct Config {
     pub data_dir: DataDir,
     /// `KEYGATE_KEY_ROTATION_DAYS`: age at which the local signing key is rotated.
     pub key_rotation_days: i64,
+    /// `KEYGATE_CORS_ORIGINS`: browser origins (`scheme://host[:port]`, lower case) allowed to
+    /// call keygate with credentials. Never a wildcard.
+    pub cors_origins: Vec<String>,
+}
+
+/// `origin` as a browser sends it in `Origin` (`scheme://host[:port]`, lower case, no path),
+/// or why it is not one.
+fn parse_origin(origin: &str) -> Result<String, String> {
+    let o = origin.trim().to_ascii_lowercase();
+    let (scheme, rest) = if let Some(rest) = o.strip_prefix("https://") {
+        ("https://", rest)
+    } else if let Some(rest) = o.strip_prefix("http://") {
+        ("http://", rest)
+    } else {
+        return Err(format!("{origin:?} is not an http(s) origin"));
+    };
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    let valid = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !valid {
+        return Err(format!(
+            "{origin:?} is not an origin (scheme://host[:port], no path, no wildcard)"
+        ));
+    }
+    Ok(format!("{scheme}{host}"))
+}
+
+impl Config {
+    /// keygate's own origin (the issuer's scheme, host and port).
+    pub fn own_origin(&self) -> String {
+        let after_scheme = self.issuer.find("://").map_or(0, |i| i + 3);
+        let end = self.issuer[after_scheme..]
+            .find('/')
+            .map_or(self.issuer.len(), |i| after_scheme + i);
+        self.issuer[..end].to_ascii_lowercase()
+    }
+
+    /// Whether a browser on `origin` may call keygate with credentials (CORS).
+    pub fn cors_allows(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
 }
 
 /// Where the embedded store lives.
@@ -227,9 +270,20 @@ impl Config {
                 }
             },
         };
+        let cors_origins = get("KEYGATE_CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|o| !o.trim().is_empty())
+            .map(parse_origin)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ConfigError {
+                var: "KEYGATE_CORS_ORIGINS",
+                reason,
+            })?;
         Ok(Config {
             data_dir,
             key_rotation_days,
+            cors_origins,
             table: get("KEYGATE_TABLE"),
             signing_secret_id: get("KEYGATE_SIGNING_SECRET_ID"),
             issuer,
@@ -303,6 +357,27 @@ mod tests {
             "KEYGATE_REFRESH_GRACE"
         );
         assert_eq!(cfg(&[("KEYGATE_MAILER", "pigeon")]).unwrap_err().var, "KEYGATE_MAILER");
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "https://app.example.com/path",
+            "app.example.com",
+            "null",
+        ] {
+            assert_eq!(
+                cfg(&[("KEYGATE_CORS_ORIGINS", bad)]).unwrap_err().var,
+                "KEYGATE_CORS_ORIGINS",
+                "{bad}"
+            );
+        }
+        let c = cfg(&[(
+            "KEYGATE_CORS_ORIGINS",
+            " https://App.Example.com/ ,http://127.0.0.1:8080",
+        )])
+        .unwrap();
+        assert_eq!(c.cors_origins, ["https://app.example.com", "http://127.0.0.1:8080"]);
+        assert!(c.cors_allows("https://app.example.com") && !c.cors_allows("https://evil.example.com"));
+        assert_eq!(c.own_origin(), "http://127.0.0.1:3000");
         assert_eq!(cfg(&[("KEYGATE_MAILER", "outbox")]).unwrap_err().var, "KEYGATE_OUTBOX");
         assert_eq!(
             cfg(&[("KEYGATE_ADMIN_API", "maybe")]).unwrap_err().var,

@@ -1267,3 +1267,262 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+/// The session cookie's value in a `Set-Cookie` of `r`, with the contract's attributes.
+fn set_session_cookie(r: &Resp) -> String {
+    let c = r
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-keygate-session="))
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
+        .to_owned();
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
+    }
+    c.split(';').next().unwrap()["__Host-keygate-session=".len()..].to_owned()
+}
+
+const APP: &str = "https://app.example.com";
+
+async fn session_setup() -> T {
+    let t = setup(&[("KEYGATE_CORS_ORIGINS", APP)]).await;
+    t.user("ann", &["reader"], None).await;
+    t
+}
+
+impl T {
+    async fn session_call(&self, path: &str, cookie: Option<&str>, csrf: Option<&str>, origin: Option<&str>) -> Resp {
+        let cookie = cookie.map(|c| format!("theme=dark; __Host-keygate-session={c}"));
+        let mut h = vec![];
+        if let Some(c) = &cookie {
+            h.push(("cookie", c.as_str()));
+        }
+        if let Some(c) = csrf {
+            h.push(("x-csrf-token", c));
+        }
+        if let Some(o) = origin {
+            h.push(("origin", o));
+        }
+        self.call(Method::POST, path, &h, "").await
+    }
+
+    async fn session_login(&self, origin: Option<&str>) -> Resp {
+        let body = json!({"grant_type": "password", "username": "ann", "password": PW}).to_string();
+        let mut h = vec![("content-type", "application/json")];
+        if let Some(o) = origin {
+            h.push(("origin", o));
+        }
+        self.call(Method::POST, "/auth/session", &h, &body).await
+    }
+}
+
+#[tokio::test]
+async fn a_browser_session_lives_in_an_httponly_cookie_with_a_csrf_token() {
+    let t = session_setup().await;
+    let login = t.session_login(Some(APP)).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.headers["cache-control"], "no-store");
+    assert!(login.body.get("refresh_token").is_none(), "{}", login.body);
+    assert_eq!(login.body["token_type"], "Bearer");
+    let csrf = login.body["csrf_token"].as_str().unwrap().to_owned();
+    let access = login.body["access_token"].as_str().unwrap();
+    t.verifier()
+        .await
+        .verify(access, keygate_shared::domain::time::now())
+        .unwrap();
+    let c1 = set_session_cookie(&login);
+    let max_age: i64 = login.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .rsplit("Max-Age=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((2_591_000..=2_592_000).contains(&max_age), "{max_age}");
+
+    let r = t
+        .session_call("/auth/session/refresh", Some(&c1), Some(&csrf), Some(APP))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["csrf_token"], csrf.as_str());
+    assert!(r.body.get("refresh_token").is_none());
+    let c2 = set_session_cookie(&r);
+    assert_ne!(c1, c2);
+
+    // The retired cookie again: reuse, the whole session dies (as for refresh tokens).
+    let r = t
+        .session_call("/auth/session/refresh", Some(&c1), Some(&csrf), Some(APP))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_grant"))
+    );
+    let r = t
+        .session_call("/auth/session/refresh", Some(&c2), Some(&csrf), Some(APP))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "reuse revoked the session");
+}
+
+#[tokio::test]
+async fn csrf_and_origin_refusals_change_nothing() {
+    let t = session_setup().await;
+    // Without an Origin (not a browser) and from keygate's own origin, the login works.
+    assert_eq!(t.session_login(None).await.status, 200);
+    assert_eq!(t.session_login(Some("http://127.0.0.1:3000")).await.status, 200);
+    let evil = "https://evil.example.net";
+    let r = t.session_login(Some(evil)).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invalid_csrf"))
+    );
+    assert!(r.headers.get(header::SET_COOKIE).is_none());
+
+    let login = t.session_login(Some(APP)).await;
+    let csrf = login.body["csrf_token"].as_str().unwrap().to_owned();
+    let cookie = set_session_cookie(&login);
+    let other = t.session_login(Some(APP)).await.body["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(csrf, other, "each session has its own CSRF token");
+    for (path, csrf, origin) in [
+        ("/auth/session/refresh", None, Some(APP)),
+        ("/auth/session/refresh", Some("wrong"), Some(APP)),
+        ("/auth/session/refresh", Some(other.as_str()), Some(APP)),
+        ("/auth/session/refresh", Some(csrf.as_str()), Some(evil)),
+        ("/auth/session/logout", None, Some(APP)),
+        ("/auth/session/logout", Some(csrf.as_str()), Some(evil)),
+    ] {
+        let r = t.session_call(path, Some(&cookie), csrf, origin).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (StatusCode::FORBIDDEN, Some("invalid_csrf")),
+            "{path} {csrf:?} {origin:?}"
+        );
+        assert!(r.headers.get(header::SET_COOKIE).is_none());
+    }
+    // Nothing changed: the cookie still refreshes (it was neither rotated nor revoked).
+    let r = t
+        .session_call("/auth/session/refresh", Some(&cookie), Some(&csrf), Some(APP))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = set_session_cookie(&r);
+
+    // Missing or unknown cookies: 401 (logout: 204).
+    for c in [None, Some("kgr_garbage")] {
+        let r = t.session_call("/auth/session/refresh", c, Some(&csrf), Some(APP)).await;
+        assert_eq!(
+            (r.status, r.body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_grant"))
+        );
+        assert_eq!(
+            t.session_call("/auth/session/logout", c, Some(&csrf), Some(APP))
+                .await
+                .status,
+            204
+        );
+    }
+    // Logout clears the cookie and ends the session.
+    let r = t
+        .session_call("/auth/session/logout", Some(&cookie), Some(&csrf), Some(APP))
+        .await;
+    assert_eq!(r.status, 204);
+    let cleared = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cleared.starts_with("__Host-keygate-session=;") && cleared.ends_with("Max-Age=0"),
+        "{cleared}"
+    );
+    let r = t
+        .session_call("/auth/session/refresh", Some(&cookie), Some(&csrf), Some(APP))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Wrong password and a wrong grant type answer as /auth/token does.
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/session",
+            &[("content-type", "application/json")],
+            &json!({"username": "ann", "password": "not the password at all"}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_grant"))
+    );
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/session",
+            &[("content-type", "application/json")],
+            &json!({"grant_type": "api_key", "api_key": "x"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn cors_answers_listed_origins_only_and_never_a_wildcard() {
+    let t = session_setup().await;
+    let r = t
+        .call(Method::GET, "/.well-known/jwks.json", &[("origin", APP)], "")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["access-control-allow-origin"], APP);
+    assert_eq!(r.headers["access-control-allow-credentials"], "true");
+    assert!(r.headers.get_all(header::VARY).iter().any(|v| v == "Origin"));
+    // Errors carry the headers too, so a browser app can read them.
+    let r = t.session_login(None).await;
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+    let r = t
+        .call(Method::POST, "/auth/session/refresh", &[("origin", APP)], "")
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.headers
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap())
+        ),
+        (StatusCode::UNAUTHORIZED, Some(APP))
+    );
+    for origin in ["https://evil.example.net", "null", "https://app.example.com.evil.net"] {
+        let r = t
+            .call(Method::GET, "/.well-known/jwks.json", &[("origin", origin)], "")
+            .await;
+        assert!(r.headers.get("access-control-allow-origin").is_none(), "{origin}");
+        assert!(r.headers.get("access-control-allow-credentials").is_none(), "{origin}");
+    }
+    async fn preflight(t: &T, origin: &str) -> Resp {
+        t.call(
+            Method::OPTIONS,
+            "/auth/session/refresh",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "x-csrf-token"),
+            ],
+            "",
+        )
+        .await
+    }
+    let r = preflight(&t, APP).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.headers["access-control-allow-origin"], APP);
+    assert_eq!(r.headers["access-control-allow-methods"], "POST");
+    let allowed = r.headers["access-control-allow-headers"].to_str().unwrap();
+    for h in ["authorization", "content-type", "x-csrf-token"] {
+        assert!(allowed.contains(h), "{allowed}");
+    }
+    let r = preflight(&t, "https://evil.example.net").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers.get("access-control-allow-origin").is_none());
+    // Without KEYGATE_CORS_ORIGINS: no CORS headers at all.
+    let plain = setup(&[]).await;
+    let r = plain
+        .call(Method::GET, "/.well-known/jwks.json", &[("origin", APP)], "")
+        .await;
+    assert!(r.headers.get("access-control-allow-origin").is_none() && r.headers.get(header::VARY).is_none());
+}

@@ -494,3 +494,83 @@ fn every_event_in_events_is_fed_to_a_function() {
     }
     assert!(events >= 20, "found only {events} events");
 }
+
+/// Browser sessions through the functions: payload 2.0 carries the session cookie in the
+/// request's `cookies` and the answer's `cookies` (API Gateway turns those into `Set-Cookie`).
+#[tokio::test]
+async fn browser_sessions_through_payload_2_cookies() {
+    let env = Env::new().await;
+    let cors = [("KEYGATE_CORS_ORIGINS", "https://app.example.com")];
+    let mut auth = env.start_with("authenticate", &cors).await;
+    let mut refresh = env.start_with("refresh", &cors).await;
+    let mut revoke = env.start_with("revoke", &cors).await;
+    let login = auth.invoke(event("session-login.json", &[])).await.unwrap();
+    assert_eq!(login["statusCode"], 200, "{login}");
+    let body: Value = serde_json::from_str(login["body"].as_str().unwrap()).unwrap();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "the refresh token stays out of the body"
+    );
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    let token = session_cookie(&login);
+    assert_eq!(
+        login["headers"]["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(login["headers"]["access-control-allow-credentials"], "true");
+
+    let with = |name: &str, token: &str, csrf: &str| {
+        event(
+            name,
+            &[("REPLACE_WITH_REFRESH_TOKEN", token), ("REPLACE_WITH_CSRF_TOKEN", csrf)],
+        )
+    };
+    // The wrong CSRF token: 403, and the cookie's token is still live.
+    let refused = refresh
+        .invoke(with("session-refresh.json", &token, "wrong"))
+        .await
+        .unwrap();
+    assert_eq!(refused["statusCode"], 403, "{refused}");
+    let rotated = refresh
+        .invoke(with("session-refresh.json", &token, &csrf))
+        .await
+        .unwrap();
+    assert_eq!(rotated["statusCode"], 200, "{rotated}");
+    let next = session_cookie(&rotated);
+    assert_ne!(next, token, "the refresh token inside the cookie rotates");
+    let body: Value = serde_json::from_str(rotated["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["csrf_token"], csrf.as_str(), "the CSRF token lasts the session");
+
+    let out = revoke.invoke(with("session-logout.json", &next, &csrf)).await.unwrap();
+    assert_eq!(out["statusCode"], 204, "{out}");
+    let cleared = out["cookies"][0].as_str().unwrap();
+    assert!(
+        cleared.starts_with("__Host-keygate-session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    let dead = refresh
+        .invoke(with("session-refresh.json", &next, &csrf))
+        .await
+        .unwrap();
+    assert_eq!(dead["statusCode"], 401, "{dead}");
+}
+
+/// The session cookie's value from a payload 2.0 answer's `cookies`, checking its attributes.
+fn session_cookie(answer: &Value) -> String {
+    let cookies = answer["cookies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cookies: {answer}"));
+    assert!(
+        answer["headers"].get("set-cookie").is_none(),
+        "payload 2.0 answers carry cookies in `cookies`: {answer}"
+    );
+    let c = cookies
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|c| c.starts_with("__Host-keygate-session="))
+        .unwrap_or_else(|| panic!("no session cookie: {answer}"));
+    for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
+    }
+    c.split(';').next().unwrap()["__Host-keygate-session=".len()..].to_owned()
+}

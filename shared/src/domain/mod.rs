@@ -10,6 +10,7 @@ pub mod refresh;
 pub mod roles;
 pub mod route_policy;
 pub mod secret;
+pub mod session;
 pub mod time;
 pub mod username;
 

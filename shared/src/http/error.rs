@@ -103,6 +103,7 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(d) => ApiError::invalid_request(d),
             Error::InvalidGrant => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", e.to_string()),
+            Error::InvalidCsrf => ApiError::new(StatusCode::FORBIDDEN, "invalid_csrf", e.to_string()),
             Error::InvalidClient => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string()),
             Error::InvalidScope(d) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
             Error::UnsupportedGrantType => {

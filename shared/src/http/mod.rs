@@ -3,6 +3,8 @@
 //! responses and errors (mapped in one place, [`error`]).
 
 pub mod body;
+pub mod cookie;
+pub mod cors;
 pub mod error;
 pub mod lambda;
 pub mod router;

@@ -4,8 +4,11 @@
 use super::body::{self, Accept};
 use super::error::ApiError;
 use super::{Request, Response};
+use super::{cookie, cors};
 use crate::domain::{ClientAuth, ClientAuthMethod, ClientId};
-use crate::services::{API_KEY_GRANT, Error, Identifier, Keygate, NewUser, TokenPair, UserChange, account_view};
+use crate::services::{
+    API_KEY_GRANT, BrowserSession, Error, Identifier, Keygate, NewUser, TokenPair, UserChange, account_view,
+};
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
@@ -36,6 +39,9 @@ enum Route {
     Reset,
     Validate,
     Admin,
+    Session,
+    SessionRefresh,
+    SessionLogout,
 }
 
 impl Function {
@@ -43,9 +49,9 @@ impl Function {
         use Route as R;
         match self {
             Function::Local => true,
-            Function::Authenticate => route == R::Token,
-            Function::Refresh => route == R::Refresh,
-            Function::Revoke => route == R::Revoke,
+            Function::Authenticate => matches!(route, R::Token | R::Session),
+            Function::Refresh => matches!(route, R::Refresh | R::SessionRefresh),
+            Function::Revoke => matches!(route, R::Revoke | R::SessionLogout),
             Function::Jwks => matches!(route, R::Jwks | R::Discovery),
             Function::ForgotPasswordRequest => route == R::Forgot,
             Function::ForgotPasswordConfirm => route == R::Reset,
@@ -67,6 +73,9 @@ fn route_of(path: &str) -> Option<(Route, &'static str)> {
         "/auth/password/forgot" => (Route::Forgot, "POST"),
         "/auth/password/reset" => (Route::Reset, "POST"),
         "/auth/validate" => (Route::Validate, "GET"),
+        "/auth/session" => (Route::Session, "POST"),
+        "/auth/session/refresh" => (Route::SessionRefresh, "POST"),
+        "/auth/session/logout" => (Route::SessionLogout, "POST"),
         p => {
             let segments: Vec<&str> = p.strip_prefix("/admin/")?.split('/').collect();
             let allow = match segments.as_slice() {
@@ -110,7 +119,8 @@ pub async fn handle(app: &Keygate, function: Function, req: Request) -> Response
         use tracing::Instrument as _;
         dispatch(app, function, &req).instrument(span.clone()).await
     };
-    let response = response.unwrap_or_else(ApiError::into_response);
+    let mut response = response.unwrap_or_else(ApiError::into_response);
+    cors::decorate(&app.config, &req, &mut response);
     span.in_scope(|| {
         tracing::info!(
             status = response.status.as_u16(),
@@ -131,6 +141,9 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
     {
         return Err(ApiError::not_found());
     }
+    if let Some(answer) = cors::preflight(&app.config, req, allow) {
+        return Ok(answer);
+    }
     if allow != req.method.as_str() {
         return Err(ApiError::method_not_allowed(allow));
     }
@@ -149,6 +162,9 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
         Route::Reset => reset(app, req).await,
         Route::Validate => validate(app, req).await,
         Route::Admin => admin(app, req).await,
+        Route::Session => session_login(app, req).await,
+        Route::SessionRefresh => session_refresh(app, req).await,
+        Route::SessionLogout => session_logout(app, req).await,
     }
 }
 
@@ -295,6 +311,67 @@ async fn revoke(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::invalid_request("refresh_token is required"))?;
     app.revoke(&t).await?;
     Ok(Response::json(StatusCode::OK, &json!({})).no_store())
+}
+
+/// The answer that starts or continues a browser session: the body, and the cookie.
+fn session_answer(s: &BrowserSession) -> Result<Response, ApiError> {
+    let cookie = cookie::set_session(&s.cookie_token, s.max_age)
+        .ok_or_else(|| Error::Unavailable("a refresh token is not a cookie value".into()))?;
+    Ok(Response::json(StatusCode::OK, &s.body)
+        .no_store()
+        .with_header(header::SET_COOKIE, cookie))
+}
+
+/// The checks every session route makes before anything else: the `Origin` (a foreign one is
+/// `invalid_csrf`) and the body cap.
+fn session_preamble(app: &Keygate, req: &Request) -> Result<(), ApiError> {
+    if !cors::origin_ok(&app.config, req) {
+        return Err(Error::InvalidCsrf.into());
+    }
+    if req.body.is_none() {
+        return Err(ApiError::too_large());
+    }
+    Ok(())
+}
+
+fn csrf_header(req: &Request) -> Option<&str> {
+    req.headers.get("x-csrf-token")?.to_str().ok()
+}
+
+#[derive(Deserialize)]
+struct SessionRequest {
+    #[serde(default, deserialize_with = "body::present")]
+    grant_type: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
+    username: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
+    password: Option<String>,
+}
+
+async fn session_login(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    session_preamble(app, req)?;
+    let r: SessionRequest = body::typed(req, Accept::JsonOrForm)?;
+    if r.grant_type.as_deref().is_some_and(|g| g != "password") {
+        return Err(Error::UnsupportedGrantType.into());
+    }
+    let session = app
+        .start_browser_session(required(&r.username, "username")?, required(&r.password, "password")?)
+        .await?;
+    session_answer(&session)
+}
+
+async fn session_refresh(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    session_preamble(app, req)?;
+    let session = app.refresh_session(cookie::session(req), csrf_header(req)).await?;
+    session_answer(&session)
+}
+
+async fn session_logout(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    session_preamble(app, req)?;
+    app.end_session(cookie::session(req), csrf_header(req)).await?;
+    Ok(Response::empty(StatusCode::NO_CONTENT)
+        .no_store()
+        .with_header(header::SET_COOKIE, cookie::clear_session()))
 }
 
 #[derive(Deserialize)]

@@ -5,12 +5,14 @@ mod admin;
 mod discovery;
 mod reset;
 pub mod rotation;
+mod sessions;
 mod tokens;
 pub mod transfer;
 
 pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
 pub use discovery::{API_KEY_GRANT, Discovery};
 pub use reset::Identifier;
+pub use sessions::{BrowserSession, SessionBody};
 pub use tokens::TokenPair;
 
 use crate::config::Config;
@@ -52,6 +54,10 @@ pub enum Error {
     /// 401 `invalid_token` (missing or invalid bearer token).
     #[error("{0}")]
     Unauthorized(String),
+    /// 403 `invalid_csrf`: a cookie-authenticated call without the session's CSRF token, or
+    /// from a foreign `Origin`.
+    #[error("the CSRF token is missing or wrong, or the request comes from a foreign origin")]
+    InvalidCsrf,
     /// 403 `insufficient_scope`.
     #[error("this requires the {0} role")]
     Forbidden(&'static str),
