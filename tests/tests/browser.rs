@@ -47,9 +47,15 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// The browser, its driver and the virtualenv's Python with Selenium; or what is missing.
 fn tools() -> Result<(PathBuf, PathBuf, PathBuf), Vec<String>> {
-    let from_env = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let chromium = from_env("KEYGATE_CHROMIUM").or_else(|| on_path("chromium").or_else(|| on_path("chromium-browser")));
-    let driver = from_env("KEYGATE_CHROMEDRIVER").or_else(|| on_path("chromedriver"));
+    let named = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let chromium = match named("KEYGATE_CHROMIUM") {
+        Some(p) => Some(p).filter(|p| p.is_file()),
+        None => on_path("chromium").or_else(|| on_path("chromium-browser")),
+    };
+    let driver = match named("KEYGATE_CHROMEDRIVER") {
+        Some(p) => Some(p).filter(|p| p.is_file()),
+        None => on_path("chromedriver"),
+    };
     let python = venv().join("bin/python");
     let selenium = Command::new(&python)
         .args(["-c", "import selenium"])
