@@ -60,6 +60,14 @@ enum Command {
     /// Issue tokens for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Invite someone by e-mail: creates an invitation (with these roles), mails its link
+    /// through KEYGATE_MAILER, and prints it as JSON with "url", the link, for delivery by hand.
+    Invite {
+        email: String,
+        /// A role the new account gets (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+    },
     /// Manage the signing keys (the secret named by KEYGATE_SIGNING_SECRET_ID, else the local
     /// keys in KEYGATE_DATA_DIR).
     #[command(subcommand)]
@@ -282,6 +290,14 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
             let app = operator(config, false).await?;
             app.revoke_sessions(&username).await.map_err(|e| e.to_string())?;
             println!("every session of {username} revoked");
+            Ok(())
+        }
+        Command::Invite { email, roles } => {
+            let app = operator(config, false).await?;
+            let created = app.invite(&email, &roles).await.map_err(|e| e.to_string())?;
+            let mut out = serde_json::to_value(&created.view).map_err(|e| e.to_string())?;
+            out["url"] = created.url.into();
+            println!("{out}");
             Ok(())
         }
         Command::Token(TokenCommand::Issue { username }) => {

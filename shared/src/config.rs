@@ -4,6 +4,15 @@
 
 use std::path::PathBuf;
 
+/// Who may create an account (`KEYGATE_REGISTRATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Accounts come from admins and invitations only (the default).
+    Invite,
+    /// Anyone may register an e-mail address (`POST /auth/register`).
+    Open,
+}
+
 /// Which mailer delivers reset mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailerKind {
@@ -55,6 +64,12 @@ pub struct Config {
     /// `KEYGATE_CORS_ORIGINS`: browser origins (`scheme://host[:port]`, lower case) allowed to
     /// call keygate with credentials. Never a wildcard.
     pub cors_origins: Vec<String>,
+    /// `KEYGATE_REGISTRATION`.
+    pub registration: Registration,
+    /// `KEYGATE_REGISTER_URL`: the link of registration and invitation mails; contains `{token}`.
+    pub register_url: String,
+    /// `KEYGATE_INVITATION_TTL`: lifetime of an invitation or registration token, seconds.
+    pub invitation_ttl: i64,
 }
 
 /// `origin` as a browser sends it in `Origin` (`scheme://host[:port]`, lower case, no path),
@@ -280,7 +295,28 @@ impl Config {
                 var: "KEYGATE_CORS_ORIGINS",
                 reason,
             })?;
+        let registration = match get("KEYGATE_REGISTRATION").as_deref() {
+            None | Some("invite") => Registration::Invite,
+            Some("open") => Registration::Open,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KEYGATE_REGISTRATION",
+                    reason: format!("expected invite or open, got {other:?}"),
+                });
+            }
+        };
+        let register_url = get("KEYGATE_REGISTER_URL").unwrap_or_else(|| format!("{issuer}/register?token={{token}}"));
+        if !register_url.contains("{token}") {
+            return Err(ConfigError {
+                var: "KEYGATE_REGISTER_URL",
+                reason: "must contain {token}".into(),
+            });
+        }
+        let invitation_ttl = seconds("KEYGATE_INVITATION_TTL", 604_800, 60)?;
         Ok(Config {
+            registration,
+            register_url,
+            invitation_ttl,
             data_dir,
             key_rotation_days,
             cors_origins,
@@ -378,6 +414,20 @@ mod tests {
         assert_eq!(c.cors_origins, ["https://app.example.com", "http://127.0.0.1:8080"]);
         assert!(c.cors_allows("https://app.example.com") && !c.cors_allows("https://evil.example.com"));
         assert_eq!(c.own_origin(), "http://127.0.0.1:3000");
+        assert_eq!(c.registration, Registration::Invite);
+        assert_eq!(c.register_url, "http://127.0.0.1:3000/register?token={token}");
+        assert_eq!(c.invitation_ttl, 604_800);
+        for (var, bad) in [
+            ("KEYGATE_REGISTRATION", "closed"),
+            ("KEYGATE_REGISTER_URL", "https://app/register"),
+            ("KEYGATE_INVITATION_TTL", "10"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
+        }
+        assert_eq!(
+            cfg(&[("KEYGATE_REGISTRATION", "open")]).unwrap().registration,
+            Registration::Open
+        );
         assert_eq!(cfg(&[("KEYGATE_MAILER", "outbox")]).unwrap_err().var, "KEYGATE_OUTBOX");
         assert_eq!(
             cfg(&[("KEYGATE_ADMIN_API", "maybe")]).unwrap_err().var,

@@ -5,7 +5,7 @@ use crate::adapters::{self, AwsConfig};
 use crate::config::{Config, ConfigError, DataDir, MailerKind};
 use crate::domain::keys::Alg;
 use crate::http::Function;
-use crate::ports::{KeySource, KeyVersions, MailError, Mailer, ResetMail, Store};
+use crate::ports::{KeySource, KeyVersions, MailError, Mailer, ResetMail, SignupMail, Store};
 use crate::services::Keygate;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -27,8 +27,8 @@ pub enum Mode {
     /// `keygate serve`: the embedded store and local keys in `KEYGATE_DATA_DIR` unless
     /// `KEYGATE_TABLE` / `KEYGATE_SIGNING_SECRET_ID` are set.
     Local,
-    /// A CLI command: as `Local`, but it opens signing keys only when it signs (`keys`), and
-    /// sends no mail.
+    /// A CLI command: as `Local`, but it opens signing keys only when it signs (`keys`); it
+    /// mails only for `keygate invite`.
     Operator { keys: bool },
 }
 
@@ -38,6 +38,9 @@ struct NoMailer;
 #[async_trait]
 impl Mailer for NoMailer {
     async fn send_reset(&self, _mail: &ResetMail) -> Result<(), MailError> {
+        Err(MailError("this function sends no mail".into()))
+    }
+    async fn send_signup(&self, _mail: &SignupMail) -> Result<(), MailError> {
         Err(MailError("this function sends no mail".into()))
     }
 }
@@ -65,11 +68,17 @@ fn needs_keys(mode: Mode) -> bool {
 }
 
 fn uses_published_keys(mode: Mode) -> bool {
-    matches!(mode, Mode::Lambda(Function::Jwks | Function::Admin))
+    matches!(
+        mode,
+        Mode::Lambda(Function::Jwks | Function::Admin | Function::Register)
+    )
 }
 
 fn needs_mail(mode: Mode) -> bool {
-    matches!(mode, Mode::Local | Mode::Lambda(Function::ForgotPasswordRequest))
+    matches!(
+        mode,
+        Mode::Local | Mode::Operator { .. } | Mode::Lambda(Function::ForgotPasswordRequest | Function::Register)
+    )
 }
 
 fn required(var: &'static str, v: &Option<String>) -> Result<String, ConfigError> {

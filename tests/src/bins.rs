@@ -13,6 +13,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("revoke", "RevokeFunction"),
     ("jwks", "JwksFunction"),
     ("forgot-password-request", "ForgotPasswordRequestFunction"),
+    ("register", "RegisterFunction"),
     ("forgot-password-confirm", "ForgotPasswordConfirmFunction"),
     ("admin", "AdminFunction"),
     ("authorizer", "AuthorizerFunction"),

@@ -1526,3 +1526,209 @@ async fn cors_answers_listed_origins_only_and_never_a_wildcard() {
         .await;
     assert!(r.headers.get("access-control-allow-origin").is_none() && r.headers.get(header::VARY).is_none());
 }
+
+const NEW_PW: &str = "marble comet violin 58";
+
+#[tokio::test]
+async fn self_registration_is_closed_by_default_and_hides_existing_addresses_when_open() {
+    let closed = setup(&[]).await;
+    let r = closed.post("/auth/register", json!({"email": "new@example.com"})).await;
+    assert_error(&r, 403, "registration_closed");
+    assert!(closed.outbox_lines().is_empty());
+
+    let t = setup(&[
+        ("KEYGATE_REGISTRATION", "open"),
+        ("KEYGATE_REGISTER_URL", "https://app.example.com/join?t={token}"),
+    ])
+    .await;
+    t.user("ann", &["reader"], Some("ann@example.com")).await;
+    for email in ["new@example.com", "ANN@example.com"] {
+        let r = t.post("/auth/register", json!({ "email": email })).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::ACCEPTED, &json!({"status": "accepted"})),
+            "{email}"
+        );
+        assert_eq!(r.headers["cache-control"], "no-store");
+    }
+    let mails = t.outbox_lines();
+    assert_eq!(
+        mails.len(),
+        1,
+        "only the address without an account gets mail: {mails:?}"
+    );
+    let mail = &mails[0];
+    assert_eq!(
+        (mail["kind"].as_str(), mail["to"].as_str()),
+        (Some("register"), Some("new@example.com"))
+    );
+    let token = mail["token"].as_str().unwrap().to_owned();
+    assert_eq!(mail["url"], format!("https://app.example.com/join?t={token}"));
+    assert!(token.len() >= 43, "at least 128 bits: {token}");
+    assert_error(
+        &t.post("/auth/register", json!({"email": "not an address"})).await,
+        400,
+        "invalid_request",
+    );
+    // At most 3 mails per address per 15 minutes; the answer does not change.
+    for _ in 0..4 {
+        assert_eq!(
+            t.post("/auth/register", json!({"email": "new@example.com"}))
+                .await
+                .status,
+            202
+        );
+    }
+    assert_eq!(t.outbox_lines().len(), 3);
+
+    let complete = |username: &str, password: &str, token: &str| json!({"token": token, "username": username, "password": password});
+    // Refusals leave the token usable: weak password, taken username, then success.
+    let r = t
+        .post("/auth/register/complete", complete("newbie", "password", &token))
+        .await;
+    assert_error(&r, 400, "weak_password");
+    let r = t.post("/auth/register/complete", complete("ANN", NEW_PW, &token)).await;
+    assert_error(&r, 409, "conflict");
+    let r = t
+        .post("/auth/register/complete", complete("newbie", NEW_PW, &token))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (r.body["username"].as_str(), &r.body["roles"]),
+        (Some("newbie"), &json!(["user"]))
+    );
+    let account = t
+        .app
+        .store
+        .account(&keygate_shared::domain::UsernameKey::of_any("newbie"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.email.unwrap().as_str(), "new@example.com");
+    assert_eq!(t.login("newbie", NEW_PW).await.status, 200);
+    // Spent: a second use, a forged and a malformed token all get invalid_token.
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    for bad in [token.as_str(), forged.as_str(), "kgi_nope"] {
+        let r = t.post("/auth/register/complete", complete("other", NEW_PW, bad)).await;
+        assert_error(&r, 400, "invalid_token");
+    }
+    // The address has an account now: registering it again mails nothing.
+    let before = t.outbox_lines().len();
+    assert_eq!(
+        t.post("/auth/register", json!({"email": "new@example.com"}))
+            .await
+            .status,
+        202
+    );
+    assert_eq!(t.outbox_lines().len(), before);
+}
+
+#[tokio::test]
+async fn admins_invite_with_roles_list_and_cancel_invitations() {
+    let t = &setup(&[]).await;
+    t.app.ensure_admin("root", PW).await.unwrap();
+    t.user("nia", &["reader"], Some("nia@example.com")).await;
+    let admin = format!(
+        "Bearer {}",
+        t.login("root", PW).await.body["access_token"].as_str().unwrap()
+    );
+    let reader = format!(
+        "Bearer {}",
+        t.login("nia", PW).await.body["access_token"].as_str().unwrap()
+    );
+    let invite = |auth: &str, body: Value| {
+        let auth = auth.to_owned();
+        async move {
+            t.call(
+                Method::POST,
+                "/admin/invitations",
+                &[("content-type", "application/json"), ("authorization", &auth)],
+                &body.to_string(),
+            )
+            .await
+        }
+    };
+    let r = invite(&reader, json!({"email": "ops@example.com", "roles": ["ops"]})).await;
+    assert_error(&r, 403, "insufficient_scope");
+    let r = invite(&admin, json!({"email": "nia@example.com", "roles": ["ops"]})).await;
+    assert_error(&r, 409, "conflict");
+    let r = invite(&admin, json!({"email": "bad", "roles": ["ops"]})).await;
+    assert_error(&r, 400, "invalid_request");
+    assert!(t.outbox_lines().is_empty(), "refusals mail nothing");
+
+    let r = invite(&admin, json!({"email": "ops@example.com", "roles": ["ops", "reader"]})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["invitation_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (r.body["email"].as_str(), &r.body["roles"]),
+        (Some("ops@example.com"), &json!(["ops", "reader"]))
+    );
+    assert!(r.body["expires_at"].is_string() && r.body.get("token").is_none());
+    let second = invite(&admin, json!({"email": "temp@example.com", "roles": []})).await;
+    let second_id = second.body["invitation_id"].as_str().unwrap().to_owned();
+    let mails = t.outbox_lines();
+    assert_eq!(mails.len(), 2);
+    assert_eq!(
+        (mails[0]["kind"].as_str(), mails[0]["to"].as_str()),
+        (Some("invitation"), Some("ops@example.com"))
+    );
+    let (token, second_token) = (mails[0]["token"].as_str().unwrap(), mails[1]["token"].as_str().unwrap());
+
+    let list = t
+        .call(Method::GET, "/admin/invitations", &[("authorization", &admin)], "")
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let ids: Vec<&str> = list.body["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["invitation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str(), second_id.as_str()]);
+
+    // Cancelled: its token dies; an unknown id is 404.
+    let del = |id: String| {
+        let admin = admin.clone();
+        async move {
+            t.call(
+                Method::DELETE,
+                &format!("/admin/invitations/{id}"),
+                &[("authorization", &admin)],
+                "",
+            )
+            .await
+        }
+    };
+    assert_eq!(del(second_id.clone()).await.status, 204);
+    assert_error(&del(second_id.clone()).await, 404, "not_found");
+    assert_error(&del("nope".into()).await, 404, "not_found");
+    let r = t
+        .post(
+            "/auth/register/complete",
+            json!({"token": second_token, "username": "temp", "password": NEW_PW}),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_token");
+
+    // Accepted in invite mode, with the invitation's roles; then gone from the list.
+    let r = t
+        .post(
+            "/auth/register/complete",
+            json!({"token": token, "username": "opsy", "password": NEW_PW}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["roles"], json!(["ops", "reader"]));
+    let list = t
+        .call(Method::GET, "/admin/invitations", &[("authorization", &admin)], "")
+        .await;
+    assert_eq!(list.body, json!({"invitations": []}));
+    // The invitations routes answer 405 with Allow for other methods.
+    let r = t
+        .call(Method::PUT, "/admin/invitations", &[("authorization", &admin)], "")
+        .await;
+    assert_eq!(
+        (r.status, r.headers["allow"].to_str().unwrap()),
+        (StatusCode::METHOD_NOT_ALLOWED, "GET, POST")
+    );
+}

@@ -4,13 +4,14 @@
 use super::AwsConfig;
 use crate::config::{Config, ConfigError, MailerKind};
 use crate::domain::time::rfc3339;
-use crate::ports::{MailError, Mailer, ResetMail};
+use crate::ports::{MailError, Mailer, ResetMail, SignupKind, SignupMail};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
-/// Appends one JSON line per message to a file: `{"to","username","token","reset_url","expires_at"}`.
+/// Appends one JSON line per message to a file: `{"kind","to","token","url","expires_at"}`,
+/// `kind` `reset` (which also carries `username` and `reset_url`), `register` or `invitation`.
 pub struct OutboxMailer {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
@@ -29,14 +30,33 @@ impl OutboxMailer {
 #[async_trait]
 impl Mailer for OutboxMailer {
     async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError> {
-        let mut line = serde_json::json!({
+        self.append(serde_json::json!({
+            "kind": "reset",
             "to": mail.to,
             "username": mail.username,
             "token": mail.token,
+            "url": mail.reset_url,
             "reset_url": mail.reset_url,
             "expires_at": rfc3339(mail.expires_at),
-        })
-        .to_string();
+        }))
+        .await
+    }
+
+    async fn send_signup(&self, mail: &SignupMail) -> Result<(), MailError> {
+        self.append(serde_json::json!({
+            "kind": mail.kind.as_str(),
+            "to": mail.to,
+            "token": mail.token,
+            "url": mail.url,
+            "expires_at": rfc3339(mail.expires_at),
+        }))
+        .await
+    }
+}
+
+impl OutboxMailer {
+    async fn append(&self, message: serde_json::Value) -> Result<(), MailError> {
+        let mut line = message.to_string();
         line.push('\n');
         let _guard = self.lock.lock().await;
         let mut f = tokio::fs::OpenOptions::new()
@@ -66,6 +86,16 @@ impl Mailer for LogMailer {
         );
         Ok(())
     }
+
+    async fn send_signup(&self, mail: &SignupMail) -> Result<(), MailError> {
+        tracing::info!(
+            kind = mail.kind.as_str(),
+            to = mail.to.as_str(),
+            expires_at = rfc3339(mail.expires_at).as_str(),
+            "signup mail (log mailer: the link is not logged; use KEYGATE_MAILER=outbox to capture it)"
+        );
+        Ok(())
+    }
 }
 
 /// Sends through Amazon SES (v2 API).
@@ -90,15 +120,44 @@ impl SesMailer {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send_reset(&self, mail: &ResetMail) -> Result<(), MailError> {
-        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
         let text = format!(
             "Hello {},\n\nsomeone asked to reset your password. To choose a new one, open:\n\n{}\n\nThe link works once, until {}. If you did not ask for this, ignore this mail.\n",
             mail.username,
             mail.reset_url,
             rfc3339(mail.expires_at)
         );
+        self.send(&mail.to, "Reset your password", text).await
+    }
+
+    async fn send_signup(&self, mail: &SignupMail) -> Result<(), MailError> {
+        let (subject, text) = match mail.kind {
+            SignupKind::Register => (
+                "Confirm your e-mail address",
+                format!(
+                    "Hello,\n\nsomeone asked to create an account with this address. To choose a username and password, open:\n\n{}\n\nThe link works once, until {}. If you did not ask for this, ignore this mail.\n",
+                    mail.url,
+                    rfc3339(mail.expires_at)
+                ),
+            ),
+            SignupKind::Invitation => (
+                "You are invited",
+                format!(
+                    "Hello,\n\nyou are invited to create an account. To choose a username and password, open:\n\n{}\n\nThe link works once, until {}.\n",
+                    mail.url,
+                    rfc3339(mail.expires_at)
+                ),
+            ),
+        };
+        self.send(&mail.to, subject, text).await
+    }
+}
+
+#[cfg(feature = "ses")]
+impl SesMailer {
+    async fn send(&self, to: &str, subject: &str, text: String) -> Result<(), MailError> {
+        use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
         let content = |s: String| Content::builder().data(s).charset("UTF-8").build();
-        let subject = content("Reset your password".into()).map_err(|e| MailError(e.to_string()))?;
+        let subject = content(subject.into()).map_err(|e| MailError(e.to_string()))?;
         let body = content(text).map_err(|e| MailError(e.to_string()))?;
         let message = Message::builder()
             .subject(subject)
@@ -107,7 +166,7 @@ impl Mailer for SesMailer {
         self.client
             .send_email()
             .from_email_address(&self.from)
-            .destination(Destination::builder().to_addresses(&mail.to).build())
+            .destination(Destination::builder().to_addresses(to).build())
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await

@@ -103,6 +103,7 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(d) => ApiError::invalid_request(d),
             Error::InvalidGrant => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", e.to_string()),
+            Error::RegistrationClosed => ApiError::new(StatusCode::FORBIDDEN, "registration_closed", e.to_string()),
             Error::InvalidCsrf => ApiError::new(StatusCode::FORBIDDEN, "invalid_csrf", e.to_string()),
             Error::InvalidClient => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string()),
             Error::InvalidScope(d) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
@@ -113,7 +114,9 @@ impl From<Error> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", e.to_string())
             },
-            Error::InvalidResetToken => ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string()),
+            Error::InvalidResetToken | Error::InvalidSignupToken => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_token", e.to_string())
+            }
             Error::WeakPassword(d) => ApiError::new(StatusCode::BAD_REQUEST, "weak_password", d),
             Error::Unauthorized(d) => ApiError {
                 bearer_challenge: true,

@@ -9,7 +9,7 @@ use crate::domain::{ClientAuth, ClientAuthMethod, ClientId};
 use crate::services::{
     API_KEY_GRANT, BrowserSession, Error, Identifier, Keygate, NewUser, TokenPair, UserChange, account_view,
 };
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Instant;
@@ -25,6 +25,7 @@ pub enum Function {
     ForgotPasswordRequest,
     ForgotPasswordConfirm,
     Admin,
+    Register,
     Local,
 }
 
@@ -42,6 +43,11 @@ enum Route {
     Session,
     SessionRefresh,
     SessionLogout,
+    Register,
+    RegisterComplete,
+    /// `/admin/invitations*`: admin routes that send mail, so served by the `register`
+    /// function (which holds the mail rights), not by `admin`.
+    Invitations,
 }
 
 impl Function {
@@ -56,6 +62,7 @@ impl Function {
             Function::ForgotPasswordRequest => route == R::Forgot,
             Function::ForgotPasswordConfirm => route == R::Reset,
             Function::Admin => route == R::Admin,
+            Function::Register => matches!(route, R::Register | R::RegisterComplete | R::Invitations),
         }
     }
 }
@@ -76,15 +83,18 @@ fn route_of(path: &str) -> Option<(Route, &'static str)> {
         "/auth/session" => (Route::Session, "POST"),
         "/auth/session/refresh" => (Route::SessionRefresh, "POST"),
         "/auth/session/logout" => (Route::SessionLogout, "POST"),
+        "/auth/register" => (Route::Register, "POST"),
+        "/auth/register/complete" => (Route::RegisterComplete, "POST"),
         p => {
             let segments: Vec<&str> = p.strip_prefix("/admin/")?.split('/').collect();
-            let allow = match segments.as_slice() {
-                ["users"] | ["users", _, "revoke-sessions"] | ["api-keys"] => "POST",
-                ["users", _] => "PATCH",
-                ["api-keys", _] => "DELETE",
+            match segments.as_slice() {
+                ["users"] | ["users", _, "revoke-sessions"] | ["api-keys"] => (Route::Admin, "POST"),
+                ["users", _] => (Route::Admin, "PATCH"),
+                ["api-keys", _] => (Route::Admin, "DELETE"),
+                ["invitations"] => (Route::Invitations, "GET, POST"),
+                ["invitations", _] => (Route::Invitations, "DELETE"),
                 _ => return None,
-            };
-            (Route::Admin, allow)
+            }
         }
     })
 }
@@ -137,14 +147,14 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
     };
     if !function.serves(route)
         || (route == Route::Validate && function != Function::Local)
-        || (route == Route::Admin && !app.config.admin_api)
+        || (matches!(route, Route::Admin | Route::Invitations) && !app.config.admin_api)
     {
         return Err(ApiError::not_found());
     }
     if let Some(answer) = cors::preflight(&app.config, req, allow) {
         return Ok(answer);
     }
-    if allow != req.method.as_str() {
+    if !allow.split(", ").any(|m| m == req.method.as_str()) {
         return Err(ApiError::method_not_allowed(allow));
     }
     match route {
@@ -161,10 +171,12 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
         Route::Forgot => forgot(app, req).await,
         Route::Reset => reset(app, req).await,
         Route::Validate => validate(app, req).await,
-        Route::Admin => admin(app, req).await,
+        Route::Admin | Route::Invitations => admin(app, req).await,
         Route::Session => session_login(app, req).await,
         Route::SessionRefresh => session_refresh(app, req).await,
         Route::SessionLogout => session_logout(app, req).await,
+        Route::Register => register(app, req).await,
+        Route::RegisterComplete => register_complete(app, req).await,
     }
 }
 
@@ -409,6 +421,34 @@ async fn reset(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     Ok(Response::empty(StatusCode::NO_CONTENT).no_store())
 }
 
+#[derive(Deserialize)]
+struct RegisterRequest {
+    email: String,
+}
+
+async fn register(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    let r: RegisterRequest = body::typed(req, Accept::JsonOrForm)?;
+    app.register(&r.email).await?;
+    Ok(Response::json(StatusCode::ACCEPTED, &json!({"status": "accepted"})).no_store())
+}
+
+#[derive(Deserialize)]
+struct CompleteRequest {
+    token: String,
+    username: String,
+    password: String,
+}
+
+async fn register_complete(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    let r: CompleteRequest = body::typed(req, Accept::JsonOrForm)?;
+    let account = app.complete_registration(&r.token, &r.username, &r.password).await?;
+    Ok(Response::json(
+        StatusCode::CREATED,
+        &json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()}),
+    )
+    .no_store())
+}
+
 async fn validate(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let token = body::bearer(req).ok_or_else(|| Error::Unauthorized("a Bearer access token is required".into()))?;
     let claims = app.verify_access_token(token).await?;
@@ -454,6 +494,13 @@ struct PatchUserRequest {
     roles: Option<Vec<String>>,
     #[serde(default, deserialize_with = "body::present")]
     disabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct InviteRequest {
+    email: String,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -532,6 +579,19 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         }
         ["api-keys", id] => {
             app.delete_api_key(id).await?;
+            Ok(Response::empty(StatusCode::NO_CONTENT))
+        }
+        ["invitations"] if m == Method::GET => {
+            let invitations = app.pending_invitations().await?;
+            Ok(Response::json(StatusCode::OK, &json!({ "invitations": invitations })).no_store())
+        }
+        ["invitations"] => {
+            let r: InviteRequest = body::typed(req, Accept::Json)?;
+            let created = app.invite(&r.email, &r.roles).await?;
+            Ok(Response::json(StatusCode::CREATED, &created.view).no_store())
+        }
+        ["invitations", id] => {
+            app.cancel_invitation(id).await?;
             Ok(Response::empty(StatusCode::NO_CONTENT))
         }
         _ => Err(ApiError::not_found()),

@@ -48,7 +48,7 @@ pub fn account_view(a: &Account) -> serde_json::Value {
     })
 }
 
-fn admin_audit(action: &'static str, outcome: &'static str, object: &str) {
+pub(super) fn admin_audit(action: &'static str, outcome: &'static str, object: &str) {
     tracing::info!(target: "keygate::audit", event = "admin", action, outcome, object, "audit");
 }
 

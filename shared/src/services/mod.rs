@@ -3,6 +3,7 @@
 
 mod admin;
 mod discovery;
+mod registration;
 mod reset;
 pub mod rotation;
 mod sessions;
@@ -11,6 +12,7 @@ pub mod transfer;
 
 pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
 pub use discovery::{API_KEY_GRANT, Discovery};
+pub use registration::{InvitationCreated, InvitationView};
 pub use reset::Identifier;
 pub use sessions::{BrowserSession, SessionBody};
 pub use tokens::TokenPair;
@@ -48,6 +50,9 @@ pub enum Error {
     /// 400 `invalid_token` (reset token unknown, expired or spent).
     #[error("the reset token is invalid, expired or already used")]
     InvalidResetToken,
+    /// 400 `invalid_token` (registration or invitation token unknown, expired or spent).
+    #[error("the registration or invitation token is invalid, expired or already used")]
+    InvalidSignupToken,
     /// 400 `weak_password`.
     #[error("{0}")]
     WeakPassword(String),
@@ -58,6 +63,9 @@ pub enum Error {
     /// from a foreign `Origin`.
     #[error("the CSRF token is missing or wrong, or the request comes from a foreign origin")]
     InvalidCsrf,
+    /// 403 `registration_closed`: self-registration in `invite` mode.
+    #[error("registration is by invitation only")]
+    RegistrationClosed,
     /// 403 `insufficient_scope`.
     #[error("this requires the {0} role")]
     Forbidden(&'static str),

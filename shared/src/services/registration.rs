@@ -1,0 +1,228 @@
+//! Accounts that people create themselves: self-registration by e-mail (`open` mode) and
+//! invitations from admins (both modes), finished by `POST /auth/register/complete`. The token
+//! is mailed, single-use, stored as a hash, and spent only by a success, in the same atomic
+//! step that creates the account. No answer reveals whether an address has an account.
+
+use super::admin::admin_audit;
+use super::{Error, Keygate, Result};
+use crate::config::Registration;
+use crate::domain::time::{now, rfc3339};
+use crate::domain::{
+    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, NewPassword, Roles, UserId,
+    Username,
+};
+use crate::ports::{SignupKind, SignupMail, StoreError};
+use serde::Serialize;
+
+/// An invitation as operators see it (never its token).
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationView {
+    pub invitation_id: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub expires_at: String,
+}
+
+impl InvitationView {
+    fn of(r: &InvitationRecord) -> InvitationView {
+        InvitationView {
+            invitation_id: r.invitation_id.as_str().to_owned(),
+            email: r.email.as_str().to_owned(),
+            roles: r.roles.names(),
+            expires_at: rfc3339(r.expires_at),
+        }
+    }
+}
+
+/// A new invitation: what the admin API answers, and the link for operators who deliver it
+/// by hand (`keygate invite`).
+#[derive(Debug, Clone)]
+pub struct InvitationCreated {
+    pub view: InvitationView,
+    /// `KEYGATE_REGISTER_URL` with the token in it. Never log it.
+    pub url: String,
+}
+
+fn audit(event: &'static str, outcome: &'static str) {
+    tracing::info!(target: "keygate::audit", event, outcome, "audit");
+}
+
+impl Keygate {
+    /// `POST /auth/register`: in `open` mode, mails a registration token to an address that has
+    /// no account. Answers alike (and no sooner than `forgot_floor`) whether or not it has one.
+    pub async fn register(&self, email: &str) -> Result<()> {
+        if self.config.registration != Registration::Open {
+            return Err(Error::RegistrationClosed);
+        }
+        let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let started = tokio::time::Instant::now();
+        let result = self.deliver_registration(email).await;
+        tokio::time::sleep_until(started + self.forgot_floor).await;
+        result
+    }
+
+    async fn deliver_registration(&self, email: Email) -> Result<()> {
+        let now = now();
+        if self.store.account_by_email(&email.key()).await?.is_some() {
+            audit("register", "has_account");
+            return Ok(());
+        }
+        if !self.store.allow_registration_delivery(&email.key(), now).await? {
+            audit("register", "rate_limited");
+            return Ok(());
+        }
+        let roles = Roles::parse(&["user"]).map_err(|e| Error::Unavailable(e.to_string()))?;
+        let (_, mail) = self.issue(InvitationKind::Registration, email, roles, now).await?;
+        match self.mailer.send_signup(&mail).await {
+            Ok(()) => audit("register", "delivered"),
+            // Still 202: a failing mailer must not tell this address apart from one with an
+            // account.
+            Err(e) => {
+                tracing::error!(target: "keygate::audit", event = "register", outcome = "mail_failed", error = %e, "audit")
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a new record of `kind` for `email` and returns it with its mail.
+    async fn issue(
+        &self,
+        kind: InvitationKind,
+        email: Email,
+        roles: Roles,
+        now: i64,
+    ) -> Result<(InvitationRecord, SignupMail)> {
+        let id = InvitationId::try_generate()?;
+        let token = InvitationToken::try_generate(id.clone())?;
+        let expires_at = now + self.config.invitation_ttl;
+        let record = InvitationRecord {
+            invitation_id: id,
+            kind,
+            email,
+            roles,
+            token_hash: token.hash(),
+            created_at: now,
+            expires_at,
+        };
+        self.store.put_invitation(&record).await?;
+        let exposed = token.expose();
+        let mail = SignupMail {
+            kind: match kind {
+                InvitationKind::Registration => SignupKind::Register,
+                InvitationKind::Invitation => SignupKind::Invitation,
+            },
+            to: record.email.as_str().to_owned(),
+            url: self.config.register_url.replace("{token}", &exposed),
+            token: exposed,
+            expires_at,
+        };
+        Ok((record, mail))
+    }
+
+    /// `POST /auth/register/complete`: creates the account a registration or invitation token
+    /// was sent for, with that e-mail address (verified by the token) and the invitation's
+    /// roles. Unknown, expired or spent tokens: `InvalidSignupToken` (400 `invalid_token`); a
+    /// taken username: `Conflict`, and the token stays usable; a weak password is refused
+    /// before the token is looked at.
+    pub async fn complete_registration(&self, token: &str, username: &str, password: &str) -> Result<Account> {
+        let now = now();
+        let username = Username::parse(username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let password = NewPassword::parse(password, &self.policy, &[username.as_str(), "keygate"])
+            .map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let Some(token) = InvitationToken::parse(token) else {
+            audit("register_complete", "invalid_token");
+            return Err(Error::InvalidSignupToken);
+        };
+        let hash = token.hash();
+        let record = self
+            .store
+            .invitation(token.id(), now)
+            .await?
+            .filter(|r| r.token_hash.ct_eq(&hash));
+        let Some(record) = record else {
+            audit("register_complete", "invalid_token");
+            return Err(Error::InvalidSignupToken);
+        };
+        let password_hash = self
+            .blocking(move |h| h.hash(&password))
+            .await?
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let account = Account {
+            user_id: UserId::try_generate()?,
+            username,
+            email: Some(record.email.clone()),
+            roles: record.roles.clone(),
+            disabled: false,
+            password_hash,
+            session_epoch: 0,
+            reset_epoch: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.redeem_invitation(token.id(), &hash, now, &account).await {
+            Ok(true) => {}
+            Ok(false) => {
+                audit("register_complete", "invalid_token");
+                return Err(Error::InvalidSignupToken);
+            }
+            Err(StoreError::Conflict(what)) => {
+                audit("register_complete", "conflict");
+                return Err(Error::Conflict(format!("{what} already exists")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(target: "keygate::audit", event = "register_complete", outcome = "success", subject = account.user_id.as_str(), "audit");
+        Ok(account)
+    }
+
+    /// Invites `email` with `roles` (admin API, `keygate invite`): stores the invitation and
+    /// mails its link. 409 if the address already has an account.
+    pub async fn invite(&self, email: &str, roles: &[String]) -> Result<InvitationCreated> {
+        let now = now();
+        let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        if self.store.account_by_email(&email.key()).await?.is_some() {
+            admin_audit("invite", "conflict", "email");
+            return Err(Error::Conflict("email already exists".into()));
+        }
+        let (record, mail) = self.issue(InvitationKind::Invitation, email, roles, now).await?;
+        if let Err(e) = self.mailer.send_signup(&mail).await {
+            // The invitation stands: `keygate invite` prints its link, and the admin may
+            // cancel it. The answer says nothing else.
+            tracing::error!(target: "keygate::audit", event = "admin", action = "invite", outcome = "mail_failed", object = record.invitation_id.as_str(), error = %e, "audit");
+        }
+        admin_audit("invite", "success", record.invitation_id.as_str());
+        Ok(InvitationCreated {
+            view: InvitationView::of(&record),
+            url: mail.url,
+        })
+    }
+
+    /// The pending invitations (not registrations), oldest first.
+    pub async fn pending_invitations(&self) -> Result<Vec<InvitationView>> {
+        Ok(self
+            .store
+            .pending_invitations(now())
+            .await?
+            .iter()
+            .map(InvitationView::of)
+            .collect())
+    }
+
+    /// Cancels an invitation: its token dies. 404 if there is none with this id.
+    pub async fn cancel_invitation(&self, invitation_id: &str) -> Result<()> {
+        let Some(id) = InvitationId::parse(invitation_id) else {
+            return Err(Error::NotFound("no such invitation".into()));
+        };
+        let pending = self
+            .store
+            .invitation(&id, now())
+            .await?
+            .is_some_and(|r| r.kind == InvitationKind::Invitation);
+        if !pending || !self.store.delete_invitation(&id).await? {
+            return Err(Error::NotFound("no such invitation".into()));
+        }
+        admin_audit("cancel_invitation", "success", id.as_str());
+        Ok(())
+    }
+}
