@@ -574,3 +574,105 @@ fn session_cookie(answer: &Value) -> String {
     }
     c.split(';').next().unwrap()["__Host-keygate-session=".len()..].to_owned()
 }
+
+/// The `register` function: self-registration (open mode), invitations from an admin and their
+/// completion, on DynamoDB, mail through the outbox.
+#[tokio::test]
+async fn register_function() {
+    let env = Env::new().await;
+    let admin = env.admin_for_events().await;
+    let mut closed = env.start("register").await;
+    let a = invoke(&mut closed, event("register.json", &[])).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (403, Some("registration_closed")));
+    let mut f = env.start_with("register", &[("KEYGATE_REGISTRATION", "open")]).await;
+    report_init("register", &f);
+    let mails = || -> Vec<Value> {
+        std::fs::read_to_string(&env.outbox)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+
+    let a = invoke(&mut f, event("register.json", &[])).await;
+    assert_eq!((a.status, &a.body), (202, &json!({"status": "accepted"})));
+    // An address with an account gets the same answer and no mail.
+    let a = invoke(
+        &mut f,
+        event("register.json", &[("new@example.com", "ann@example.com")]),
+    )
+    .await;
+    assert_eq!((a.status, &a.body), (202, &json!({"status": "accepted"})));
+    let sent = mails();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0]["kind"].as_str(), sent[0]["to"].as_str()),
+        (Some("register"), Some("new@example.com"))
+    );
+    let token = sent[0]["token"].as_str().unwrap().to_owned();
+    let complete = event("register-complete.json", &[("REPLACE_WITH_REGISTER_TOKEN", &token)]);
+    let a = invoke(&mut f, complete.clone()).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        (a.body["username"].as_str(), &a.body["roles"]),
+        (Some("newbie"), &json!(["user"]))
+    );
+    let a = invoke(&mut f, complete).await;
+    assert_eq!((a.status, a.body["error"].as_str()), (400, Some("invalid_token")));
+    assert!(
+        env.app
+            .password_login("newbie", "marble comet violin 58", None)
+            .await
+            .is_ok()
+    );
+
+    // Invitations: the admin routes that mail live in this function.
+    let with = |name: &str, id: &str| {
+        event(
+            name,
+            &[("REPLACE_WITH_ADMIN_TOKEN", &admin), ("REPLACE_WITH_INVITATION_ID", id)],
+        )
+    };
+    let a = invoke(
+        &mut f,
+        event("admin-create-invitation.json", &[("REPLACE_WITH_ADMIN_TOKEN", "nope")]),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = invoke(&mut f, with("admin-create-invitation.json", "")).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.body["invitation_id"].as_str().unwrap().to_owned();
+    let a = invoke(&mut f, with("admin-list-invitations.json", "")).await;
+    assert_eq!(
+        (a.status, a.body["invitations"][0]["invitation_id"].as_str()),
+        (200, Some(id.as_str()))
+    );
+    let invitation = mails().pop().unwrap();
+    assert_eq!(invitation["kind"], "invitation");
+    let a = invoke(&mut f, with("admin-delete-invitation.json", &id)).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = invoke(
+        &mut f,
+        event(
+            "register-complete.json",
+            &[
+                ("REPLACE_WITH_REGISTER_TOKEN", invitation["token"].as_str().unwrap()),
+                ("newbie", "opsy"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_token")),
+        "a cancelled invitation's token is dead"
+    );
+    // The admin function does not serve the invitation routes (it holds no mail rights).
+    let mut admin_fn = env.start("admin").await;
+    assert_eq!(
+        invoke(&mut admin_fn, with("admin-list-invitations.json", ""))
+            .await
+            .status,
+        404
+    );
+}

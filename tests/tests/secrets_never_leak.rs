@@ -13,7 +13,15 @@ const BOB_PW: &str = "copper meadow signal 9";
 const NEW_PW: &str = "violet harbor lantern 7";
 
 async fn start(env: &Env, function: &str) -> LambdaProcess {
-    env.start_with(function, &[("RUST_LOG", "trace")]).await
+    // The session events come from https://app.example.com.
+    env.start_with(
+        function,
+        &[
+            ("RUST_LOG", "trace"),
+            ("KEYGATE_CORS_ORIGINS", "https://app.example.com"),
+        ],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,6 +44,9 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
     let mut confirm = start(&env, "forgot-password-confirm").await;
     let mut adm = start(&env, "admin").await;
     let mut jwks = start(&env, "jwks").await;
+    let mut register = env
+        .start_with("register", &[("RUST_LOG", "trace"), ("KEYGATE_REGISTRATION", "open")])
+        .await;
 
     // Logins: JSON, form, Basic, a wrong password, a malformed body.
     for name in [
@@ -147,6 +158,69 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
     assert_eq!(a.status, 204, "{}", a.body);
     assert_eq!(invoke(&mut jwks, event("jwks.json", &[])).await.status, 200);
 
+    // A browser session (ann's password is the reset one now): the refresh token in the
+    // cookie, the CSRF token in a header.
+    let login = invoke(&mut auth, event("session-login.json", &[(PW, NEW_PW)])).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let csrf = login.body["csrf_token"].as_str().unwrap().to_owned();
+    secrets.push((
+        "session access token".into(),
+        login.body["access_token"].as_str().unwrap().into(),
+    ));
+    secrets.push(("CSRF token".into(), csrf.clone()));
+    let session = env
+        .app
+        .password_login("ann", NEW_PW, None)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    let session_csrf = keygate_shared::domain::session::CsrfToken::for_family(
+        keygate_shared::domain::RefreshToken::parse(&session).unwrap().family(),
+    );
+    secrets.push(("session cookie".into(), session.clone()));
+    let a = invoke(
+        &mut refresh,
+        event(
+            "session-refresh.json",
+            &[
+                ("REPLACE_WITH_REFRESH_TOKEN", &session),
+                ("REPLACE_WITH_CSRF_TOKEN", session_csrf.expose()),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        200,
+        "{}\n{}",
+        a.body,
+        refresh
+            .logs()
+            .lines()
+            .filter(|l| l.contains("audit"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // Self-registration and its completion.
+    let registration_pw = "marble comet violin 58";
+    secrets.push(("registration password".into(), registration_pw.into()));
+    assert_eq!(invoke(&mut register, event("register.json", &[])).await.status, 202);
+    let outbox = std::fs::read_to_string(&env.outbox).unwrap();
+    let mail: Value = serde_json::from_str(outbox.lines().last().unwrap()).unwrap();
+    let registration = mail["token"].as_str().unwrap().to_owned();
+    secrets.push(("registration token".into(), registration.clone()));
+    let a = invoke(
+        &mut register,
+        event(
+            "register-complete.json",
+            &[("REPLACE_WITH_REGISTER_TOKEN", &registration)],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+
     // The private key's parameters, as stored in Secrets Manager.
     let sdk = keygate_tests::aws::moto_sdk_config().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -181,6 +255,7 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
         ("forgot-password-confirm", &confirm),
         ("admin", &adm),
         ("jwks", &jwks),
+        ("register", &register),
     ] {
         let logs = f.logs();
         lines += logs.lines().count();
@@ -196,7 +271,7 @@ async fn no_secret_in_any_log_line_or_in_the_table() {
         .logs()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["target"] == "keygate::audit" && v["event"] == "login")
+        .filter(|v| v["target"] == "keygate::audit" && v["event"] == "login" && v["span"]["path"] == "/auth/token")
         .collect();
     assert!(audit.len() >= 4, "{audit:?}");
     for v in &audit {
