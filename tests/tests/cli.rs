@@ -103,6 +103,42 @@ async fn operator_commands() {
     ok(&keygate(&env, &["apikey", "revoke", id], None));
     fails_with(&keygate(&env, &["apikey", "revoke", id], None), "no such API key");
 
+    // An invitation on DynamoDB: printed with its link, and mailed (here through the outbox)
+    // with the same link; an address that has an account, or no address, is refused.
+    let outbox = std::env::temp_dir().join(format!("{}.jsonl", keygate_tests::aws::unique_name("cli-outbox")));
+    let outbox_s = outbox.display().to_string();
+    let mailing = [
+        env[0],
+        env[1],
+        ("KEYGATE_MAILER", "outbox"),
+        ("KEYGATE_OUTBOX", outbox_s.as_str()),
+        ("KEYGATE_REGISTER_URL", "https://app.example.com/join?t={token}"),
+    ];
+    let invited: Value = serde_json::from_str(&ok(&keygate(
+        &mailing,
+        &["invite", "bo@example.com", "--role", "reader", "--role", "ops"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(
+        (invited["email"].as_str(), &invited["roles"]),
+        (Some("bo@example.com"), &serde_json::json!(["ops", "reader"]))
+    );
+    assert!(invited["invitation_id"].is_string() && invited["expires_at"].is_string());
+    let mail: Value = serde_json::from_str(std::fs::read_to_string(&outbox).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!(mail["kind"], "invitation");
+    assert_eq!(invited["url"], mail["url"]);
+    assert_eq!(
+        invited["url"],
+        format!("https://app.example.com/join?t={}", mail["token"].as_str().unwrap())
+    );
+    fails_with(
+        &keygate(&mailing, &["invite", "ann@example.com"], None),
+        "already exists",
+    );
+    fails_with(&keygate(&mailing, &["invite", "not-an-address"], None), "keygate:");
+    let _ = std::fs::remove_file(&outbox);
+
     let token = ok(&keygate(&env, &["token", "issue", "ann"], None));
     assert_eq!(token.trim().split('.').count(), 3);
     ok(&keygate(&env, &["sessions", "revoke", "ann"], None));
@@ -125,7 +161,16 @@ async fn operator_commands() {
     ];
     fails_with(&keygate(&down, &["apikey", "create", "x"], None), "unavailable");
     let help = ok(&keygate(&[], &["--help"], None));
-    for cmd in ["serve", "bootstrap", "user", "apikey", "sessions", "token", "keygen"] {
+    for cmd in [
+        "serve",
+        "bootstrap",
+        "user",
+        "apikey",
+        "sessions",
+        "token",
+        "keygen",
+        "invite",
+    ] {
         assert!(help.contains(cmd), "{help}");
     }
 }

@@ -57,6 +57,11 @@ fn add_admin(table: &str) {
 
 /// The reset link in the newest mail moto's SES delivered to `to`.
 fn reset_token_mailed_to(to: &str) -> String {
+    token_mailed_to(to, "https://app.example.com/reset?token=")
+}
+
+/// The token after `link` in the newest mail moto's SES delivered to `to`.
+fn token_mailed_to(to: &str, link: &str) -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
     let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let data = http(
@@ -81,9 +86,9 @@ fn reset_token_mailed_to(to: &str) -> String {
         .unwrap_or_else(|| panic!("no mail to {to} in SES: {}", data["ses"]))
         .to_owned();
     let after = body
-        .split("https://app.example.com/reset?token=")
+        .split(link)
         .nth(1)
-        .unwrap_or_else(|| panic!("no reset link in the mail: {body}"));
+        .unwrap_or_else(|| panic!("no link {link} in the mail: {body}"));
     after
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || "-_.~%".contains(*c))
@@ -214,6 +219,58 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     assert_eq!(login(&stack, "ann", ANN_NEW_PW).status, 200);
     let again = call(&stack, "POST", "/auth/password/reset", Some(&reset), None);
     assert_eq!(again.status, 400, "the token is spent");
+
+    // 6. An invitation: the admin route that mails is served by the register function, behind
+    // the authorizer; the link arrives through SES and makes the account with the chosen roles.
+    let invite = json!({"email": "bo@example.com", "roles": ["reader"]});
+    let invited = call(&stack, "POST", "/admin/invitations", Some(&invite), Some(&admin));
+    assert_eq!(invited.status, 201, "{}", invited.body);
+    let listed = call(&stack, "GET", "/admin/invitations", None, Some(&admin));
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.json()["invitations"][0]["email"], "bo@example.com");
+    let token = token_mailed_to("bo@example.com", &format!("{issuer}/register?token="));
+    let join = json!({"token": token, "username": "bo", "password": ANN_PW});
+    let joined = call(&stack, "POST", "/auth/register/complete", Some(&join), None);
+    assert_eq!(joined.status, 201, "{}", joined.body);
+    assert_eq!(joined.json()["roles"], json!(["reader"]));
+    assert_eq!(login(&stack, "bo", ANN_PW).status, 200);
+    let closed = call(
+        &stack,
+        "POST",
+        "/auth/register",
+        Some(&json!({"email": "x@example.com"})),
+        None,
+    );
+    assert_eq!(closed.status, 403, "invite mode by default: {}", closed.body);
+
+    // 7. A browser session: the cookie crosses API Gateway's payload 2.0 `cookies` both ways.
+    let session = call(
+        &stack,
+        "POST",
+        "/auth/session",
+        Some(&json!({"username": "bo", "password": ANN_PW})),
+        None,
+    );
+    assert_eq!(session.status, 200, "{}", session.body);
+    let csrf = session.json()["csrf_token"].as_str().expect("csrf").to_owned();
+    let cookie = session
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let refreshed = http(
+        stack.http,
+        "POST",
+        "/auth/session/refresh",
+        &[("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())],
+        "",
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert!(
+        refreshed
+            .header("set-cookie")
+            .is_some_and(|c| c.starts_with("__Host-keygate-session=kgr_"))
+    );
 
     // The stack's wiring and its least-privilege policies held for everything above.
     eprintln!("AWS calls per function: {:#?}", stack.calls());

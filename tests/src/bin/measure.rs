@@ -160,6 +160,10 @@ async fn main() {
                         &[("REPLACE_WITH_RESET_TOKEN", "kgp_unknown")],
                     )),
                     "admin" => Some(event("admin-update-user.json", &[("REPLACE_WITH_ADMIN_TOKEN", &admin)])),
+                    "register" => Some(event(
+                        "admin-list-invitations.json",
+                        &[("REPLACE_WITH_ADMIN_TOKEN", &admin)],
+                    )),
                     "authorizer" => Some(event(
                         "authorizer-http-v2.json",
                         &[("REPLACE_WITH_TOKEN", &authz_token)],
