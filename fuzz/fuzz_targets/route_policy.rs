@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };
     if let Ok(p) = RoutePolicy::parse(s) {
         let roles = ["admin".to_owned()];
-        let mut routes = vec![Route::unknown(s)];
+        let mut routes = vec![Route::unknown(s), Route::websocket(s), Route::websocket("$connect")];
         for (method, path) in [
             ("GET", "/admin/{proxy+}"),
             ("GET", "/admin/users"),

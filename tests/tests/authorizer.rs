@@ -611,3 +611,181 @@ async fn bad_route_roles_stop_the_function_at_start() {
     assert!(!status.success());
     assert!(f.logs().contains("KEYGATE_ROUTE_ROLES"), "{}", f.logs());
 }
+
+fn unauthorized(what: &str, answer: Result<Value, InvokeError>) {
+    match answer {
+        Err(InvokeError::Function(e)) => assert_eq!(e["errorMessage"], "Unauthorized", "{what}"),
+        other => panic!("{what}: expected Unauthorized, got {other:?}"),
+    }
+}
+
+const WS_EVENT: &str = "authorizer-websocket-connect.json";
+
+/// The `$connect` event with the token in the `access_token` query parameter instead of
+/// `Sec-WebSocket-Protocol` (as a client that cannot set headers but controls the URL sends it).
+fn ws_query(token: &str) -> Value {
+    let mut e = event(WS_EVENT, "unused");
+    for h in ["headers", "multiValueHeaders"] {
+        e[h].as_object_mut().unwrap().remove("Sec-WebSocket-Protocol");
+    }
+    e["queryStringParameters"] = json!({ "access_token": token });
+    e["multiValueQueryStringParameters"] = json!({ "access_token": [token] });
+    e
+}
+
+/// The `$connect` event with `Sec-WebSocket-Protocol` set to `value` (in both header maps).
+fn ws_protocol(name: &str, value: &str) -> Value {
+    let mut e = event(WS_EVENT, "unused");
+    for h in ["headers", "multiValueHeaders"] {
+        e[h].as_object_mut().unwrap().remove("Sec-WebSocket-Protocol");
+    }
+    e["headers"][name] = json!(value);
+    e["multiValueHeaders"][name] = json!([value]);
+    e
+}
+
+/// WebSocket APIs: the `$connect` REQUEST authorizer reads the token from `access_token` or
+/// from `Sec-WebSocket-Protocol: bearer, <token>` (then the context's `protocol` is `bearer`, for
+/// the `$connect` integration to echo), answers a policy, and fails with `Unauthorized` otherwise.
+#[tokio::test]
+async fn websocket_connect() {
+    let key = SigningKey::generate(Alg::ES256).unwrap();
+    let (_served, url) = jwks_server(&[&key]).await;
+    let mut f = start(
+        &url,
+        Some(r#"{"$connect": ["reader", "admin"], "GET /admin/{proxy+}": ["admin"], "*": []}"#),
+    )
+    .await;
+    let reader = key.sign(&claims(&["reader"])).unwrap();
+    let writer = key.sign(&claims(&["writer"])).unwrap();
+    let arn = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/production/$connect";
+    let ctx = |protocol: &str| json!({"sub": "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69", "roles": "reader", "scope": "reader", "client_id": "keygate", "username": "ann", "protocol": protocol});
+
+    // The token in Sec-WebSocket-Protocol (the event as a browser sends it): Allow, for this
+    // route only (there are route roles), and `bearer` to echo.
+    let a = f.invoke(event(WS_EVENT, &reader)).await.unwrap();
+    assert_eq!(effect(&a), "Allow", "{a}");
+    assert_eq!(resource(&a), arn);
+    assert_eq!(a["principalId"], "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69");
+    assert_eq!(a["context"], ctx("bearer"));
+    assert!(a.get("isAuthorized").is_none(), "{a}");
+    // Header names in any case.
+    for name in ["sec-websocket-protocol", "SEC-WEBSOCKET-PROTOCOL"] {
+        let a = f.invoke(ws_protocol(name, &format!("bearer, {reader}"))).await.unwrap();
+        assert_eq!(
+            (effect(&a), &a["context"]["protocol"]),
+            ("Allow", &json!("bearer")),
+            "{name}"
+        );
+    }
+    // The token in the query: Allow, nothing to echo.
+    let a = f.invoke(ws_query(&reader)).await.unwrap();
+    assert_eq!(effect(&a), "Allow", "{a}");
+    assert_eq!(a["context"], ctx(""));
+    // Both places with the same token: Allow (and `bearer` is echoed, as the client offered it).
+    let mut both = event(WS_EVENT, &reader);
+    both["queryStringParameters"] = json!({ "access_token": reader });
+    let a = f.invoke(both).await.unwrap();
+    assert_eq!((effect(&a), &a["context"]["protocol"]), ("Allow", &json!("bearer")));
+    // A header naming only the client's own subprotocol, with the token in the query.
+    let mut own = ws_query(&reader);
+    own["headers"]["Sec-WebSocket-Protocol"] = json!("graphql-ws");
+    let a = f.invoke(own).await.unwrap();
+    assert_eq!((effect(&a), &a["context"]["protocol"]), ("Allow", &json!("")));
+
+    // A valid token without a role `$connect` needs: Deny (API Gateway's 403).
+    assert_eq!(effect(&f.invoke(event(WS_EVENT, &writer)).await.unwrap()), "Deny");
+    assert_eq!(effect(&f.invoke(ws_query(&writer)).await.unwrap()), "Deny");
+
+    // Refused: no token, a malformed protocol header, two tokens that disagree, and tokens
+    // that are not valid access tokens (in either place).
+    let mut disagree = event(WS_EVENT, &reader);
+    disagree["queryStringParameters"] = json!({ "access_token": writer });
+    let expired = {
+        let mut c = claims(&["reader"]);
+        c.exp = now() - 120;
+        c.iat = now() - 700;
+        c.nbf = Some(now() - 700);
+        key.sign(&c).unwrap()
+    };
+    let parts: Vec<&str> = reader.split('.').collect();
+    let alg_none = format!(
+        "{}.{}.",
+        B64.encode(json!({"alg": "none", "kid": key.kid(), "typ": "at+jwt"}).to_string()),
+        parts[1]
+    );
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(json!({"sub": "root", "roles": ["admin"]}).to_string()),
+        parts[2]
+    );
+    let other_key = SigningKey::generate(Alg::ES256).unwrap();
+    let foreign = other_key.sign(&claims(&["reader"])).unwrap();
+    let refresh = "kgr_00112233445566778899aabbccddeeff_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    let mut refused: Vec<(String, Value)> = vec![
+        ("no token".into(), ws_query("")),
+        ("no token, no query".into(), {
+            let mut e = ws_query("");
+            e.as_object_mut().unwrap().remove("queryStringParameters");
+            e
+        }),
+        (
+            "bearer without a token".into(),
+            ws_protocol("Sec-WebSocket-Protocol", "bearer"),
+        ),
+        (
+            "token without bearer".into(),
+            ws_protocol("Sec-WebSocket-Protocol", &reader),
+        ),
+        (
+            "token before bearer".into(),
+            ws_protocol("Sec-WebSocket-Protocol", &format!("{reader}, bearer")),
+        ),
+        (
+            "extra subprotocol".into(),
+            ws_protocol("Sec-WebSocket-Protocol", &format!("bearer, {reader}, chat")),
+        ),
+        ("tokens disagree".into(), disagree),
+        ("Authorization header only".into(), {
+            let mut e = ws_query("");
+            e["headers"]["Authorization"] = json!(format!("Bearer {reader}"));
+            e
+        }),
+    ];
+    for (what, token) in [
+        ("garbage", "not.a.token"),
+        ("expired", expired.as_str()),
+        ("alg none", alg_none.as_str()),
+        ("tampered", tampered.as_str()),
+        ("unknown key", foreign.as_str()),
+        ("refresh token", refresh),
+    ] {
+        refused.push((format!("{what} in the header"), event(WS_EVENT, token)));
+        refused.push((format!("{what} in the query"), ws_query(token)));
+    }
+    for (what, e) in refused {
+        unauthorized(&what, f.invoke(e).await);
+    }
+    let logs = f.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+    for t in [&reader, &writer] {
+        assert!(!logs.contains(t.as_str()), "a token reached the log");
+    }
+
+    // Without a `"$connect"` key, `"*"` decides `$connect`.
+    let mut g = start(&url, Some(r#"{"GET /admin/{proxy+}": ["admin"], "*": ["member"]}"#)).await;
+    let member = key.sign(&claims(&["member"])).unwrap();
+    assert_eq!(effect(&g.invoke(ws_query(&member)).await.unwrap()), "Allow");
+    assert_eq!(effect(&g.invoke(ws_query(&reader)).await.unwrap()), "Deny");
+
+    // Without route roles, one policy covers every route of the stage.
+    let mut h = start(&url, None).await;
+    let a = h.invoke(event(WS_EVENT, &writer)).await.unwrap();
+    assert_eq!(effect(&a), "Allow");
+    assert_eq!(
+        resource(&a),
+        "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/production/*"
+    );
+    unauthorized("no route roles, no token", h.invoke(ws_query("")).await);
+}

@@ -7,6 +7,9 @@
 //! keys that cover the request, the most specific path wins (a literal segment beats `{name}`,
 //! which beats `{name+}`, from left to right, as in API Gateway's own routing), then an exact
 //! method beats `ANY`; a request no key covers uses `"*"`.
+//!
+//! A WebSocket API's `$connect` route (the only route an authorizer guards there) is the key
+//! `"$connect"`, matched by its route key alone.
 
 use super::Role;
 use std::cmp::Ordering;
@@ -86,10 +89,23 @@ fn covers(pattern: &[Segment], target: &[Segment]) -> bool {
     }
 }
 
-/// A request as an authorizer event describes it, to look its roles up: its method with the route
-/// template API Gateway matched it to, or with its concrete path.
+/// The WebSocket route keys a key may name: an authorizer only ever guards `$connect`.
+const WEBSOCKET_ROUTES: &[&str] = &["$connect"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route(Option<(String, Vec<Segment>)>, String);
+enum Target {
+    /// An HTTP method with a route template or a concrete path.
+    Http(String, Vec<Segment>),
+    /// A WebSocket route key (`$connect`).
+    WebSocket(String),
+    /// Nothing to match by: only `"*"` applies.
+    Unknown,
+}
+
+/// A request as an authorizer event describes it, to look its roles up: its method with the route
+/// template API Gateway matched it to, or with its concrete path; or a WebSocket route key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route(Target, String);
 
 fn http_method(method: &str) -> Option<String> {
     let m = method.to_ascii_uppercase();
@@ -119,10 +135,16 @@ impl Route {
         Some(Route::new(method, segments))
     }
 
-    /// A request with nothing to match by (a WebSocket `$connect`, a malformed event): only
-    /// `"*"` applies. `what` names it in logs.
+    /// A request with nothing to match by (a malformed event): only `"*"` applies. `what` names
+    /// it in logs.
     pub fn unknown(what: &str) -> Route {
-        Route(None, what.to_owned())
+        Route(Target::Unknown, what.to_owned())
+    }
+
+    /// A WebSocket API request on the route `key` (`$connect`): a key `"$connect"` applies, else
+    /// `"*"`.
+    pub fn websocket(key: &str) -> Route {
+        Route(Target::WebSocket(key.to_owned()), key.to_owned())
     }
 
     fn new(method: String, segments: Vec<Segment>) -> Route {
@@ -140,7 +162,7 @@ impl Route {
                 Segment::Greedy => shown.push_str("/{+}"),
             }
         }
-        Route(Some((method, segments)), shown)
+        Route(Target::Http(method, segments), shown)
     }
 }
 
@@ -153,6 +175,8 @@ impl fmt::Display for Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     key: String,
+    /// A WebSocket route key (`$connect`): then `method` and `segments` are unused.
+    websocket: bool,
     /// `None`: `ANY`.
     method: Option<String>,
     segments: Vec<Segment>,
@@ -186,7 +210,17 @@ impl RoutePolicy {
                 policy.default = Some(roles);
                 continue;
             }
-            let bad = |why: &str| format!("route {route:?} is not \"METHOD /path\" or \"*\": {why}");
+            if WEBSOCKET_ROUTES.contains(&route.as_str()) {
+                policy.rules.push(Rule {
+                    key: route.clone(),
+                    websocket: true,
+                    method: None,
+                    segments: Vec::new(),
+                    roles,
+                });
+                continue;
+            }
+            let bad = |why: &str| format!("route {route:?} is not \"METHOD /path\", \"$connect\" or \"*\": {why}");
             let (method, path) = route.split_once(' ').ok_or_else(|| bad("no space"))?;
             if !METHODS.contains(&method) {
                 return Err(bad("unknown method"));
@@ -196,12 +230,13 @@ impl RoutePolicy {
             if let Some(other) = policy
                 .rules
                 .iter()
-                .find(|r| r.method == method && r.segments == segments)
+                .find(|r| !r.websocket && r.method == method && r.segments == segments)
             {
                 return Err(format!("routes {:?} and {route:?} are the same route", other.key));
             }
             policy.rules.push(Rule {
                 key: route.clone(),
+                websocket: false,
                 method,
                 segments,
                 roles,
@@ -216,10 +251,14 @@ impl RoutePolicy {
     }
 
     fn rule(&self, route: &Route) -> Option<&Rule> {
-        let (method, target) = route.0.as_ref()?;
+        let (method, target) = match &route.0 {
+            Target::Http(method, target) => (method, target),
+            Target::WebSocket(key) => return self.rules.iter().find(|r| r.websocket && r.key == *key),
+            Target::Unknown => return None,
+        };
         self.rules
             .iter()
-            .filter(|r| r.method.as_deref().is_none_or(|m| m == method) && covers(&r.segments, target))
+            .filter(|r| !r.websocket && r.method.as_deref().is_none_or(|m| m == method) && covers(&r.segments, target))
             .max_by(|a, b| {
                 let ranks = |r: &Rule| r.segments.iter().map(Segment::rank).collect::<Vec<_>>();
                 match ranks(a).cmp(&ranks(b)) {
@@ -368,6 +407,7 @@ mod tests {
         assert!(!strict.allows(&path("GET", "/x"), &[]));
         assert!(strict.allows(&path("GET", "/x"), &roles(&["member"])));
         assert!(!strict.allows(&Route::unknown("$connect"), &[]));
+        assert!(!strict.allows(&Route::websocket("$connect"), &[]));
         let open = RoutePolicy::parse(ISSUE_13).unwrap();
         assert!(open.allows(&Route::unknown("$default"), &[]));
         assert!(!RoutePolicy::default().has_role_rules());
@@ -378,6 +418,28 @@ mod tests {
                 .unwrap()
                 .has_role_rules()
         );
+    }
+
+    #[test]
+    fn websocket_connect_has_its_own_key() {
+        let p = RoutePolicy::parse(r#"{"$connect": ["reader"], "ANY /{proxy+}": ["admin"], "*": ["admin"]}"#).unwrap();
+        let connect = Route::websocket("$connect");
+        assert_eq!(connect.to_string(), "$connect");
+        assert_eq!(p.matched(&connect), Some("$connect"));
+        assert!(p.allows(&connect, &roles(&["reader"])));
+        assert!(!p.allows(&connect, &roles(&["writer"])));
+        // The WebSocket key covers no HTTP route, and no HTTP key covers `$connect`.
+        assert_eq!(p.matched(&path("GET", "/$connect")), Some("ANY /{proxy+}"));
+        assert_eq!(p.matched(&Route::unknown("$connect")), Some("*"));
+        // Without a `"$connect"` key, `"*"` decides; without either, any valid token passes.
+        let star = RoutePolicy::parse(r#"{"GET /admin/{proxy+}": ["admin"], "*": ["member"]}"#).unwrap();
+        assert_eq!(star.matched(&connect), Some("*"));
+        assert!(!star.allows(&connect, &roles(&["reader"])));
+        assert!(RoutePolicy::parse(ISSUE_13).unwrap().allows(&connect, &[]));
+        let open = RoutePolicy::parse(r#"{"$connect": []}"#).unwrap();
+        assert!(!open.has_role_rules());
+        assert!(open.allows(&connect, &[]));
+        assert!(p.has_role_rules());
     }
 
     #[test]
@@ -411,6 +473,8 @@ mod tests {
             "{\"GET /a{id}\": []}",
             "{\"GET /{id\": []}",
             "{\"$default\": []}",
+            "{\"$disconnect\": []}",
+            "{\"GET $connect\": []}",
             "{\"GET /u/{id}\": [], \"GET /u/{name}\": []}",
             "{\"ANY /x\": [], \"* /x\": []}",
             "{\"*\": [\"has space\"]}",
