@@ -4,7 +4,7 @@
 use super::AwsConfig;
 use crate::config::{Config, ConfigError, MailerKind};
 use crate::domain::time::rfc3339;
-use crate::ports::{MailError, Mailer, ResetMail, SignupKind, SignupMail};
+use crate::ports::{MailError, Mailer, ResetMail, SignupMail};
 use async_trait::async_trait;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -131,7 +131,7 @@ impl Mailer for SesMailer {
 
     async fn send_signup(&self, mail: &SignupMail) -> Result<(), MailError> {
         let (subject, text) = match mail.kind {
-            SignupKind::Register => (
+            crate::ports::SignupKind::Register => (
                 "Confirm your e-mail address",
                 format!(
                     "Hello,\n\nsomeone asked to create an account with this address. To choose a username and password, open:\n\n{}\n\nThe link works once, until {}. If you did not ask for this, ignore this mail.\n",
@@ -139,7 +139,7 @@ impl Mailer for SesMailer {
                     rfc3339(mail.expires_at)
                 ),
             ),
-            SignupKind::Invitation => (
+            crate::ports::SignupKind::Invitation => (
                 "You are invited",
                 format!(
                     "Hello,\n\nyou are invited to create an account. To choose a username and password, open:\n\n{}\n\nThe link works once, until {}.\n",
