@@ -12,6 +12,7 @@ pub mod roles;
 pub mod route_policy;
 pub mod secret;
 pub mod session;
+pub mod share;
 pub mod time;
 pub mod username;
 
