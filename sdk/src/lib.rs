@@ -44,13 +44,14 @@ pub mod guard;
 pub mod jwk;
 #[cfg(feature = "remote")]
 pub mod remote;
+pub mod share;
 #[cfg(feature = "remote")]
 pub mod tls;
 pub mod verify;
 
 pub use claims::AccessClaims;
 pub use jwk::{Jwk, Jwks};
-pub use verify::{Verifier, VerifyError, VerifyOptions};
+pub use verify::{ShareClaims, Verifier, VerifyError, VerifyOptions};
 
 /// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive), if
 /// that is what it is.

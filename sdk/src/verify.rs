@@ -245,6 +245,22 @@ impl Verifier {
 
     /// Verifies `token` at time `now` (seconds since the Unix epoch).
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, VerifyError> {
+        let payload = self.signed_payload(token, TokenKind::Access)?;
+        self.claims(payload, now)
+    }
+
+    /// Verifies a share-link token (`typ` `share+jwt`, contract section 2) at time `now`: the
+    /// same header, key and signature rules as access tokens, then its own claims, a lifetime
+    /// of at most `max_lifetime` seconds (`KEYGATE_SHARE_MAX_TTL`). It is never an access
+    /// token, nor is an access token ever a share token: the `typ` tells them apart before
+    /// the signature is checked.
+    pub fn verify_share(&self, token: &str, now: i64, max_lifetime: i64) -> Result<ShareClaims, VerifyError> {
+        let payload = self.signed_payload(token, TokenKind::Share)?;
+        self.share_claims(payload, now, max_lifetime)
+    }
+
+    /// The payload (base64url) of a token of `kind` whose header and signature check out.
+    fn signed_payload<'t>(&self, token: &'t str, kind: TokenKind) -> Result<&'t str, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::TooLarge);
         }
@@ -271,7 +287,7 @@ impl Verifier {
             .as_ref()
             .and_then(Value::as_str)
             .ok_or(VerifyError::BadType)?;
-        if !(typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")) {
+        if !kind.accepts(typ) {
             return Err(VerifyError::BadType);
         }
         let kid = header
@@ -300,7 +316,62 @@ impl Verifier {
         if !ok {
             return Err(VerifyError::BadSignature);
         }
-        self.claims(p, now)
+        Ok(p)
+    }
+
+    /// A share token's claims, checked: all present and well-typed, issuer, audience, times,
+    /// `sub` `share:<jti>`, `scope` `share:read`, a valid resource path.
+    fn share_claims(&self, payload: &str, now: i64, max_lifetime: i64) -> Result<ShareClaims, VerifyError> {
+        let bytes = decoded(payload)?;
+        let c: RawShareClaims = serde_json::from_slice(&bytes).map_err(|_| VerifyError::Malformed)?;
+        let o = &self.options;
+        let required = [
+            ("iss", c.iss.is_some()),
+            ("sub", c.sub.is_some()),
+            ("aud", c.aud.is_some()),
+            ("exp", c.exp.is_some()),
+            ("iat", c.iat.is_some()),
+            ("jti", c.jti.is_some()),
+            ("resource", c.resource.is_some()),
+            ("shared_by", c.shared_by.is_some()),
+            ("scope", c.scope.is_some()),
+        ];
+        if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
+            return Err(VerifyError::MissingClaim(name));
+        }
+        if c.iss.as_deref() != Some(o.issuer.as_str()) {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if c.aud.as_deref() != Some(o.audience.as_str()) {
+            return Err(VerifyError::WrongAudience);
+        }
+        let (exp, iat) = (c.exp.unwrap_or_default(), c.iat.unwrap_or_default());
+        if now - o.leeway >= exp {
+            return Err(VerifyError::Expired);
+        }
+        if iat > now + o.leeway {
+            return Err(VerifyError::IssuedInFuture);
+        }
+        if exp - iat > max_lifetime {
+            return Err(VerifyError::LifetimeTooLong);
+        }
+        let (Some(jti), Some(sub), Some(resource), Some(shared_by), Some(scope)) =
+            (c.jti, c.sub, c.resource, c.shared_by, c.scope)
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        let id_ok = jti.len() == 32 && jti.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !id_ok || sub != format!("share:{jti}") || scope != "share:read" {
+            return Err(VerifyError::Malformed);
+        }
+        let resource = crate::share::ResourcePath::parse(&resource).map_err(|_| VerifyError::Malformed)?;
+        Ok(ShareClaims {
+            share_id: jti,
+            resource,
+            shared_by,
+            iat,
+            exp,
+        })
     }
 
     /// The payload's claims, checked: every claim keygate relies on present and well-typed,
@@ -434,6 +505,55 @@ impl<'de> serde::Deserialize<'de> for BorrowedName<'de> {
         }
         d.deserialize_str(V)
     }
+}
+
+/// Which kind of signed token a verification expects, by its `typ` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenKind {
+    /// `at+jwt` (RFC 9068), also as `application/at+jwt`.
+    Access,
+    /// `share+jwt`: a share link (contract section 2).
+    Share,
+}
+
+impl TokenKind {
+    fn accepts(self, typ: &str) -> bool {
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        match self {
+            TokenKind::Access => typ.eq_ignore_ascii_case("at+jwt"),
+            TokenKind::Share => typ.eq_ignore_ascii_case("share+jwt"),
+        }
+    }
+}
+
+/// A verified share-link token: what it shares, made by whom, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareClaims {
+    /// The share's id (`jti`), which revocation lists name.
+    pub share_id: String,
+    /// The shared resource: requests for it or below it, segment by segment
+    /// ([`ResourcePath::covers`]).
+    pub resource: crate::share::ResourcePath,
+    /// The account that made the share.
+    pub shared_by: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+/// A share token's claims as found.
+#[derive(serde::Deserialize)]
+struct RawShareClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+    resource: Option<String>,
+    shared_by: Option<String>,
+    scope: Option<String>,
 }
 
 /// The claims keygate reads, as found (types checked after the presence checks, in the order
@@ -614,6 +734,70 @@ mod tests {
 
     fn header() -> Value {
         serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"})
+    }
+
+    fn share_claims() -> Value {
+        let id = "0123456789abcdef0123456789abcdef";
+        serde_json::json!({"iss": "https://iss", "aud": "api", "sub": format!("share:{id}"), "jti": id,
+                           "resource": "/graphs/42", "shared_by": "u1", "scope": "share:read",
+                           "iat": NOW - 10, "exp": NOW + 3600})
+    }
+
+    #[test]
+    fn share_tokens_and_access_tokens_never_pass_for_each_other() {
+        let k = Ec::new();
+        let v = Verifier::new(options(), &k.jwks("k1"));
+        let share_header = serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "share+jwt"});
+        let share = k.token(share_header.clone(), share_claims());
+        let c = v.verify_share(&share, NOW, 86_400).unwrap();
+        assert_eq!(
+            (c.share_id.as_str(), c.resource.as_str(), c.shared_by.as_str()),
+            ("0123456789abcdef0123456789abcdef", "/graphs/42", "u1")
+        );
+        assert!(c.resource.covers("/graphs/42/nodes") && !c.resource.covers("/graphs/420"));
+        assert_eq!(
+            v.verify(&share, NOW),
+            Err(VerifyError::BadType),
+            "a share token is no access token"
+        );
+        let access = k.token(header(), claims());
+        assert!(v.verify(&access, NOW).is_ok());
+        assert_eq!(
+            v.verify_share(&access, NOW, 86_400),
+            Err(VerifyError::BadType),
+            "an access token is no share token"
+        );
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut c = share_claims();
+            f(&mut c);
+            k.token(share_header.clone(), c)
+        };
+        let cases: Vec<(String, VerifyError)> = vec![
+            (
+                with(&|c| c["sub"] = "share:ffffffffffffffffffffffffffffffff".into()),
+                VerifyError::Malformed,
+            ),
+            (with(&|c| c["scope"] = "admin".into()), VerifyError::Malformed),
+            (
+                with(&|c| c["resource"] = "/graphs/../admin".into()),
+                VerifyError::Malformed,
+            ),
+            (with(&|c| c["resource"] = "/graphs/42?x".into()), VerifyError::Malformed),
+            (with(&|c| c["exp"] = (NOW - 31).into()), VerifyError::Expired),
+            (
+                with(&|c| c["exp"] = (NOW + 90_000).into()),
+                VerifyError::LifetimeTooLong,
+            ),
+            (with(&|c| c["iss"] = "https://other".into()), VerifyError::WrongIssuer),
+            (with(&|c| c["aud"] = "other".into()), VerifyError::WrongAudience),
+            (
+                with(&|c| drop(c.as_object_mut().unwrap().remove("resource"))),
+                VerifyError::MissingClaim("resource"),
+            ),
+        ];
+        for (i, (token, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(v.verify_share(&token, NOW, 86_400), Err(expected), "case {i}");
+        }
     }
 
     #[test]

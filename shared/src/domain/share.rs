@@ -1,84 +1,15 @@
 //! Share links: one resource, read-only, for a limited time, for whoever holds the link. The
-//! rules of the resource path (what may be shared, and which request paths a share covers) and
-//! the share's record; the token itself is a `share+jwt` signed like access tokens.
+//! resource path rules live in `keygate-sdk` (one rule for keygate and every verifier); the
+//! token itself is a `share+jwt` signed like access tokens.
 
 use super::UnixTime;
 use super::account::UserId;
+pub use keygate_sdk::share::{InvalidResource, MAX_RESOURCE_BYTES, ResourcePath};
 
 super::secret::id_type!(
     /// Id of a share link; 128 bits. Public: it is the token's `jti` and in revocation lists.
     ShareId, 16
 );
-
-/// Longest resource path, in bytes.
-pub const MAX_RESOURCE_BYTES: usize = 512;
-
-/// Why a resource path is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidResource {
-    #[error("resource must be an absolute path starting with /")]
-    NotAbsolute,
-    #[error("resource is longer than 512 bytes")]
-    TooLong,
-    #[error("resource may not have a query or a fragment")]
-    QueryOrFragment,
-    #[error("resource may not have a . or .. segment, an empty segment or a backslash")]
-    DotSegment,
-    #[error("resource may not have percent-encoded separators or dots")]
-    EncodedSeparator,
-    #[error("resource may not have control characters or spaces")]
-    Control,
-}
-
-/// A shareable resource: an absolute path of whole segments, compared segment by segment.
-///
-/// Refused, so that no spelling can reach outside the prefix through a server that normalises
-/// paths differently: `.` and `..` segments, empty segments (`//`), backslashes, a query or a
-/// fragment, percent-encoded `/`, `\` or `.`, control characters and spaces. A trailing `/` is
-/// dropped (`/graphs/42/` is `/graphs/42`); `/` alone shares everything and is refused too.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResourcePath(String);
-
-impl ResourcePath {
-    /// Parses a resource path.
-    pub fn parse(s: &str) -> Result<ResourcePath, InvalidResource> {
-        if s.len() > MAX_RESOURCE_BYTES {
-            return Err(InvalidResource::TooLong);
-        }
-        let rest = s.strip_prefix('/').ok_or(InvalidResource::NotAbsolute)?;
-        if s.contains(['?', '#']) {
-            return Err(InvalidResource::QueryOrFragment);
-        }
-        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(InvalidResource::Control);
-        }
-        let lower = s.to_ascii_lowercase();
-        if ["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e)) {
-            return Err(InvalidResource::EncodedSeparator);
-        }
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.is_empty() || s.contains('\\') || rest.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
-            return Err(InvalidResource::DotSegment);
-        }
-        Ok(ResourcePath(format!("/{rest}")))
-    }
-
-    /// The path as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether a request for `path` is this resource or lies under it, segment by segment:
-    /// `/graphs/42` covers `/graphs/42` and `/graphs/42/nodes`, never `/graphs/420`. A request
-    /// path that is not itself a valid resource path (dot segments, encoded separators) is
-    /// never covered.
-    pub fn covers(&self, path: &str) -> bool {
-        let Ok(p) = ResourcePath::parse(path) else {
-            return false;
-        };
-        p.0 == self.0 || p.0.strip_prefix(self.0.as_str()).is_some_and(|tail| tail.starts_with('/'))
-    }
-}
 
 /// A share link as stored: who made it, for what, until when, and whether it was revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,61 +21,4 @@ pub struct ShareRecord {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resource_paths_are_whole_segments() {
-        for ok in ["/graphs/42", "/graphs/42/", "/a", "/a/b-c_d~e/%41"] {
-            assert!(ResourcePath::parse(ok).is_ok(), "{ok}");
-        }
-        assert_eq!(ResourcePath::parse("/graphs/42/").unwrap().as_str(), "/graphs/42");
-        let refused = [
-            ("graphs/42", InvalidResource::NotAbsolute),
-            ("", InvalidResource::NotAbsolute),
-            ("/", InvalidResource::DotSegment),
-            ("/graphs/../admin", InvalidResource::DotSegment),
-            ("/graphs/./42", InvalidResource::DotSegment),
-            ("/graphs//42", InvalidResource::DotSegment),
-            ("/graphs\\42", InvalidResource::DotSegment),
-            ("/graphs/42?x=1", InvalidResource::QueryOrFragment),
-            ("/graphs/42#top", InvalidResource::QueryOrFragment),
-            ("/graphs%2F42", InvalidResource::EncodedSeparator),
-            ("/graphs/%2e%2e/admin", InvalidResource::EncodedSeparator),
-            ("/graphs/%5Cadmin", InvalidResource::EncodedSeparator),
-            ("/graphs/4 2", InvalidResource::Control),
-            ("/graphs/\n42", InvalidResource::Control),
-        ];
-        for (bad, why) in refused {
-            assert_eq!(ResourcePath::parse(bad), Err(why), "{bad:?}");
-        }
-        assert_eq!(
-            ResourcePath::parse(&format!("/{}", "a".repeat(MAX_RESOURCE_BYTES))),
-            Err(InvalidResource::TooLong)
-        );
-    }
-
-    #[test]
-    fn a_share_covers_its_resource_and_below_segment_by_segment() {
-        let r = ResourcePath::parse("/graphs/42").unwrap();
-        for yes in ["/graphs/42", "/graphs/42/", "/graphs/42/nodes", "/graphs/42/nodes/7"] {
-            assert!(r.covers(yes), "{yes}");
-        }
-        for no in [
-            "/graphs/420",
-            "/graphs/4",
-            "/graphs",
-            "/graphs/42/../43",
-            "/graphs/42/%2e%2e/43",
-            "/graphs/42%2F..%2F43",
-            "/graphs/42//x",
-            "graphs/42",
-            "/GRAPHS/42",
-        ] {
-            assert!(!r.covers(no), "{no}");
-        }
-    }
 }
