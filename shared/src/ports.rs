@@ -9,9 +9,10 @@
 
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
+use crate::domain::share::{ShareId, ShareRecord};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Failures, Family, FamilyId, InvitationId, InvitationRecord, KeyId,
-    PasswordHash, Preview, ResetRecord, RotateOutcome, TokenHash, UnixTime, UsernameKey,
+    PasswordHash, Preview, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey,
 };
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
@@ -178,6 +179,17 @@ pub trait Store: Inventory + Send + Sync {
         now: UnixTime,
         account: &Account,
     ) -> Result<bool, StoreError>;
+    /// Stores a new share link. `Conflict` if the id exists.
+    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError>;
+    /// The share with this id, revoked or not, while unexpired at `now`.
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError>;
+    /// The unexpired, unrevoked shares `user` made, oldest first.
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError>;
+    /// Revokes an unexpired share; whether there was one (revoking twice is `true` twice).
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError>;
+    /// The ids of revoked shares whose expiry is after `until_after` (verifiers still accept a
+    /// share until its expiry plus their leeway, so callers pass `now - leeway`).
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError>;
     /// Counts one registration mail to `email`: `true` while fewer than RESET_DELIVERY_LIMIT
     /// mails went to it in the last RESET_DELIVERY_WINDOW_SECONDS (the reset mails' limit).
     async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError>;

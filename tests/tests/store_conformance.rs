@@ -8,6 +8,7 @@ use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::adapters::sqlite::{Db, SqliteStore};
 use keygate_shared::domain::lockout::Attempt;
+use keygate_shared::domain::share::{ResourcePath, ShareId, ShareRecord};
 use keygate_shared::domain::time::now;
 use keygate_shared::domain::{
     Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, Failures, Family, FamilyId, InvitationId, InvitationKind,
@@ -68,6 +69,7 @@ conformance!(
     a_taken_username_or_email_leaves_the_invitation_redeemable,
     concurrent_redemptions_give_one_account,
     registration_delivery_limit,
+    share_links_list_revoke_and_expire,
 );
 
 fn account(name: &str, email: Option<&str>) -> Account {
@@ -905,4 +907,71 @@ async fn sqlite_a_version_1_database_upgrades() {
     let a = invited_account(&rec, "newcomer");
     assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
     assert!(s.allow_registration_delivery(&rec.email.key(), t).await.unwrap());
+}
+
+fn share(by: &UserId, resource: &str, created_at: i64, expires_at: i64) -> ShareRecord {
+    ShareRecord {
+        share_id: ShareId::generate(),
+        resource: ResourcePath::parse(resource).unwrap(),
+        shared_by: by.clone(),
+        created_at,
+        expires_at,
+        revoked: false,
+    }
+}
+
+async fn share_links_list_revoke_and_expire(s: Arc<dyn Store>) {
+    let t = now();
+    let (ann, bob) = (UserId::generate(), UserId::generate());
+    let a1 = share(&ann, "/graphs/42", t - 20, t + 600);
+    let a2 = share(&ann, "/graphs/43", t - 10, t + 600);
+    let gone = share(&ann, "/graphs/44", t - 900, t - 1);
+    let b1 = share(&bob, "/graphs/42", t - 5, t + 60);
+    for r in [&a1, &a2, &gone, &b1] {
+        s.put_share(r).await.unwrap();
+    }
+    assert!(matches!(s.put_share(&a1).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.share(&a1.share_id, t).await.unwrap().as_ref(), Some(&a1));
+    assert_eq!(s.share(&gone.share_id, t).await.unwrap(), None, "expired");
+    assert_eq!(s.share(&ShareId::generate(), t).await.unwrap(), None);
+    let listed: Vec<ShareId> = s
+        .shares_by(&ann, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.share_id)
+        .collect();
+    assert_eq!(
+        listed,
+        [a1.share_id.clone(), a2.share_id.clone()],
+        "live ones, oldest first, only ann's"
+    );
+    assert!(s.revoked_shares(t).await.unwrap().is_empty());
+
+    assert!(s.revoke_share(&a1.share_id, t).await.unwrap());
+    assert!(
+        s.revoke_share(&a1.share_id, t).await.unwrap(),
+        "revoking twice is still true"
+    );
+    assert!(
+        !s.revoke_share(&gone.share_id, t).await.unwrap(),
+        "an expired share is gone"
+    );
+    assert!(!s.revoke_share(&ShareId::generate(), t).await.unwrap());
+    assert!(s.share(&a1.share_id, t).await.unwrap().is_some_and(|r| r.revoked));
+    let listed: Vec<ShareId> = s
+        .shares_by(&ann, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.share_id)
+        .collect();
+    assert_eq!(listed, [a2.share_id.clone()], "a revoked share leaves the list");
+    assert_eq!(s.shares_by(&bob, t).await.unwrap().len(), 1);
+    // The revocation list names it until its expiry (callers pass now - leeway).
+    assert_eq!(s.revoked_shares(t - 30).await.unwrap(), [a1.share_id.clone()]);
+    assert_eq!(s.revoked_shares(t + 601).await.unwrap(), Vec::<ShareId>::new());
+    // After its expiry it is gone everywhere.
+    assert_eq!(s.share(&a2.share_id, t + 601).await.unwrap(), None);
+    assert!(s.shares_by(&ann, t + 601).await.unwrap().is_empty());
 }

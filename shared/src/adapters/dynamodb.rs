@@ -13,6 +13,9 @@
 //! | invitation or registration | `INVITE#<invitation id>` | `INVITE` | kind, email, roles, token_hash, created_at, expires_at, ttl |
 //! | pending invitation | `INVITATIONS` | `<invitation id>` | the same attributes (kind `invitation` only; written and deleted with its record in one transaction) |
 //! | registration deliveries | `REGRATE#<email key>` | `REGRATE` | window_start, count, ttl |
+//! | share link | `SHARE#<share id>` | `SHARE` | resource, shared_by, created_at, expires_at, revoked, ttl |
+//! | a creator's live share | `SHARES#<user id>` | `<share id>` | the same attributes (written with the share, deleted when it is revoked, in one transaction) |
+//! | revoked share | `SHARES-REVOKED` | `<share id>` | expires_at, ttl (written with the revocation) |
 //! | published keys | `JWKS` | `JWKS` | jwks (the public JWKS as JSON), updated_at |
 //!
 //! Only hashes of API keys, refresh, reset and invitation tokens are stored. DynamoDB deletes expired
@@ -20,6 +23,7 @@
 
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures, THRESHOLD};
 use crate::domain::refresh::{Decision, decide};
+use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, InvitationId, InvitationKind,
     InvitationRecord, KeyId, PasswordHash, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username,
@@ -227,6 +231,42 @@ fn invitation_of(invitation_id: InvitationId, item: &Item) -> Result<InvitationR
     })
 }
 
+const REVOKED_SHARES: &str = "SHARES-REVOKED";
+
+/// How long after its expiry a share's items stay (verifiers accept a share until its expiry
+/// plus their leeway, at most 300 s, and the revocation list must cover that).
+const SHARE_TTL_MARGIN: i64 = 3600;
+
+fn share_key(id: &ShareId) -> Item {
+    key(format!("SHARE#{id}"), "SHARE")
+}
+
+fn creator_key(user: &UserId, id: &ShareId) -> Item {
+    key(format!("SHARES#{}", user.as_str()), id.as_str())
+}
+
+fn share_item(mut k: Item, r: &ShareRecord) -> Item {
+    k.insert("resource".into(), s(r.resource.as_str()));
+    k.insert("shared_by".into(), s(r.shared_by.as_str()));
+    k.insert("created_at".into(), n(r.created_at));
+    k.insert("expires_at".into(), n(r.expires_at));
+    k.insert("revoked".into(), Av::Bool(r.revoked));
+    k.insert("ttl".into(), n(r.expires_at + SHARE_TTL_MARGIN));
+    k
+}
+
+fn share_of(share_id: ShareId, item: &Item) -> Result<ShareRecord, StoreError> {
+    let r = Read(item);
+    Ok(ShareRecord {
+        share_id,
+        resource: ResourcePath::parse(&r.str("resource")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        shared_by: UserId::from_stored(r.str("shared_by")?),
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        revoked: r.bool("revoked"),
+    })
+}
+
 /// What a `TransactWriteItems` call came to.
 enum Transacted {
     Committed,
@@ -338,6 +378,33 @@ impl DynamoStore {
             let mut idx = key(format!("EMAIL#{}", e.key().as_str()), "EMAIL");
             idx.insert("username_key".into(), s(account.key().as_str()));
             items.push(put_item(&self.table, idx, "attribute_not_exists(pk)")?);
+        }
+        Ok(items)
+    }
+
+    /// Every item of partition `pk` whose `expires_at` is after `after` (all pages).
+    async fn query_partition(&self, pk: String, after: UnixTime) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("expires_at > :after")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":after", n(after))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
         }
         Ok(items)
     }
@@ -940,6 +1007,116 @@ impl Store for DynamoStore {
 
     /// One conditional `PutItem`; an invitation's pending-list item is written with it in one
     /// transaction.
+    /// One transaction: the share and its item in the creator's list.
+    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+        let items = vec![
+            put_item(
+                &self.table,
+                share_item(share_key(&share.share_id), share),
+                "attribute_not_exists(pk)",
+            )?,
+            put_item(
+                &self.table,
+                share_item(creator_key(&share.shared_by, &share.share_id), share),
+                "attribute_not_exists(pk)",
+            )?,
+        ];
+        match self.transact(items).await? {
+            Transacted::Committed => Ok(()),
+            Transacted::Cancelled(codes) if codes.is_empty() || codes.iter().any(|c| c == CONDITION_FAILED) => {
+                Err(StoreError::Conflict("share id"))
+            }
+            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
+                "the share transaction was cancelled: {codes:?}"
+            ))),
+        }
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        let Some(item) = self.get(share_key(id)).await? else {
+            return Ok(None);
+        };
+        // moto never expires items: the record's own expiry decides.
+        Ok(Some(share_of(id.clone(), &item)?).filter(|r| now < r.expires_at))
+    }
+
+    /// A `Query` on the creator's partition; revoked shares have left it.
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.query_partition(format!("SHARES#{}", user.as_str()), now).await? {
+            let id = Read(&item)
+                .str("sk")
+                .ok()
+                .and_then(|sk| ShareId::parse(&sk))
+                .ok_or_else(|| StoreError::Corrupt("share list item without an id".into()))?;
+            let record = share_of(id, &item)?;
+            if !record.revoked && now < record.expires_at {
+                out.push(record);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
+        Ok(out)
+    }
+
+    /// Reads the share (its creator names the list item), then one transaction: the share
+    /// marked revoked on condition that it exists and is unexpired, its list item deleted, the
+    /// revocation-list item written.
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let Some(share) = self.share(id, now).await? else {
+            return Ok(false);
+        };
+        if share.revoked {
+            return Ok(true);
+        }
+        let mark = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(share_key(id)))
+            .update_expression("SET revoked = :t")
+            .condition_expression("attribute_exists(pk) AND expires_at > :now")
+            .expression_attribute_values(":t", Av::Bool(true))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(unavailable)?;
+        let unlist = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(creator_key(&share.shared_by, id)))
+            .build()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map_err(unavailable)?;
+        let mut revoked = key(REVOKED_SHARES.to_owned(), id.as_str());
+        revoked.insert("expires_at".into(), n(share.expires_at));
+        revoked.insert("ttl".into(), n(share.expires_at + SHARE_TTL_MARGIN));
+        let list = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(revoked))
+            .build()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .map_err(unavailable)?;
+        match self.transact(vec![mark, unlist, list]).await? {
+            Transacted::Committed => Ok(true),
+            Transacted::Cancelled(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
+            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
+                "the share revocation was cancelled: {codes:?}"
+            ))),
+        }
+    }
+
+    /// A `Query` on the revocation list's partition.
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        let mut ids = Vec::new();
+        for item in self.query_partition(REVOKED_SHARES.to_owned(), until_after).await? {
+            let id = Read(&item)
+                .str("sk")
+                .ok()
+                .and_then(|sk| ShareId::parse(&sk))
+                .ok_or_else(|| StoreError::Corrupt("revoked share item without an id".into()))?;
+            ids.push(id);
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
     async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         let id = &record.invitation_id;
         let item = invitation_item(invitation_key(id), record);

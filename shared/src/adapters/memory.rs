@@ -4,9 +4,10 @@
 
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
+use crate::domain::share::{ShareId, ShareRecord};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
-    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UsernameKey,
+    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey,
 };
 use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ struct Data {
     deliveries: HashMap<UsernameKey, (UnixTime, u32)>,
     invitations: HashMap<InvitationId, InvitationRecord>,
     registration_deliveries: HashMap<EmailKey, (UnixTime, u32)>,
+    shares: HashMap<ShareId, ShareRecord>,
     jwks: Option<Jwks>,
 }
 
@@ -227,6 +229,54 @@ impl Store for MemoryStore {
             self.lock().deliveries.entry(key.clone()).or_insert((now, 0)),
             now,
         ))
+    }
+
+    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+        let mut d = self.lock();
+        if d.shares.contains_key(&share.share_id) {
+            return Err(StoreError::Conflict("share id"));
+        }
+        d.shares.insert(share.share_id.clone(), share.clone());
+        Ok(())
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        Ok(self.lock().shares.get(id).filter(|s| now < s.expires_at).cloned())
+    }
+
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let mut out: Vec<ShareRecord> = self
+            .lock()
+            .shares
+            .values()
+            .filter(|s| &s.shared_by == user && !s.revoked && now < s.expires_at)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
+        Ok(out)
+    }
+
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        match d.shares.get_mut(id).filter(|s| now < s.expires_at) {
+            Some(s) => {
+                s.revoked = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        let mut ids: Vec<ShareId> = self
+            .lock()
+            .shares
+            .values()
+            .filter(|s| s.revoked && s.expires_at > until_after)
+            .map(|s| s.share_id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {

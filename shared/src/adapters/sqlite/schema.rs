@@ -94,6 +94,19 @@ const MIGRATIONS: &[&str] = &[
         count         INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 3: share links (the tokens are signed JWTs, never stored).
+    r#"
+    CREATE TABLE shares (
+        share_id    TEXT PRIMARY KEY NOT NULL,
+        resource    TEXT NOT NULL,
+        shared_by   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        revoked     INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX shares_by_creator ON shares (shared_by, created_at);
+    CREATE INDEX shares_revoked ON shares (revoked, expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -157,7 +170,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, VERSION);
-        assert_eq!(VERSION, 2);
+        assert_eq!(VERSION, 3);
         let names = tables(&conn);
         assert!(names.contains(&"invitations".to_owned()), "{names:?}");
         assert!(names.contains(&"registration_deliveries".to_owned()), "{names:?}");

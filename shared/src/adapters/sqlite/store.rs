@@ -6,6 +6,7 @@
 use super::Db;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
+use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, InvitationId, InvitationKind,
     InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
@@ -51,6 +52,9 @@ impl SqliteStore {
                 gone += tx
                     .prepare_cached("DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1")?
                     .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
+                gone += tx
+                    .prepare_cached("DELETE FROM shares WHERE expires_at + 300 <= ?1")?
+                    .execute([now])?;
                 gone += tx
                     .prepare_cached("DELETE FROM invitations WHERE expires_at <= ?1")?
                     .execute([now])?;
@@ -253,6 +257,23 @@ fn write_family_state(conn: &Connection, f: &Family) -> Result<(), StoreError> {
         f.revoked,
     ])?;
     Ok(())
+}
+
+const SHARE_COLUMNS: &str = "share_id, resource, shared_by, created_at, expires_at, revoked";
+
+fn share_row(r: &Row<'_>) -> rusqlite::Result<Result<ShareRecord, StoreError>> {
+    let (id, resource, shared_by): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (created_at, expires_at, revoked): (i64, i64, bool) = (r.get(3)?, r.get(4)?, r.get(5)?);
+    Ok((|| {
+        Ok(ShareRecord {
+            share_id: ShareId::parse(&id).ok_or_else(|| corrupt("stored share id"))?,
+            resource: ResourcePath::parse(&resource).map_err(corrupt)?,
+            shared_by: UserId::from_stored(shared_by),
+            created_at,
+            expires_at,
+            revoked,
+        })
+    })())
 }
 
 fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
@@ -674,6 +695,82 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.db
             .write(move |tx| count_delivery(tx, "reset_deliveries", "username_key", key.as_str(), now))
+            .await
+    }
+
+    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+        let r = share.clone();
+        self.db
+            .write(move |tx| {
+                if exists(tx, "SELECT 1 FROM shares WHERE share_id = ?1", r.share_id.as_str())? {
+                    return Err(StoreError::Conflict("share id"));
+                }
+                tx.prepare_cached(&format!(
+                    "INSERT INTO shares ({SHARE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ))?
+                .execute(params![
+                    r.share_id.as_str(),
+                    r.resource.as_str(),
+                    r.shared_by.as_str(),
+                    r.created_at,
+                    r.expires_at,
+                    r.revoked,
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        let id = id.clone();
+        self.db
+            .call(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {SHARE_COLUMNS} FROM shares WHERE share_id = ?1 AND expires_at > ?2"
+                ))?
+                .query_row(params![id.as_str(), now], share_row)
+                .optional()?
+                .transpose()
+            })
+            .await
+    }
+
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let user = user.clone();
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {SHARE_COLUMNS} FROM shares WHERE shared_by = ?1 AND revoked = 0 AND expires_at > ?2
+                     ORDER BY created_at, share_id"
+                ))?;
+                let rows = st.query_map(params![user.as_str(), now], share_row)?;
+                rows.map(|r| r?).collect()
+            })
+            .await
+    }
+
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached("UPDATE shares SET revoked = 1 WHERE share_id = ?1 AND expires_at > ?2")?
+                    .execute(params![id.as_str(), now])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT share_id FROM shares WHERE revoked = 1 AND expires_at > ?1 ORDER BY share_id",
+                )?;
+                let rows = st.query_map([until_after], |r| r.get::<_, String>(0))?;
+                rows.map(|r| ShareId::parse(&r?).ok_or_else(|| corrupt("stored share id")))
+                    .collect()
+            })
             .await
     }
 
