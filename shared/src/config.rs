@@ -70,6 +70,10 @@ pub struct Config {
     pub register_url: String,
     /// `KEYGATE_INVITATION_TTL`: lifetime of an invitation or registration token, seconds.
     pub invitation_ttl: i64,
+    /// `KEYGATE_SHARE_MAX_TTL`: longest lifetime of a share-link token, seconds.
+    pub share_max_ttl: i64,
+    /// `KEYGATE_SHARE_REVOCATIONS_URL`: where the authorizer reads revoked share links.
+    pub share_revocations_url: String,
 }
 
 /// `origin` as a browser sends it in `Origin` (`scheme://host[:port]`, lower case, no path),
@@ -313,7 +317,12 @@ impl Config {
             });
         }
         let invitation_ttl = seconds("KEYGATE_INVITATION_TTL", 604_800, 60)?;
+        let share_max_ttl = seconds("KEYGATE_SHARE_MAX_TTL", 2_592_000, 60)?;
+        let share_revocations_url =
+            get("KEYGATE_SHARE_REVOCATIONS_URL").unwrap_or_else(|| format!("{issuer}/auth/share/revoked"));
         Ok(Config {
+            share_max_ttl,
+            share_revocations_url,
             registration,
             register_url,
             invitation_ttl,
@@ -417,10 +426,13 @@ mod tests {
         assert_eq!(c.registration, Registration::Invite);
         assert_eq!(c.register_url, "http://127.0.0.1:3000/register?token={token}");
         assert_eq!(c.invitation_ttl, 604_800);
+        assert_eq!(c.share_max_ttl, 2_592_000);
+        assert_eq!(c.share_revocations_url, "http://127.0.0.1:3000/auth/share/revoked");
         for (var, bad) in [
             ("KEYGATE_REGISTRATION", "closed"),
             ("KEYGATE_REGISTER_URL", "https://app/register"),
             ("KEYGATE_INVITATION_TTL", "10"),
+            ("KEYGATE_SHARE_MAX_TTL", "soon"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
         }

@@ -1736,3 +1736,119 @@ async fn admins_invite_with_roles_list_and_cancel_invitations() {
         (StatusCode::METHOD_NOT_ALLOWED, "GET, POST")
     );
 }
+
+#[tokio::test]
+async fn share_links_are_minted_listed_revoked_and_never_access_tokens() {
+    let t = &setup(&[("KEYGATE_SHARE_MAX_TTL", "86400")]).await;
+    t.app.ensure_admin("root", PW).await.unwrap();
+    t.user("ann", &["reader"], None).await;
+    t.user("bob", &["reader"], None).await;
+    let bearer = |name: &'static str| async move {
+        format!(
+            "Bearer {}",
+            t.login(name, PW).await.body["access_token"].as_str().unwrap()
+        )
+    };
+    let (ann, bob, root) = (bearer("ann").await, bearer("bob").await, bearer("root").await);
+    let mint = |auth: String, body: Value| async move {
+        t.call(
+            Method::POST,
+            "/auth/share",
+            &[("content-type", "application/json"), ("authorization", &auth)],
+            &body.to_string(),
+        )
+        .await
+    };
+    let r = mint(ann.clone(), json!({"resource": "/graphs/42", "expires_in": 3600})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, token) = (
+        r.body["share_id"].as_str().unwrap().to_owned(),
+        r.body["token"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(r.body["resource"], "/graphs/42");
+    assert!(r.body["expires_at"].is_string());
+    // The token is a share+jwt that the SDK verifies as a share, and nothing takes it as an
+    // access token.
+    let verifier = t.verifier().await;
+    let now = keygate_shared::domain::time::now();
+    let claims = verifier.verify_share(&token, now, 86_400).unwrap();
+    assert_eq!(
+        (claims.share_id.as_str(), claims.resource.as_str()),
+        (id.as_str(), "/graphs/42")
+    );
+    assert!(verifier.verify(&token, now).is_err());
+    let as_bearer = format!("Bearer {token}");
+    let r = t
+        .call(Method::GET, "/auth/validate", &[("authorization", &as_bearer)], "")
+        .await;
+    assert_eq!(r.status, 401);
+    let r = t
+        .call(Method::GET, "/auth/share", &[("authorization", &as_bearer)], "")
+        .await;
+    assert_eq!(r.status, 401, "a share token cannot list shares");
+    // Bad input: 400, nothing stored.
+    for bad in [
+        json!({"resource": "graphs/42"}),
+        json!({"resource": "/graphs/../admin"}),
+        json!({"resource": "/graphs/42?x=1"}),
+        json!({"resource": "/graphs%2F42"}),
+        json!({"resource": format!("/{}", "a".repeat(600))}),
+        json!({"resource": "/graphs/42", "expires_in": 86_401}),
+        json!({"resource": "/graphs/42", "expires_in": 0}),
+    ] {
+        let r = mint(ann.clone(), bad.clone()).await;
+        assert_error(&r, 400, "invalid_request");
+    }
+    let list = |auth: String| async move {
+        t.call(Method::GET, "/auth/share", &[("authorization", &auth)], "")
+            .await
+    };
+    let r = list(ann.clone()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["shares"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(list(bob.clone()).await.body, json!({"shares": []}));
+    // Another account gets 404; the creator (or an admin) revokes.
+    let del = |auth: String, id: String| async move {
+        t.call(
+            Method::DELETE,
+            &format!("/auth/share/{id}"),
+            &[("authorization", &auth)],
+            "",
+        )
+        .await
+    };
+    assert_error(&del(bob.clone(), id.clone()).await, 404, "not_found");
+    let r = t.call(Method::GET, "/auth/share/revoked", &[], "").await;
+    assert_eq!((r.status, &r.body), (StatusCode::OK, &json!({"revoked": []})));
+    assert_eq!(r.headers["cache-control"], "public, max-age=60");
+    assert_eq!(del(ann.clone(), id.clone()).await.status, 204);
+    let r = t.call(Method::GET, "/auth/share/revoked", &[], "").await;
+    assert_eq!(r.body, json!({"revoked": [id]}));
+    assert_eq!(list(ann.clone()).await.body, json!({"shares": []}));
+    let other = mint(bob.clone(), json!({"resource": "/graphs/7"})).await.body["share_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        del(root.clone(), other).await.status,
+        204,
+        "an admin may revoke any share"
+    );
+    assert_error(&del(ann.clone(), "nope".into()).await, 404, "not_found");
+    // API-key tokens make no shares.
+    let key = t.app.create_api_key("svc", &["reader".into()], None).await.unwrap();
+    let svc = t
+        .post("/auth/token", json!({"grant_type": "api_key", "api_key": key.api_key}))
+        .await;
+    let svc = format!("Bearer {}", svc.body["access_token"].as_str().unwrap());
+    assert_error(
+        &mint(svc, json!({"resource": "/graphs/42"})).await,
+        403,
+        "insufficient_scope",
+    );
+    assert_error(
+        &mint(String::new(), json!({"resource": "/graphs/42"})).await,
+        401,
+        "invalid_token",
+    );
+}

@@ -26,6 +26,7 @@ pub enum Function {
     ForgotPasswordConfirm,
     Admin,
     Register,
+    Share,
     Local,
 }
 
@@ -45,6 +46,9 @@ enum Route {
     SessionLogout,
     Register,
     RegisterComplete,
+    Shares,
+    Share,
+    RevokedShares,
     /// `/admin/invitations*`: admin routes that send mail, so served by the `register`
     /// function (which holds the mail rights), not by `admin`.
     Invitations,
@@ -63,6 +67,7 @@ impl Function {
             Function::ForgotPasswordConfirm => route == R::Reset,
             Function::Admin => route == R::Admin,
             Function::Register => matches!(route, R::Register | R::RegisterComplete | R::Invitations),
+            Function::Share => matches!(route, R::Shares | R::Share | R::RevokedShares),
         }
     }
 }
@@ -85,6 +90,14 @@ fn route_of(path: &str) -> Option<(Route, &'static str)> {
         "/auth/session/logout" => (Route::SessionLogout, "POST"),
         "/auth/register" => (Route::Register, "POST"),
         "/auth/register/complete" => (Route::RegisterComplete, "POST"),
+        "/auth/share" => (Route::Shares, "GET, POST"),
+        "/auth/share/revoked" => (Route::RevokedShares, "GET"),
+        p if p
+            .strip_prefix("/auth/share/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')) =>
+        {
+            (Route::Share, "DELETE")
+        }
         p => {
             let segments: Vec<&str> = p.strip_prefix("/admin/")?.split('/').collect();
             match segments.as_slice() {
@@ -177,6 +190,21 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
         Route::SessionLogout => session_logout(app, req).await,
         Route::Register => register(app, req).await,
         Route::RegisterComplete => register_complete(app, req).await,
+        Route::Shares if req.method == Method::GET => {
+            let shares = app.list_shares(body::bearer(req)).await?;
+            Ok(Response::json(StatusCode::OK, &json!({ "shares": shares })).no_store())
+        }
+        Route::Shares => create_share(app, req).await,
+        Route::Share => {
+            let id = req.path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+            app.revoke_share(body::bearer(req), id).await?;
+            Ok(Response::empty(StatusCode::NO_CONTENT))
+        }
+        Route::RevokedShares => {
+            let revoked = app.revoked_share_ids().await?;
+            Ok(Response::json(StatusCode::OK, &json!({ "revoked": revoked }))
+                .with_header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")))
+        }
     }
 }
 
@@ -419,6 +447,19 @@ async fn reset(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let r: ResetRequest = body::typed(req, Accept::JsonOrForm)?;
     app.reset_password(&r.token, &r.new_password).await?;
     Ok(Response::empty(StatusCode::NO_CONTENT).no_store())
+}
+
+#[derive(Deserialize)]
+struct ShareRequest {
+    resource: String,
+    #[serde(default, deserialize_with = "body::integer")]
+    expires_in: Option<i64>,
+}
+
+async fn create_share(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    let r: ShareRequest = body::typed(req, Accept::Json)?;
+    let created = app.create_share(body::bearer(req), &r.resource, r.expires_in).await?;
+    Ok(Response::json(StatusCode::CREATED, &created).no_store())
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ mod registration;
 mod reset;
 pub mod rotation;
 mod sessions;
+mod share;
 mod tokens;
 pub mod transfer;
 
@@ -15,6 +16,7 @@ pub use discovery::{API_KEY_GRANT, Discovery};
 pub use registration::{InvitationCreated, InvitationView};
 pub use reset::Identifier;
 pub use sessions::{BrowserSession, SessionBody};
+pub use share::{ShareCreated, ShareView};
 pub use tokens::TokenPair;
 
 use crate::config::Config;
@@ -63,6 +65,9 @@ pub enum Error {
     /// from a foreign `Origin`.
     #[error("the CSRF token is missing or wrong, or the request comes from a foreign origin")]
     InvalidCsrf,
+    /// 403 `insufficient_scope`: share links are made by accounts, not API keys.
+    #[error("share links are made by accounts, not API keys")]
+    AccountsOnly,
     /// 403 `registration_closed`: self-registration in `invite` mode.
     #[error("registration is by invitation only")]
     RegistrationClosed,
