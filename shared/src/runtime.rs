@@ -63,7 +63,9 @@ impl KeySource for NoKeys {
 fn needs_keys(mode: Mode) -> bool {
     matches!(
         mode,
-        Mode::Local | Mode::Operator { keys: true } | Mode::Lambda(Function::Authenticate | Function::Refresh)
+        Mode::Local
+            | Mode::Operator { keys: true }
+            | Mode::Lambda(Function::Authenticate | Function::Refresh | Function::Share)
     )
 }
 

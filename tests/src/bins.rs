@@ -14,6 +14,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("jwks", "JwksFunction"),
     ("forgot-password-request", "ForgotPasswordRequestFunction"),
     ("register", "RegisterFunction"),
+    ("share", "ShareFunction"),
     ("forgot-password-confirm", "ForgotPasswordConfirmFunction"),
     ("admin", "AdminFunction"),
     ("authorizer", "AuthorizerFunction"),

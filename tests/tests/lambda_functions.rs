@@ -676,3 +676,36 @@ async fn register_function() {
         404
     );
 }
+
+/// The `share` function on DynamoDB: mint, list, revoke, the public revocation list.
+#[tokio::test]
+async fn share_function() {
+    let env = Env::new().await;
+    let mut f = env.start("share").await;
+    report_init("share", &f);
+    let ann = env.app.password_login("ann", PW, None).await.unwrap().access_token;
+    let with = |name: &str, token: &str, id: &str| {
+        event(
+            name,
+            &[("REPLACE_WITH_ACCESS_TOKEN", token), ("REPLACE_WITH_SHARE_ID", id)],
+        )
+    };
+    let a = invoke(&mut f, with("share-create.json", "nope", "")).await;
+    assert_eq!(a.status, 401);
+    let a = invoke(&mut f, with("share-create.json", &ann, "")).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.body["share_id"].as_str().unwrap().to_owned();
+    assert!(a.body["token"].as_str().unwrap().starts_with("eyJ"));
+    let a = invoke(&mut f, with("share-list.json", &ann, "")).await;
+    assert_eq!(
+        (a.status, a.body["shares"][0]["share_id"].as_str()),
+        (200, Some(id.as_str()))
+    );
+    let a = invoke(&mut f, with("share-revoked.json", "", "")).await;
+    assert_eq!((a.status, &a.body), (200, &json!({"revoked": []})));
+    let a = invoke(&mut f, with("share-revoke.json", &ann, &id)).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = invoke(&mut f, with("share-revoked.json", "", "")).await;
+    assert_eq!(a.body, json!({"revoked": [id]}));
+    assert_eq!(a.headers["cache-control"], "public, max-age=60");
+}
