@@ -7,7 +7,7 @@
 //! one fetch. While the JWKS endpoint is unreachable the last key set keeps verifying (with a
 //! warning per failed attempt), and a new attempt is made every [`RETRY_AFTER_FAILURE`] at most.
 
-use crate::{AccessClaims, Jwks, Verifier, VerifyError, VerifyOptions};
+use crate::{AccessClaims, Jwks, ShareClaims, Verifier, VerifyError, VerifyOptions};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::Client;
@@ -245,6 +245,22 @@ impl RemoteJwks {
     /// Verifies `token` at `now` (seconds since the Unix epoch). Makes no call while the cached
     /// key set is fresh and knows the token's `kid`.
     pub async fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, RemoteVerifyError> {
+        Ok(self.verifier_for(token).await?.verify(token, now)?)
+    }
+
+    /// Verifies a share-link token ([`Verifier::verify_share`]) with the same key set and
+    /// fetching rules as [`RemoteJwks::verify`].
+    pub async fn verify_share(
+        &self,
+        token: &str,
+        now: i64,
+        max_lifetime: i64,
+    ) -> Result<ShareClaims, RemoteVerifyError> {
+        Ok(self.verifier_for(token).await?.verify_share(token, now, max_lifetime)?)
+    }
+
+    /// The key set to verify `token` with: the cached one while fresh and knowing its `kid`.
+    async fn verifier_for(&self, token: &str) -> Result<Arc<Verifier>, RemoteVerifyError> {
         let fresh = self.state.read().await.fresh();
         let mut verifier = match fresh {
             Some(v) => v,
@@ -255,7 +271,94 @@ impl RemoteJwks {
         {
             verifier = self.refresh(State::may_refetch).await?;
         }
-        Ok(verifier.verify(token, now)?)
+        Ok(verifier)
+    }
+}
+
+/// Longest a revocation list is trusted without fetching it again (contract section 5).
+pub const MAX_REVOCATIONS_AGE: Duration = Duration::from_secs(60);
+const MAX_REVOCATIONS_BYTES: usize = 1024 * 1024;
+
+/// keygate's list of revoked share links (`GET /auth/share/revoked`), cached for its
+/// `max-age` but never longer than [`MAX_REVOCATIONS_AGE`]. Fails closed: when the list cannot
+/// be fetched and the cached one is older than that, no share is admitted.
+pub struct RemoteRevocations {
+    url: http::Uri,
+    client: Client<Https, Empty<Bytes>>,
+    state: tokio::sync::RwLock<Option<(Arc<std::collections::HashSet<String>>, Instant)>>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(serde::Deserialize)]
+struct RevokedList {
+    revoked: Vec<String>,
+}
+
+impl RemoteRevocations {
+    /// The list at `url`. Makes no call until used.
+    pub fn new(url: &str) -> Result<RemoteRevocations, String> {
+        let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err("expected an http(s) URL".into());
+        }
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::tls::client_config()?)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Ok(RemoteRevocations {
+            url: uri,
+            client,
+            state: tokio::sync::RwLock::new(None),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Whether share `share_id` is revoked, from a list at most [`MAX_REVOCATIONS_AGE`] old.
+    pub async fn is_revoked(&self, share_id: &str) -> Result<bool, FetchError> {
+        if let Some((list, until)) = self.state.read().await.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(list.contains(share_id));
+        }
+        let _one = self.fetching.lock().await;
+        if let Some((list, until)) = self.state.read().await.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(list.contains(share_id));
+        }
+        let (list, age) = self.fetch().await?;
+        let list = Arc::new(list);
+        *self.state.write().await = Some((list.clone(), Instant::now() + age.min(MAX_REVOCATIONS_AGE)));
+        Ok(list.contains(share_id))
+    }
+
+    async fn fetch(&self) -> Result<(std::collections::HashSet<String>, Duration), FetchError> {
+        let req = http::Request::get(self.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| FetchError(e.to_string()))?;
+        let work = async {
+            let resp = self.client.request(req).await.map_err(|e| FetchError(describe(&e)))?;
+            if !resp.status().is_success() {
+                return Err(FetchError(format!("status {}", resp.status())));
+            }
+            let age = cache_age(resp.headers());
+            let body = Limited::new(resp.into_body(), MAX_REVOCATIONS_BYTES)
+                .collect()
+                .await
+                .map_err(|e| FetchError(format!("reading the body: {e}")))?
+                .to_bytes();
+            let list = serde_json::from_slice::<RevokedList>(&body)
+                .map_err(|e| FetchError(format!("not a revocation list: {e}")))?;
+            Ok((list.revoked.into_iter().collect(), age))
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, work)
+            .await
+            .map_err(|_| FetchError("timed out".into()))?
     }
 }
 

@@ -26,6 +26,20 @@ struct Served {
     hits: AtomicUsize,
     /// The answer's `Cache-Control`, when set.
     cache_control: Mutex<Option<&'static str>>,
+    /// The ids `/auth/share/revoked` lists.
+    revoked: Mutex<Vec<String>>,
+}
+
+async fn serve_revoked(State(s): State<Arc<Served>>) -> axum::response::Response {
+    let body = json!({ "revoked": *s.revoked.lock().unwrap() }).to_string();
+    (
+        [
+            ("content-type", "application/json"),
+            ("cache-control", "public, max-age=60"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn serve_jwks(State(s): State<Arc<Served>>) -> axum::response::Response {
@@ -50,6 +64,7 @@ async fn jwks_server(keys: &[&SigningKey]) -> (Arc<Served>, String) {
     };
     let app = Router::new()
         .route("/.well-known/jwks.json", axum::routing::get(serve_jwks))
+        .route("/auth/share/revoked", axum::routing::get(serve_revoked))
         .with_state(served.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
@@ -788,4 +803,123 @@ async fn websocket_connect() {
         "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/production/*"
     );
     unauthorized("no route roles, no token", h.invoke(ws_query("")).await);
+}
+
+/// A share token for `resource`, signed like keygate's share links.
+fn share_token(key: &SigningKey, id: &str, resource: &str, exp_in: i64) -> String {
+    let t = now();
+    let claims = json!({"iss": ISS, "aud": "keygate", "sub": format!("share:{id}"), "jti": id, "resource": resource,
+                        "shared_by": "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69", "scope": "share:read", "iat": t - 5, "exp": t + exp_in});
+    key.sign_typed("share+jwt", &claims).unwrap()
+}
+
+/// The HTTP API 2.0 event for `method path?share=token`, without an `Authorization` header.
+fn v2_share(token: &str, method: &str, path: &str) -> Value {
+    let mut e = event("authorizer-http-v2.json", "unused");
+    e["headers"].as_object_mut().unwrap().remove("authorization");
+    e["identitySource"] = json!([]);
+    e["rawPath"] = json!(path);
+    e["rawQueryString"] = json!(format!("share={token}"));
+    e["queryStringParameters"] = json!({ "share": token });
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["routeKey"] = json!(format!("{method} /graphs/{{proxy+}}"));
+    e
+}
+
+/// A REST `REQUEST` event for `GET path?share=token`.
+fn rest_share(token: &str, path: &str) -> Value {
+    let mut e = event("authorizer-rest-request.json", "unused");
+    e["headers"].as_object_mut().unwrap().remove("Authorization");
+    e["headers"].as_object_mut().unwrap().remove("authorization");
+    e["multiValueHeaders"] = json!({});
+    e["path"] = json!(path);
+    e["httpMethod"] = json!("GET");
+    e["queryStringParameters"] = json!({ "share": token });
+    e
+}
+
+#[tokio::test]
+async fn share_links_admit_reads_under_their_resource_until_revoked() {
+    let key = SigningKey::generate(Alg::RS256).unwrap();
+    let (served, url) = jwks_server(&[&key]).await;
+    let revoked_id = "ffffffffffffffffffffffffffffffff";
+    served.revoked.lock().unwrap().push(revoked_id.into());
+    let revocations = url.replace("/.well-known/jwks.json", "/auth/share/revoked");
+    let mut f = LambdaProcess::start(
+        &binary("authorizer"),
+        &[
+            ("KEYGATE_ISSUER", ISS),
+            ("KEYGATE_JWKS_URL", &url),
+            ("KEYGATE_SHARE_REVOCATIONS_URL", &revocations),
+        ],
+    )
+    .await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let share = share_token(&key, id, "/graphs/42", 3600);
+
+    let a = f.invoke(v2_share(&share, "GET", "/graphs/42/nodes")).await.unwrap();
+    assert_eq!(a["isAuthorized"], true, "{a}");
+    assert_eq!(a["context"]["share_id"], id);
+    assert_eq!(a["context"]["sub"], format!("share:{id}"));
+    assert_eq!(
+        (a["context"]["scope"].as_str(), a["context"]["roles"].as_str()),
+        (Some("share:read"), Some(""))
+    );
+    assert_eq!(a["context"]["resource"], "/graphs/42");
+    assert!(
+        resource(&a).ends_with("/GET/admin/users") || !resource(&a).ends_with("/*"),
+        "only this request: {a}"
+    );
+    assert_eq!(
+        f.invoke(v2_share(&share, "HEAD", "/graphs/42")).await.unwrap()["isAuthorized"],
+        true
+    );
+    for (method, path, why) in [
+        ("GET", "/graphs/420", "another resource"),
+        ("GET", "/graphs/4", "a prefix that is not a segment"),
+        ("GET", "/graphs/42/../43", "a dot segment"),
+        ("GET", "/graphs/42%2F..%2F43", "an encoded separator"),
+        ("POST", "/graphs/42", "not a read"),
+        ("DELETE", "/graphs/42", "not a read"),
+    ] {
+        let a = f.invoke(v2_share(&share, method, path)).await.unwrap();
+        assert_eq!(a["isAuthorized"], false, "{why}: {a}");
+    }
+    let revoked = share_token(&key, revoked_id, "/graphs/42", 3600);
+    assert_eq!(
+        f.invoke(v2_share(&revoked, "GET", "/graphs/42")).await.unwrap()["isAuthorized"],
+        false,
+        "revoked"
+    );
+    let expired = share_token(&key, "00000000000000000000000000000001", "/graphs/42", -60);
+    assert_eq!(
+        f.invoke(v2_share(&expired, "GET", "/graphs/42")).await.unwrap()["isAuthorized"],
+        false,
+        "expired"
+    );
+    let access = key.sign(&claims(&["admin"])).unwrap();
+    assert_eq!(
+        f.invoke(v2_share(&access, "GET", "/graphs/42")).await.unwrap()["isAuthorized"],
+        false,
+        "an access token is no share"
+    );
+    let other_key = SigningKey::generate(Alg::RS256).unwrap();
+    let forged = share_token(&other_key, id, "/graphs/42", 3600);
+    assert_eq!(
+        f.invoke(v2_share(&forged, "GET", "/graphs/42")).await.unwrap()["isAuthorized"],
+        false,
+        "forged"
+    );
+    // And a share token never passes as an access token (the Bearer path).
+    let bearer = event("authorizer-http-v2.json", &share);
+    assert_eq!(f.invoke(bearer).await.unwrap()["isAuthorized"], false);
+
+    // REST REQUEST: a policy for this request, or Unauthorized.
+    let a = f.invoke(rest_share(&share, "/graphs/42")).await.unwrap();
+    assert_eq!(effect(&a), "Allow", "{a}");
+    assert_eq!(a["context"]["share_id"], id);
+    unauthorized("REST, another path", f.invoke(rest_share(&share, "/graphs/43")).await);
+    // No share token in the logs.
+    assert!(!f.logs().contains(&share), "a share token was logged");
 }

@@ -48,8 +48,27 @@ fn policy(principal: &str, effect: &str, resource: &str, ctx: Value) -> Value {
     })
 }
 
+/// The context of a request admitted by a share link (contract section 5).
+fn share_context(s: &keygate_sdk::ShareClaims) -> Value {
+    json!({
+        "sub": format!("share:{}", s.share_id),
+        "share_id": s.share_id,
+        "resource": s.resource.as_str(),
+        "scope": "share:read",
+        "roles": "",
+    })
+}
+
 /// The answer to `input` for `decision`.
 pub fn answer(input: &Input, decision: Decision) -> Result<Value, Unauthorized> {
+    if let Some(s) = &decision.share {
+        let principal = format!("share:{}", s.share_id);
+        let mut answer = policy(&principal, "Allow", &decision.resource, share_context(s));
+        if input.kind == Kind::HttpV2 {
+            answer["isAuthorized"] = Value::Bool(true);
+        }
+        return Ok(answer);
+    }
     let effect = if decision.allowed { "Allow" } else { "Deny" };
     match input.kind {
         Kind::HttpV2 => {

@@ -4,8 +4,8 @@
 use super::event::{Credential, Input};
 use crate::domain::route_policy::RoutePolicy;
 use crate::domain::time::now;
-use keygate_sdk::AccessClaims;
-use keygate_sdk::remote::{RemoteJwks, RemoteVerifyError};
+use keygate_sdk::remote::{RemoteJwks, RemoteRevocations, RemoteVerifyError};
+use keygate_sdk::{AccessClaims, ShareClaims};
 
 /// What the authorizer decided for one input.
 #[derive(Debug)]
@@ -17,6 +17,45 @@ pub struct Decision {
     /// The resource an answer covers: the input's own ARN when some route needs a role, else
     /// every route of the stage, so that API Gateway may cache one answer for the whole API.
     pub resource: String,
+    /// A share link that admits this one request (no access token was presented).
+    pub share: Option<ShareClaims>,
+}
+
+/// What the share path needs besides the key set.
+pub struct ShareCheck<'a> {
+    pub revocations: &'a RemoteRevocations,
+    /// `KEYGATE_SHARE_MAX_TTL`.
+    pub max_lifetime: i64,
+}
+
+/// The share link of `input`, when it admits the request: `GET` or `HEAD`, a valid share token
+/// whose resource covers the path, not revoked (fail closed when the list cannot be read).
+async fn share_decision(input: &Input, jwks: &RemoteJwks, check: &ShareCheck<'_>) -> Option<ShareClaims> {
+    let req = input.share.as_ref()?;
+    let refuse = |reason: &str| {
+        tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_share", route = %input.route, reason, "audit");
+        None
+    };
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return refuse("share links are read-only (GET, HEAD)");
+    }
+    let claims = match jwks.verify_share(&req.token, now(), check.max_lifetime).await {
+        Ok(c) => c,
+        Err(e) => return refuse(&e.to_string()),
+    };
+    if !claims.resource.covers(&req.path) {
+        return refuse("the path is not under the shared resource");
+    }
+    match check.revocations.is_revoked(&claims.share_id).await {
+        Ok(false) => {}
+        Ok(true) => return refuse("revoked"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the share revocation list is unreachable: refusing share links");
+            return refuse("revocation list unavailable");
+        }
+    }
+    tracing::info!(target: "keygate::audit", event = "authorize", outcome = "allow_share", subject = claims.share_id.as_str(), route = %input.route, "audit");
+    Some(claims)
 }
 
 /// `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/*`: every route of the stage.
@@ -33,7 +72,18 @@ pub(super) fn wildcard(arn: &str) -> String {
 }
 
 /// Decides `input` with the key set `jwks` and the route policy `policy`.
-pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy) -> Decision {
+pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy, shares: &ShareCheck<'_>) -> Decision {
+    // Without an access token, a share link may admit this one request (never another route:
+    // the answer names the request's own ARN).
+    if input.credential == Credential::Missing && input.share.is_some() {
+        let share = share_decision(input, jwks, shares).await;
+        return Decision {
+            claims: None,
+            allowed: share.is_some(),
+            resource: input.arn.clone(),
+            share,
+        };
+    }
     let verified = match &input.credential {
         Credential::Token(t) => jwks.verify(t, now()).await.map_err(|e| e.to_string()),
         Credential::Missing => Err(RemoteVerifyError::Invalid(keygate_sdk::VerifyError::Malformed).to_string()),
@@ -63,6 +113,7 @@ pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy) -> D
         claims,
         allowed,
         resource,
+        share: None,
     }
 }
 

@@ -47,6 +47,32 @@ pub struct Input {
     /// WebSocket: the subprotocol the `$connect` integration must echo (`bearer` when the client
     /// sent its token in `Sec-WebSocket-Protocol`).
     pub protocol: Option<&'static str>,
+    /// A share-link token from the `share` query parameter, with the request's method and path
+    /// (HTTP API and REST `REQUEST` events; contract section 5).
+    pub share: Option<ShareRequest>,
+}
+
+/// A request presenting a share link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRequest {
+    pub token: String,
+    pub method: String,
+    /// The request path, without the stage.
+    pub path: String,
+}
+
+/// The `share` query parameter with the request's method and path, when there is one.
+fn share_request(event: &Value, method: Option<&str>, path: Option<&str>) -> Option<ShareRequest> {
+    let token = event.pointer("/queryStringParameters/share")?.as_str()?;
+    if token.is_empty() || token.contains(',') {
+        // Repeated parameters arrive joined with commas (payload 2.0): never a token.
+        return None;
+    }
+    Some(ShareRequest {
+        token: token.to_owned(),
+        method: method?.to_owned(),
+        path: path?.to_owned(),
+    })
 }
 
 /// The value of the header `name` (case-insensitive: API Gateway may deliver it in any case).
@@ -178,12 +204,24 @@ pub fn parse(event: &Value) -> Option<Input> {
             .pointer("/requestContext/http/method")
             .and_then(Value::as_str)
             .or(key.map(|(m, _)| m));
+        // `rawPath` carries the stage in front unless it is `$default`.
+        let stage = ctx("stage").filter(|st| *st != "$default");
+        let path = s("rawPath").map(|p| match stage {
+            Some(st) => p
+                .strip_prefix('/')
+                .and_then(|p| p.strip_prefix(st))
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+                .map_or(p, |rest| if rest.is_empty() { "/" } else { rest }),
+            None => p,
+        });
+        let share = share_request(event, method, path);
         return Some(Input {
             kind: Kind::HttpV2,
             credential: credential(token),
             route: route_from_template(method, key.map(|(_, t)| t), &arn),
             arn,
             protocol: None,
+            share,
         });
     }
     let arn = s("methodArn")?.to_owned();
@@ -197,6 +235,7 @@ pub fn parse(event: &Value) -> Option<Input> {
                 route: route_from_arn(&arn),
                 arn,
                 protocol: None,
+                share: None,
             })
         }
         "REQUEST" if ctx("eventType") == Some("CONNECT") => {
@@ -209,6 +248,7 @@ pub fn parse(event: &Value) -> Option<Input> {
                 route: Route::websocket(key),
                 arn,
                 protocol,
+                share: None,
             })
         }
         "REQUEST" => {
@@ -223,12 +263,15 @@ pub fn parse(event: &Value) -> Option<Input> {
                     let key = s("routeKey").or_else(|| ctx("routeKey"))?;
                     key.split_once(' ').map(|(_, t)| t)
                 });
+            // `path` is the request's path without the stage (REST and payload 1.0).
+            let share = share_request(event, method, s("path"));
             Some(Input {
                 kind: Kind::Policy,
                 credential: credential(token),
                 route: route_from_template(method, template, &arn),
                 arn,
                 protocol: None,
+                share,
             })
         }
         _ => None,

@@ -15,7 +15,7 @@ pub use answer::Unauthorized;
 use crate::config::{Config, ConfigError};
 use crate::domain::route_policy::RoutePolicy;
 use keygate_sdk::VerifyOptions;
-use keygate_sdk::remote::RemoteJwks;
+use keygate_sdk::remote::{RemoteJwks, RemoteRevocations};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub struct Authorizer {
     policy: RoutePolicy,
     jwks: RemoteJwks,
+    revocations: RemoteRevocations,
+    share_max_ttl: i64,
 }
 
 impl Authorizer {
@@ -47,7 +49,16 @@ impl Authorizer {
             var: "KEYGATE_JWKS_URL",
             reason,
         })?;
-        Ok(Authorizer { policy, jwks })
+        let revocations = RemoteRevocations::new(&config.share_revocations_url).map_err(|reason| ConfigError {
+            var: "KEYGATE_SHARE_REVOCATIONS_URL",
+            reason,
+        })?;
+        Ok(Authorizer {
+            policy,
+            jwks,
+            revocations,
+            share_max_ttl: config.share_max_ttl,
+        })
     }
 
     /// Answers one authorizer event.
@@ -56,7 +67,11 @@ impl Authorizer {
             tracing::warn!("not an API Gateway authorizer event");
             return Err(Unauthorized);
         };
-        let decision = decide::decide(&input, &self.jwks, &self.policy).await;
+        let shares = decide::ShareCheck {
+            revocations: &self.revocations,
+            max_lifetime: self.share_max_ttl,
+        };
+        let decision = decide::decide(&input, &self.jwks, &self.policy, &shares).await;
         answer::answer(&input, decision)
     }
 }
