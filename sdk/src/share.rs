@@ -21,7 +21,7 @@ pub enum InvalidResource {
     /// A `.`, `..` or empty segment, a backslash, or `/` alone.
     DotSegment,
     #[error("resource may not have percent-encoded separators or dots")]
-    /// `%2F`, `%5C` or `%2E` in it.
+    /// `%2F`, `%5C` or `%2E` in it, or a `%` not starting two hex digits.
     EncodedSeparator,
     #[error("resource may not have control characters or spaces")]
     /// A control character or white space in it.
@@ -52,6 +52,15 @@ impl ResourcePath {
         }
         let lower = s.to_ascii_lowercase();
         if ["%2f", "%5c", "%2e"].iter().any(|e| lower.contains(e)) {
+            return Err(InvalidResource::EncodedSeparator);
+        }
+        // Every `%` starts an escape of two hex digits (RFC 3986): no spelling a server might
+        // decode otherwise.
+        let bytes = s.as_bytes();
+        let escapes_ok = bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(i, _)| {
+            bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+        });
+        if !escapes_ok {
             return Err(InvalidResource::EncodedSeparator);
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -105,6 +114,8 @@ mod tests {
             ("/graphs%2F42", InvalidResource::EncodedSeparator),
             ("/graphs/%2e%2e/admin", InvalidResource::EncodedSeparator),
             ("/graphs/%5Cadmin", InvalidResource::EncodedSeparator),
+            ("/graphs/%zz", InvalidResource::EncodedSeparator),
+            ("/graphs/%4", InvalidResource::EncodedSeparator),
             ("/graphs/4 2", InvalidResource::Control),
             ("/graphs/\n42", InvalidResource::Control),
         ];
