@@ -109,6 +109,68 @@ async fn guard_client_and_examples_against_keygate_serve() {
     }
 }
 
+/// The share-link example: a read-only resource for link holders, verified with keygate's
+/// JWKS and revocation list alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_graph_example_serves_link_holders_until_revoked() {
+    let (_kg, k) = keygate_serve("900");
+    let login = http(
+        k,
+        "POST",
+        "/auth/token",
+        &[("content-type", "application/json")],
+        &json!({"grant_type": "password", "username": "admin", "password": ADMIN_PW}).to_string(),
+    );
+    let bearer = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let mint = |resource: &str| {
+        let r = http(
+            k,
+            "POST",
+            "/auth/share",
+            &[("content-type", "application/json"), ("authorization", &bearer)],
+            &json!({ "resource": resource }).to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        (
+            r.json()["share_id"].as_str().unwrap().to_owned(),
+            r.json()["token"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (_, live) = mint("/graphs/42");
+    let (dead_id, dead) = mint("/graphs/7");
+    let del = http(
+        k,
+        "DELETE",
+        &format!("/auth/share/{dead_id}"),
+        &[("authorization", &bearer)],
+        "",
+    );
+    assert_eq!(del.status, 204);
+
+    // keygate serve's issuer is its default, http://127.0.0.1:3000, as is the example's.
+    let mut cmd = Command::new(example("shared_graph"));
+    cmd.env("KEYGATE_JWKS_URL", format!("http://{k}/.well-known/jwks.json"))
+        .env(
+            "KEYGATE_SHARE_REVOCATIONS_URL",
+            format!("http://{k}/auth/share/revoked"),
+        )
+        .env("ADDR", "127.0.0.1:0");
+    let (_svc, s) = spawn_listening(cmd);
+    let get = |path: String| http(s, "GET", &path, &[], "");
+    let r = get(format!("/graphs/42/nodes?share={live}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["path"], "/graphs/42/nodes");
+    for path in [
+        format!("/graphs/420?share={live}"),
+        format!("/graphs/43?share={live}"),
+        "/graphs/42".to_owned(),
+        format!("/graphs/7?share={dead}"),
+        format!("/graphs/42?share={}", login.json()["access_token"].as_str().unwrap()),
+    ] {
+        assert_eq!(get(path.clone()).status, 404, "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_refreshes_serializes_and_falls_back_to_login() {
     // One-second access tokens: the client renews at expiry (margin 0 for such short lives).
