@@ -272,6 +272,27 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
             .is_some_and(|c| c.starts_with("__Host-keygate-session=kgr_"))
     );
 
+    // 8. A share link through the share function: minted, listed, revoked, on the public list.
+    let bo = login(&stack, "bo", ANN_PW).json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let shared = call(
+        &stack,
+        "POST",
+        "/auth/share",
+        Some(&json!({"resource": "/graphs/42"})),
+        Some(&bo),
+    );
+    assert_eq!(shared.status, 201, "{}", shared.body);
+    let share_id = shared.json()["share_id"].as_str().expect("share id").to_owned();
+    let mine = call(&stack, "GET", "/auth/share", None, Some(&bo));
+    assert_eq!(mine.json()["shares"][0]["share_id"], share_id.as_str(), "{}", mine.body);
+    let gone = call(&stack, "DELETE", &format!("/auth/share/{share_id}"), None, Some(&bo));
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    let revoked = call(&stack, "GET", "/auth/share/revoked", None, None);
+    assert_eq!(revoked.json()["revoked"], json!([share_id]), "{}", revoked.body);
+
     // The stack's wiring and its least-privilege policies held for everything above.
     eprintln!("AWS calls per function: {:#?}", stack.calls());
     assert_eq!(stack.problems(), Vec::<String>::new());
