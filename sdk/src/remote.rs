@@ -129,6 +129,24 @@ impl State {
     }
 }
 
+/// The parsed http(s) `url` and a client for it (keygate's TLS roots, HTTP/1.1). The error says
+/// what is wrong with the URL.
+fn http_client(url: &str) -> Result<(http::Uri, Client<Https, Empty<Bytes>>), String> {
+    let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("expected an http(s) URL".into());
+    }
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(crate::tls::client_config()?)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https);
+    Ok((uri, client))
+}
+
 /// Verifies tokens against a remote JWKS.
 pub struct RemoteJwks {
     url: http::Uri,
@@ -142,18 +160,7 @@ impl RemoteJwks {
     /// A verifier for the JWKS at `url`. Makes no call until used (or [`RemoteJwks::hydrate`]).
     /// The error says what is wrong with the URL.
     pub fn new(url: &str, options: VerifyOptions) -> Result<RemoteJwks, String> {
-        let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err("expected an http(s) URL".into());
-        }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(crate::tls::client_config()?)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        let (uri, client) = http_client(url)?;
         Ok(RemoteJwks {
             url: uri,
             options,
@@ -297,18 +304,7 @@ struct RevokedList {
 impl RemoteRevocations {
     /// The list at `url`. Makes no call until used.
     pub fn new(url: &str) -> Result<RemoteRevocations, String> {
-        let uri: http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return Err("expected an http(s) URL".into());
-        }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(crate::tls::client_config()?)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        let (uri, client) = http_client(url)?;
         Ok(RemoteRevocations {
             url: uri,
             client,

@@ -1153,35 +1153,15 @@ impl Store for DynamoStore {
     /// A `Query` on the one partition of pending invitations; expired items are filtered out.
     async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
         let mut pending = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("expires_at > :now")
-                .expression_attribute_values(":pk", s(PENDING_INVITATIONS))
-                .expression_attribute_values(":now", n(now))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                let id = Read(item)
-                    .str("sk")
-                    .ok()
-                    .and_then(|sk| InvitationId::parse(&sk))
-                    .ok_or_else(|| StoreError::Corrupt("pending invitation item without an id".into()))?;
-                let record = invitation_of(id, item)?;
-                if record.kind == InvitationKind::Invitation && record.is_live(now) {
-                    pending.push(record);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+        for item in self.query_partition(PENDING_INVITATIONS.to_owned(), now).await? {
+            let id = Read(&item)
+                .str("sk")
+                .ok()
+                .and_then(|sk| InvitationId::parse(&sk))
+                .ok_or_else(|| StoreError::Corrupt("pending invitation item without an id".into()))?;
+            let record = invitation_of(id, &item)?;
+            if record.kind == InvitationKind::Invitation && record.is_live(now) {
+                pending.push(record);
             }
         }
         pending.sort_by(|a, b| (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id)));
