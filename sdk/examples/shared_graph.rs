@@ -1,9 +1,14 @@
 //! A read-only resource for share-link holders: `GET /graphs/{id}[/...]?share=<token>` answers
-//! when the token is a keygate share link (`POST /auth/share`) whose resource covers the path
-//! and that keygate has not revoked; anything else is 404, so that a wrong link tells nothing.
+//! when the token is a keygate share link (`POST /auth/share`) whose resource covers the path,
+//! that keygate has not revoked, and whose creator (`shared_by`) owns the graph: a link is the
+//! owner lending their own access, so a link someone made for another person's graph shows
+//! nothing. Anything else is 404, so that a wrong link tells nothing.
+//!
+//! Owners come from `GRAPH_OWNERS` (`42=<account id>,7=<account id>`), standing in for the
+//! service's own database.
 //!
 //! ```sh
-//! KEYGATE_ISSUER=http://127.0.0.1:3000 ADDR=127.0.0.1:8081 cargo run -p keygate-sdk --example shared_graph
+//! KEYGATE_ISSUER=http://127.0.0.1:3000 ADDR=127.0.0.1:8081 GRAPH_OWNERS=42=<sub> cargo run -p keygate-sdk --example shared_graph
 //! ```
 
 use axum::extract::State;
@@ -18,6 +23,8 @@ struct Verifiers {
     revocations: RemoteRevocations,
     /// `KEYGATE_SHARE_MAX_TTL` of the keygate that mints the links.
     max_lifetime: i64,
+    /// Graph id -> the id (`sub`) of the account that owns it.
+    owners: std::collections::HashMap<String, String>,
 }
 
 async fn graph(State(v): State<Arc<Verifiers>>, uri: Uri) -> Result<Json<serde_json::Value>, StatusCode> {
@@ -32,6 +39,16 @@ async fn graph(State(v): State<Arc<Verifiers>>, uri: Uri) -> Result<Json<serde_j
         .await
         .map_err(|_| StatusCode::NOT_FOUND)?;
     if !share.resource.covers(uri.path()) {
+        return Err(StatusCode::NOT_FOUND);
+    }
+    // The owner check: the link's creator must own the graph it reads.
+    let graph = uri
+        .path()
+        .trim_start_matches("/graphs/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if v.owners.get(graph) != Some(&share.shared_by) {
         return Err(StatusCode::NOT_FOUND);
     }
     // Fails closed: an unreadable revocation list admits no link.
@@ -71,6 +88,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         jwks: RemoteJwks::new(&jwks_url, options)?,
         revocations: RemoteRevocations::new(&revoked_url)?,
         max_lifetime: 2_592_000,
+        owners: std::env::var("GRAPH_OWNERS")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(graph, owner)| (graph.trim().to_owned(), owner.trim().to_owned()))
+            .collect(),
     });
     verifiers.jwks.hydrate().await?;
     let app = Router::new().route("/graphs/{*rest}", get(graph)).with_state(verifiers);

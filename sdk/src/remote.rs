@@ -282,18 +282,29 @@ impl RemoteJwks {
     }
 }
 
-/// Longest a revocation list is trusted without fetching it again (contract section 5).
+/// Longest a revocation answer is trusted without fetching it again (contract section 5).
 pub const MAX_REVOCATIONS_AGE: Duration = Duration::from_secs(60);
-const MAX_REVOCATIONS_BYTES: usize = 1024 * 1024;
+/// An answer about one share is a few dozen bytes; anything longer is not keygate's.
+const MAX_REVOCATIONS_BYTES: usize = 64 * 1024;
+/// How many shares' answers are kept at once; past it, expired answers go, then all of them.
+const MAX_REVOCATION_ENTRIES: usize = 10_000;
 
-/// keygate's list of revoked share links (`GET /auth/share/revoked`), cached for its
-/// `max-age` but never longer than [`MAX_REVOCATIONS_AGE`]. Fails closed: when the list cannot
-/// be fetched and the cached one is older than that, no share is admitted.
+/// Why the revocation state of a share link could not be had.
+#[derive(Debug, thiserror::Error)]
+#[error("share revocation list unavailable: {0}")]
+pub struct RevocationsError(pub String);
+
+/// Whether share links are revoked, asked of keygate one share at a time
+/// (`GET /auth/share/revoked?share_id=ID`), each answer cached for its `max-age` but never
+/// longer than [`MAX_REVOCATIONS_AGE`]. Asking for one id keeps what a verifier reads bounded:
+/// no amount of other accounts' revocations can push an answer past what it reads, so nobody
+/// can switch other people's links off by revoking many of their own (issue 23). Fails closed:
+/// when keygate cannot be asked, no share is admitted.
 pub struct RemoteRevocations {
     url: http::Uri,
     client: Client<Https, Empty<Bytes>>,
-    state: tokio::sync::RwLock<Option<(Arc<std::collections::HashSet<String>>, Instant)>>,
-    fetching: tokio::sync::Mutex<()>,
+    /// Share id -> (revoked, fresh until).
+    cache: std::sync::Mutex<std::collections::HashMap<String, (bool, Instant)>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -305,56 +316,78 @@ impl RemoteRevocations {
     /// The list at `url`. Makes no call until used.
     pub fn new(url: &str) -> Result<RemoteRevocations, String> {
         let (uri, client) = http_client(url)?;
+        if uri.query().is_some() {
+            return Err("the revocation list URL may not have a query".into());
+        }
         Ok(RemoteRevocations {
             url: uri,
             client,
-            state: tokio::sync::RwLock::new(None),
-            fetching: tokio::sync::Mutex::new(()),
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    /// Whether share `share_id` is revoked, from a list at most [`MAX_REVOCATIONS_AGE`] old.
-    pub async fn is_revoked(&self, share_id: &str) -> Result<bool, FetchError> {
-        if let Some((list, until)) = self.state.read().await.as_ref()
-            && Instant::now() < *until
-        {
-            return Ok(list.contains(share_id));
-        }
-        let _one = self.fetching.lock().await;
-        if let Some((list, until)) = self.state.read().await.as_ref()
-            && Instant::now() < *until
-        {
-            return Ok(list.contains(share_id));
-        }
-        let (list, age) = self.fetch().await?;
-        let list = Arc::new(list);
-        *self.state.write().await = Some((list.clone(), Instant::now() + age.min(MAX_REVOCATIONS_AGE)));
-        Ok(list.contains(share_id))
+    fn cached(&self, share_id: &str) -> Option<bool> {
+        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .get(share_id)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(revoked, _)| *revoked)
     }
 
-    async fn fetch(&self) -> Result<(std::collections::HashSet<String>, Duration), FetchError> {
-        let req = http::Request::get(self.url.clone())
+    fn remember(&self, share_id: &str, revoked: bool, until: Instant) {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= MAX_REVOCATION_ENTRIES {
+            let now = Instant::now();
+            cache.retain(|_, (_, at)| now < *at);
+            if cache.len() >= MAX_REVOCATION_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(share_id.to_owned(), (revoked, until));
+    }
+
+    /// Whether share `share_id` is revoked, from an answer at most [`MAX_REVOCATIONS_AGE`] old.
+    pub async fn is_revoked(&self, share_id: &str) -> Result<bool, RevocationsError> {
+        if let Some(revoked) = self.cached(share_id) {
+            return Ok(revoked);
+        }
+        let (revoked, age) = self.fetch(share_id).await?;
+        self.remember(share_id, revoked, Instant::now() + age.min(MAX_REVOCATIONS_AGE));
+        Ok(revoked)
+    }
+
+    async fn fetch(&self, share_id: &str) -> Result<(bool, Duration), RevocationsError> {
+        // Share ids are 32 hex digits; anything else cannot be revoked, and is never sent.
+        if share_id.is_empty() || !share_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok((false, MAX_REVOCATIONS_AGE));
+        }
+        let uri = format!("{}?share_id={share_id}", self.url);
+        let req = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
-            .map_err(|e| FetchError(e.to_string()))?;
+            .map_err(|e| RevocationsError(e.to_string()))?;
         let work = async {
-            let resp = self.client.request(req).await.map_err(|e| FetchError(describe(&e)))?;
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| RevocationsError(describe(&e)))?;
             if !resp.status().is_success() {
-                return Err(FetchError(format!("status {}", resp.status())));
+                return Err(RevocationsError(format!("status {}", resp.status())));
             }
             let age = cache_age(resp.headers());
             let body = Limited::new(resp.into_body(), MAX_REVOCATIONS_BYTES)
                 .collect()
                 .await
-                .map_err(|e| FetchError(format!("reading the body: {e}")))?
+                .map_err(|e| RevocationsError(format!("reading the body: {e}")))?
                 .to_bytes();
             let list = serde_json::from_slice::<RevokedList>(&body)
-                .map_err(|e| FetchError(format!("not a revocation list: {e}")))?;
-            Ok((list.revoked.into_iter().collect(), age))
+                .map_err(|e| RevocationsError(format!("not a revocation list: {e}")))?;
+            Ok((list.revoked.iter().any(|id| id == share_id), age))
         };
         tokio::time::timeout(FETCH_TIMEOUT, work)
             .await
-            .map_err(|_| FetchError("timed out".into()))?
+            .map_err(|_| RevocationsError("timed out".into()))?
     }
 }
 

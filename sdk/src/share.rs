@@ -26,14 +26,24 @@ pub enum InvalidResource {
     #[error("resource may not have control characters or spaces")]
     /// A control character or white space in it.
     Control,
+    #[error("resource may not have ;, an escaped %, an invalid escape, or a character that normalises to a separator")]
+    /// A `;` (path parameters: `..;`), a percent-escape of `%` (`%25`: decoded twice by some
+    /// servers), escapes that are not UTF-8 (overlong `%c0%ae`), or a character whose NFKC form
+    /// holds `.`, `/` or `\` (full-width `．`, `／`, `＼`).
+    Ambiguous,
 }
 
 /// A shareable resource: an absolute path of whole segments, compared segment by segment.
 ///
 /// Refused, so that no spelling can reach outside the prefix through a server that normalises
 /// paths differently: `.` and `..` segments, empty segments (`//`), backslashes, a query or a
-/// fragment, percent-encoded `/`, `\` or `.`, control characters and spaces. A trailing `/` is
-/// dropped (`/graphs/42/` is `/graphs/42`); `/` alone shares everything and is refused too.
+/// fragment, percent-encoded `/`, `\` or `.`, control characters and spaces; and every spelling
+/// that another server might read as one of those (contract section 12): `;` (Tomcat and Spring
+/// drop `;params`, so `/42/..;/43` is `/43` there), `%25` (decoded twice, `%252e` is `.`), escapes
+/// that do not decode to UTF-8 (overlong `%c0%ae`, which lenient decoders read as `.`), and
+/// characters that NFKC maps to `.`, `/` or `\` (`．`, `／`, `＼`, `․`), literal or escaped. A
+/// trailing `/` is dropped (`/graphs/42/` is `/graphs/42`); `/` alone shares everything and is
+/// refused too.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourcePath(String);
 
@@ -64,6 +74,9 @@ impl ResourcePath {
             return Err(InvalidResource::EncodedSeparator);
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.split('/').any(|seg| !unambiguous(seg)) {
+            return Err(InvalidResource::Ambiguous);
+        }
         if rest.is_empty() || s.contains('\\') || rest.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..")
         {
             return Err(InvalidResource::DotSegment);
@@ -91,13 +104,50 @@ impl ResourcePath {
     }
 }
 
+/// Whether a segment (already free of `%2e`, `%2f`, `%5c` and of bad `%` syntax) reads the same
+/// to every server: no `;`, no escaped `%`, escapes that decode to UTF-8, and no character, as
+/// written or decoded, whose NFKC form holds a separator or a dot, or that decodes to a control
+/// character.
+fn unambiguous(segment: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let lower = segment.to_ascii_lowercase();
+    // `%25` (a server that decodes twice reads `%252e` as `.`) and `%3b` (one that splits on `;`).
+    if segment.contains(';') || lower.contains("%25") || lower.contains("%3b") {
+        return false;
+    }
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+    let Ok(decoded) = std::str::from_utf8(&decoded) else {
+        return false;
+    };
+    decoded.chars().all(|c| {
+        if c.is_control() {
+            return false;
+        }
+        if c.is_ascii() {
+            // Literal dots are part of names (`report.pdf`); escaped ones were refused before.
+            return true;
+        }
+        !std::iter::once(c)
+            .nfkc()
+            .any(|n| matches!(n, '.' | '/' | '\\' | ';' | '%'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn resource_paths_are_whole_segments() {
-        for ok in ["/graphs/42", "/graphs/42/", "/a", "/a/b-c_d~e/%41"] {
+        for ok in [
+            "/graphs/42",
+            "/graphs/42/",
+            "/a",
+            "/a/b-c_d~e/%41",
+            "/files/report.pdf",
+            "/caf%C3%A9",
+            "/café/ü",
+        ] {
             assert!(ResourcePath::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(ResourcePath::parse("/graphs/42/").unwrap().as_str(), "/graphs/42");
@@ -118,6 +168,21 @@ mod tests {
             ("/graphs/%4", InvalidResource::EncodedSeparator),
             ("/graphs/4 2", InvalidResource::Control),
             ("/graphs/\n42", InvalidResource::Control),
+            // Issue 23: spellings other servers normalise into `..` or another separator.
+            ("/graphs/42/..;/43", InvalidResource::Ambiguous),
+            ("/graphs/42;jsessionid=x", InvalidResource::Ambiguous),
+            ("/graphs/42/%3b", InvalidResource::Ambiguous),
+            ("/graphs/%252e%252e/43", InvalidResource::Ambiguous),
+            ("/graphs/%25", InvalidResource::Ambiguous),
+            ("/graphs/%c0%ae%c0%ae/43", InvalidResource::Ambiguous),
+            ("/graphs/%e0%80%ae", InvalidResource::Ambiguous),
+            ("/graphs/%ff", InvalidResource::Ambiguous),
+            ("/graphs/%00", InvalidResource::Ambiguous),
+            ("/graphs/\u{ff0e}\u{ff0e}/43", InvalidResource::Ambiguous),
+            ("/graphs/%ef%bc%8e%ef%bc%8e/43", InvalidResource::Ambiguous),
+            ("/graphs/a\u{ff0f}b", InvalidResource::Ambiguous),
+            ("/graphs/a\u{ff3c}b", InvalidResource::Ambiguous),
+            ("/graphs/\u{2024}\u{2024}", InvalidResource::Ambiguous),
         ];
         for (bad, why) in refused {
             assert_eq!(ResourcePath::parse(bad), Err(why), "{bad:?}");
@@ -142,6 +207,10 @@ mod tests {
             "/graphs/42/%2e%2e/43",
             "/graphs/42%2F..%2F43",
             "/graphs/42//x",
+            "/graphs/42/..;/43",
+            "/graphs/42/%252e%252e/43",
+            "/graphs/42/%c0%ae%c0%ae/43",
+            "/graphs/42/\u{ff0e}\u{ff0e}/43",
             "graphs/42",
             "/GRAPHS/42",
         ] {

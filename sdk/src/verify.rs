@@ -369,6 +369,7 @@ impl Verifier {
             share_id: jti,
             resource,
             shared_by,
+            shared_by_roles: c.shared_by_roles.unwrap_or_default(),
             iat,
             exp,
         })
@@ -536,6 +537,10 @@ pub struct ShareClaims {
     pub resource: crate::share::ResourcePath,
     /// The account that made the share.
     pub shared_by: String,
+    /// The creator's roles when the share was made (`shared_by_roles`): a share admits a route
+    /// only if these satisfy it, so a link grants nothing its creator lacked. Empty for a token
+    /// made before the claim existed.
+    pub shared_by_roles: Vec<String>,
     /// Issued at, seconds since the Unix epoch.
     pub iat: i64,
     /// Expiry, seconds since the Unix epoch.
@@ -553,6 +558,7 @@ struct RawShareClaims {
     jti: Option<String>,
     resource: Option<String>,
     shared_by: Option<String>,
+    shared_by_roles: Option<Vec<String>>,
     scope: Option<String>,
 }
 
@@ -739,8 +745,8 @@ mod tests {
     fn share_claims() -> Value {
         let id = "0123456789abcdef0123456789abcdef";
         serde_json::json!({"iss": "https://iss", "aud": "api", "sub": format!("share:{id}"), "jti": id,
-                           "resource": "/graphs/42", "shared_by": "u1", "scope": "share:read",
-                           "iat": NOW - 10, "exp": NOW + 3600})
+                           "resource": "/graphs/42", "shared_by": "u1", "shared_by_roles": ["reader"],
+                           "scope": "share:read", "iat": NOW - 10, "exp": NOW + 3600})
     }
 
     #[test]
@@ -753,6 +759,16 @@ mod tests {
         assert_eq!(
             (c.share_id.as_str(), c.resource.as_str(), c.shared_by.as_str()),
             ("0123456789abcdef0123456789abcdef", "/graphs/42", "u1")
+        );
+        assert_eq!(c.shared_by_roles, ["reader"]);
+        let mut without = share_claims();
+        without.as_object_mut().unwrap().remove("shared_by_roles");
+        let old = v
+            .verify_share(&k.token(share_header.clone(), without), NOW, 86_400)
+            .unwrap();
+        assert!(
+            old.shared_by_roles.is_empty(),
+            "a token from before the claim has no roles"
         );
         assert!(c.resource.covers("/graphs/42/nodes") && !c.resource.covers("/graphs/420"));
         assert_eq!(
@@ -778,6 +794,7 @@ mod tests {
                 VerifyError::Malformed,
             ),
             (with(&|c| c["scope"] = "admin".into()), VerifyError::Malformed),
+            (with(&|c| c["shared_by_roles"] = "admin".into()), VerifyError::Malformed),
             (
                 with(&|c| c["resource"] = "/graphs/../admin".into()),
                 VerifyError::Malformed,

@@ -2,6 +2,7 @@
 //! serve` and the CLI read the same variables. Bad configuration is one clear error naming the
 //! variable, never a panic.
 
+use crate::domain::route_policy::RoutePolicy;
 use std::path::PathBuf;
 
 /// Who may create an account (`KEYGATE_REGISTRATION`).
@@ -46,8 +47,9 @@ pub struct Config {
     pub refresh_grace: i64,
     pub leeway: i64,
     pub jwks_url: String,
-    /// Raw `KEYGATE_ROUTE_ROLES` JSON; the authorizer parses and validates it at start.
-    pub route_roles: Option<String>,
+    /// `KEYGATE_ROUTE_ROLES`, parsed at start: the authorizer's route policy, and what
+    /// `POST /auth/share` may share (`RoutePolicy::default()` when unset: no policy).
+    pub route_policy: RoutePolicy,
     pub mailer: MailerKind,
     pub mail_from: Option<String>,
     /// Contains `{token}`.
@@ -74,6 +76,9 @@ pub struct Config {
     pub share_max_ttl: i64,
     /// `KEYGATE_SHARE_REVOCATIONS_URL`: where the authorizer reads revoked share links.
     pub share_revocations_url: String,
+    /// `KEYGATE_SHARE_MAX_PER_ACCOUNT`: most unexpired share links (revoked ones included) one
+    /// account may hold.
+    pub share_max_per_account: u32,
 }
 
 /// `origin` as a browser sends it in `Origin` (`scheme://host[:port]`, lower case, no path),
@@ -320,8 +325,28 @@ impl Config {
         let share_max_ttl = seconds("KEYGATE_SHARE_MAX_TTL", 2_592_000, 60)?;
         let share_revocations_url =
             get("KEYGATE_SHARE_REVOCATIONS_URL").unwrap_or_else(|| format!("{issuer}/auth/share/revoked"));
+        let share_max_per_account = match get("KEYGATE_SHARE_MAX_PER_ACCOUNT") {
+            None => 1000,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "KEYGATE_SHARE_MAX_PER_ACCOUNT",
+                        reason: format!("expected a whole number from 1 to 1000000, got {v:?}"),
+                    });
+                }
+            },
+        };
+        let route_policy = match get("KEYGATE_ROUTE_ROLES") {
+            None => RoutePolicy::default(),
+            Some(json) => RoutePolicy::parse(&json).map_err(|reason| ConfigError {
+                var: "KEYGATE_ROUTE_ROLES",
+                reason,
+            })?,
+        };
         Ok(Config {
             share_max_ttl,
+            share_max_per_account,
             share_revocations_url,
             registration,
             register_url,
@@ -340,7 +365,7 @@ impl Config {
             refresh_grace,
             leeway,
             jwks_url,
-            route_roles: get("KEYGATE_ROUTE_ROLES"),
+            route_policy,
             mailer,
             mail_from,
             reset_url,
@@ -428,11 +453,16 @@ mod tests {
         assert_eq!(c.invitation_ttl, 604_800);
         assert_eq!(c.share_max_ttl, 2_592_000);
         assert_eq!(c.share_revocations_url, "http://127.0.0.1:3000/auth/share/revoked");
+        assert_eq!(c.share_max_per_account, 1000);
+        assert_eq!(c.route_policy, RoutePolicy::default());
         for (var, bad) in [
             ("KEYGATE_REGISTRATION", "closed"),
             ("KEYGATE_REGISTER_URL", "https://app/register"),
             ("KEYGATE_INVITATION_TTL", "10"),
             ("KEYGATE_SHARE_MAX_TTL", "soon"),
+            ("KEYGATE_SHARE_MAX_PER_ACCOUNT", "0"),
+            ("KEYGATE_SHARE_MAX_PER_ACCOUNT", "many"),
+            ("KEYGATE_ROUTE_ROLES", "{\"GET /x\": {\"share\": true}}"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var);
         }

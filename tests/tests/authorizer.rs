@@ -28,10 +28,23 @@ struct Served {
     cache_control: Mutex<Option<&'static str>>,
     /// The ids `/auth/share/revoked` lists.
     revoked: Mutex<Vec<String>>,
+    /// The query strings `/auth/share/revoked` was asked with.
+    revoked_queries: Mutex<Vec<String>>,
 }
 
-async fn serve_revoked(State(s): State<Arc<Served>>) -> axum::response::Response {
-    let body = json!({ "revoked": *s.revoked.lock().unwrap() }).to_string();
+/// As keygate answers: the whole list, or with `?share_id=ID` the list narrowed to that id.
+async fn serve_revoked(
+    State(s): State<Arc<Served>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    let query = query.unwrap_or_default();
+    s.revoked_queries.lock().unwrap().push(query.clone());
+    let all = s.revoked.lock().unwrap().clone();
+    let list: Vec<String> = match query.strip_prefix("share_id=") {
+        Some(id) => all.into_iter().filter(|r| r == id).collect(),
+        None => all,
+    };
+    let body = json!({ "revoked": list }).to_string();
     (
         [
             ("content-type", "application/json"),
@@ -807,9 +820,18 @@ async fn websocket_connect() {
 
 /// A share token for `resource`, signed like keygate's share links.
 fn share_token(key: &SigningKey, id: &str, resource: &str, exp_in: i64) -> String {
+    share_token_by(key, id, resource, exp_in, Some(&[]))
+}
+
+/// A share token made by an account with `roles` (`None`: a token without `shared_by_roles`,
+/// as minted before the claim existed).
+fn share_token_by(key: &SigningKey, id: &str, resource: &str, exp_in: i64, roles: Option<&[&str]>) -> String {
     let t = now();
-    let claims = json!({"iss": ISS, "aud": "keygate", "sub": format!("share:{id}"), "jti": id, "resource": resource,
+    let mut claims = json!({"iss": ISS, "aud": "keygate", "sub": format!("share:{id}"), "jti": id, "resource": resource,
                         "shared_by": "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69", "scope": "share:read", "iat": t - 5, "exp": t + exp_in});
+    if let Some(roles) = roles {
+        claims["shared_by_roles"] = json!(roles);
+    }
     key.sign_typed("share+jwt", &claims).unwrap()
 }
 
@@ -922,4 +944,137 @@ async fn share_links_admit_reads_under_their_resource_until_revoked() {
     unauthorized("REST, another path", f.invoke(rest_share(&share, "/graphs/43")).await);
     // No share token in the logs.
     assert!(!f.logs().contains(&share), "a share token was logged");
+}
+
+/// The HTTP API 2.0 event for `GET path?share=token` that API Gateway matched to `route_key`.
+fn v2_share_at(token: &str, route_key: &str, path: &str) -> Value {
+    let mut e = v2_share(token, "GET", path);
+    e["routeKey"] = json!(route_key);
+    e
+}
+
+#[tokio::test]
+async fn share_links_pass_only_shareable_routes_their_creator_could_use() {
+    // Issue 23: a link for /admin/users from any account passed where that account's own
+    // Bearer token was denied. Now a route admits links only when marked shareable, and only
+    // links whose creator's roles satisfy it.
+    let key = SigningKey::generate(Alg::RS256).unwrap();
+    let (_served, url) = jwks_server(&[&key]).await;
+    let revocations = url.replace("/.well-known/jwks.json", "/auth/share/revoked");
+    let policy = r#"{"GET /graphs/{proxy+}": {"roles": ["reader"], "share": true},
+                     "GET /admin/{proxy+}": ["admin"], "GET /notes/{id}": {"roles": [], "share": false}, "*": []}"#;
+    let mut f = LambdaProcess::start(
+        &binary("authorizer"),
+        &[
+            ("KEYGATE_ISSUER", ISS),
+            ("KEYGATE_JWKS_URL", &url),
+            ("KEYGATE_SHARE_REVOCATIONS_URL", &revocations),
+            ("KEYGATE_ROUTE_ROLES", policy),
+        ],
+    )
+    .await;
+    let id = "0123456789abcdef0123456789abcdef";
+    let by_reader = share_token_by(&key, id, "/graphs/42", 3600, Some(&["reader"]));
+    let a = f
+        .invoke(v2_share_at(&by_reader, "GET /graphs/{proxy+}", "/graphs/42"))
+        .await
+        .unwrap();
+    assert_eq!(a["isAuthorized"], true, "{a}");
+    assert_eq!(a["context"]["shared_by"], "0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69");
+    assert_eq!(a["context"]["roles"], "", "the holder of a link has no roles");
+
+    let cases = [
+        (
+            share_token_by(&key, id, "/graphs/42", 3600, Some(&["user"])),
+            "GET /graphs/{proxy+}",
+            "/graphs/42",
+            "the creator lacks the route's role",
+        ),
+        (
+            share_token_by(&key, id, "/graphs/42", 3600, None),
+            "GET /graphs/{proxy+}",
+            "/graphs/42",
+            "no shared_by_roles: no roles",
+        ),
+        (
+            share_token_by(&key, id, "/admin/users", 3600, Some(&["admin"])),
+            "GET /admin/{proxy+}",
+            "/admin/users",
+            "a route not marked shareable",
+        ),
+        (
+            share_token_by(&key, id, "/notes/1", 3600, Some(&["admin"])),
+            "GET /notes/{id}",
+            "/notes/1",
+            "share: false",
+        ),
+        (
+            share_token_by(&key, id, "/other", 3600, Some(&["admin"])),
+            "GET /other",
+            "/other",
+            "the list form of * is not shareable",
+        ),
+    ];
+    for (token, route_key, path, why) in cases {
+        let a = f.invoke(v2_share_at(&token, route_key, path)).await.unwrap();
+        assert_eq!(a["isAuthorized"], false, "{why}: {a}");
+    }
+    // REST TOKEN-less REQUEST events match by their resource template the same way.
+    let mut rest = rest_share(
+        &share_token_by(&key, id, "/admin/users", 3600, Some(&["admin"])),
+        "/admin/users",
+    );
+    rest["resource"] = json!("/admin/{proxy+}");
+    unauthorized("REST, not shareable", f.invoke(rest).await);
+}
+
+#[tokio::test]
+async fn other_accounts_revocations_cannot_switch_a_valid_link_off() {
+    // Issue 23: 29,300 revoked links pushed the whole list past 1 MiB, and the authorizer then
+    // refused every link. It now asks about the one share it verifies.
+    let key = SigningKey::generate(Alg::RS256).unwrap();
+    let (served, url) = jwks_server(&[&key]).await;
+    {
+        let mut revoked = served.revoked.lock().unwrap();
+        for i in 0..40_000u32 {
+            revoked.push(format!("{i:032x}"));
+        }
+        assert!(serde_json::to_string(&*revoked).unwrap().len() > 1024 * 1024);
+    }
+    let revocations = url.replace("/.well-known/jwks.json", "/auth/share/revoked");
+    let mut f = LambdaProcess::start(
+        &binary("authorizer"),
+        &[
+            ("KEYGATE_ISSUER", ISS),
+            ("KEYGATE_JWKS_URL", &url),
+            ("KEYGATE_SHARE_REVOCATIONS_URL", &revocations),
+        ],
+    )
+    .await;
+    let live = "abcdefabcdefabcdefabcdefabcdefab";
+    let a = f
+        .invoke(v2_share(
+            &share_token(&key, live, "/graphs/42", 3600),
+            "GET",
+            "/graphs/42",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(a["isAuthorized"], true, "{a}");
+    let dead = format!("{:032x}", 7);
+    let a = f
+        .invoke(v2_share(
+            &share_token(&key, &dead, "/graphs/42", 3600),
+            "GET",
+            "/graphs/42",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(a["isAuthorized"], false, "a revoked one is still refused: {a}");
+    let queries = served.revoked_queries.lock().unwrap().clone();
+    assert_eq!(queries, [format!("share_id={live}"), format!("share_id={dead}")]);
+    assert!(
+        !f.logs().contains("JWKS unavailable"),
+        "the revocation list is not the JWKS"
+    );
 }

@@ -286,6 +286,16 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     );
     assert_eq!(shared.status, 201, "{}", shared.body);
     let share_id = shared.json()["share_id"].as_str().expect("share id").to_owned();
+    // The template's route policy (RouteRoles) reaches the share function: /admin/* is not
+    // shareable, whoever asks.
+    let admin_link = call(
+        &stack,
+        "POST",
+        "/auth/share",
+        Some(&json!({"resource": "/admin/users"})),
+        Some(&bo),
+    );
+    assert_eq!(admin_link.status, 403, "{}", admin_link.body);
     let mine = call(&stack, "GET", "/auth/share", None, Some(&bo));
     assert_eq!(mine.json()["shares"][0]["share_id"], share_id.as_str(), "{}", mine.body);
     let gone = call(&stack, "DELETE", &format!("/auth/share/{share_id}"), None, Some(&bo));

@@ -81,10 +81,14 @@ impl T {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_owned())),
+            None => (path, None),
+        };
         let req = Request {
             method,
             path: path.into(),
-            query: None,
+            query,
             headers: h,
             body: Some(Bytes::from(body.to_owned())),
             request_id: "test".into(),
@@ -1851,4 +1855,101 @@ async fn share_links_are_minted_listed_revoked_and_never_access_tokens() {
         401,
         "invalid_token",
     );
+}
+
+#[tokio::test]
+async fn share_links_respect_the_route_policy_the_limit_and_their_creators_standing() {
+    // Issue 23: any account could share /admin/users; one account could grow the revocation
+    // list without bound; a disabled creator's links kept working.
+    let policy =
+        r#"{"GET /graphs/{proxy+}": {"roles": ["reader"], "share": true}, "GET /admin/{proxy+}": ["admin"], "*": []}"#;
+    let t = &setup(&[("KEYGATE_ROUTE_ROLES", policy), ("KEYGATE_SHARE_MAX_PER_ACCOUNT", "3")]).await;
+    t.app.ensure_admin("root", PW).await.unwrap();
+    t.user("ann", &["reader"], None).await;
+    t.user("eve", &["user"], None).await;
+    let bearer = |name: &'static str| async move {
+        format!(
+            "Bearer {}",
+            t.login(name, PW).await.body["access_token"].as_str().unwrap()
+        )
+    };
+    let (ann, eve, root) = (bearer("ann").await, bearer("eve").await, bearer("root").await);
+    let mint = |auth: String, resource: &'static str| async move {
+        t.call(
+            Method::POST,
+            "/auth/share",
+            &[("content-type", "application/json"), ("authorization", &auth)],
+            &json!({ "resource": resource }).to_string(),
+        )
+        .await
+    };
+    let r = mint(ann.clone(), "/graphs/42").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first = r.body["share_id"].as_str().unwrap().to_owned();
+    let claims = t
+        .verifier()
+        .await
+        .verify_share(r.body["token"].as_str().unwrap(), now(), 2_592_000)
+        .unwrap();
+    assert_eq!(
+        claims.shared_by_roles,
+        ["reader"],
+        "the creator's roles travel in the token"
+    );
+    // The caller lacks the route's role; a route not marked shareable, even for an admin; the
+    // list form of `*` is not shareable.
+    for (auth, resource) in [
+        (eve.clone(), "/graphs/42"),
+        (root.clone(), "/admin/users"),
+        (ann.clone(), "/other"),
+    ] {
+        assert_error(&mint(auth, resource).await, 403, "insufficient_scope");
+    }
+    // The limit counts unexpired shares, revoked ones included.
+    assert_eq!(mint(ann.clone(), "/graphs/43").await.status, 201);
+    let third = mint(ann.clone(), "/graphs/44").await;
+    assert_eq!(third.status, 201);
+    assert_error(&mint(ann.clone(), "/graphs/45").await, 429, "too_many_shares");
+    let r = t
+        .call(
+            Method::DELETE,
+            &format!("/auth/share/{first}"),
+            &[("authorization", &ann)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_error(&mint(ann.clone(), "/graphs/45").await, 429, "too_many_shares");
+    // Verifiers ask about one share: the answer names it or nothing.
+    let revoked = |q: String| async move { t.call(Method::GET, &format!("/auth/share/revoked?{q}"), &[], "").await };
+    let r = revoked(format!("share_id={first}")).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (StatusCode::OK, &json!({ "revoked": [first.clone()] }))
+    );
+    assert_eq!(r.headers["cache-control"], "public, max-age=60");
+    let live = third.body["share_id"].as_str().unwrap().to_owned();
+    assert_eq!(revoked(format!("share_id={live}")).await.body, json!({"revoked": []}));
+    assert_eq!(revoked("share_id=nonsense".into()).await.body, json!({"revoked": []}));
+    assert_error(
+        &revoked(format!("share_id={first}&share_id={live}")).await,
+        400,
+        "invalid_request",
+    );
+    // Disabling the creator revokes every link they made.
+    let r = t
+        .call(
+            Method::PATCH,
+            "/admin/users/ann",
+            &[("content-type", "application/json"), ("authorization", &root)],
+            r#"{"disabled": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        revoked(format!("share_id={live}")).await.body,
+        json!({ "revoked": [live.clone()] })
+    );
+    let all = t.call(Method::GET, "/auth/share/revoked", &[], "").await.body;
+    assert_eq!(all["revoked"].as_array().unwrap().len(), 3, "{all}");
 }

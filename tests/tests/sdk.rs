@@ -138,6 +138,22 @@ async fn the_shared_graph_example_serves_link_holders_until_revoked() {
     };
     let (_, live) = mint("/graphs/42");
     let (dead_id, dead) = mint("/graphs/7");
+    let (_, not_theirs) = mint("/graphs/43");
+    let admin_sub = keygate_sdk::Verifier::new(
+        keygate_sdk::VerifyOptions {
+            issuer: "http://127.0.0.1:3000".into(),
+            audience: "keygate".into(),
+            leeway: 30,
+            max_lifetime: 900,
+        },
+        &serde_json::from_str(&http(k, "GET", "/.well-known/jwks.json", &[], "").body).unwrap(),
+    )
+    .verify(
+        login.json()["access_token"].as_str().unwrap(),
+        keygate_shared::domain::time::now(),
+    )
+    .unwrap()
+    .sub;
     let del = http(
         k,
         "DELETE",
@@ -154,7 +170,12 @@ async fn the_shared_graph_example_serves_link_holders_until_revoked() {
             "KEYGATE_SHARE_REVOCATIONS_URL",
             format!("http://{k}/auth/share/revoked"),
         )
-        .env("ADDR", "127.0.0.1:0");
+        .env("ADDR", "127.0.0.1:0")
+        // The admin owns 42 and 7; someone else owns 43.
+        .env(
+            "GRAPH_OWNERS",
+            format!("42={admin_sub},7={admin_sub},43=0b9f3c1e-5d2a-4e8f-9a61-2f7d3c4b5a69"),
+        );
     let (_svc, s) = spawn_listening(cmd);
     let get = |path: String| http(s, "GET", &path, &[], "");
     let r = get(format!("/graphs/42/nodes?share={live}"));
@@ -165,6 +186,7 @@ async fn the_shared_graph_example_serves_link_holders_until_revoked() {
         format!("/graphs/43?share={live}"),
         "/graphs/42".to_owned(),
         format!("/graphs/7?share={dead}"),
+        format!("/graphs/43?share={not_theirs}"),
         format!("/graphs/42?share={}", login.json()["access_token"].as_str().unwrap()),
     ] {
         assert_eq!(get(path.clone()).status, 404, "{path}");

@@ -70,6 +70,8 @@ conformance!(
     concurrent_redemptions_give_one_account,
     registration_delivery_limit,
     share_links_list_revoke_and_expire,
+    an_account_holds_at_most_its_limit_of_shares_revoked_ones_included,
+    revoking_a_creators_shares_lists_every_one_of_them,
 );
 
 fn account(name: &str, email: Option<&str>) -> Account {
@@ -921,6 +923,49 @@ fn share(by: &UserId, resource: &str, created_at: i64, expires_at: i64) -> Share
     }
 }
 
+async fn an_account_holds_at_most_its_limit_of_shares_revoked_ones_included(s: Arc<dyn Store>) {
+    let t = now();
+    let (ann, bob) = (UserId::generate(), UserId::generate());
+    let a: Vec<ShareRecord> = (0..3).map(|i| share(&ann, "/graphs/42", t - 10 + i, t + 600)).collect();
+    for r in &a {
+        assert!(s.put_share(r, 3).await.unwrap());
+    }
+    let fourth = share(&ann, "/graphs/43", t, t + 600);
+    assert!(!s.put_share(&fourth, 3).await.unwrap(), "the fourth is over the limit");
+    assert_eq!(s.share(&fourth.share_id, t).await.unwrap(), None, "and was not written");
+    // Revoking does not free a place: revoked shares count until they expire.
+    assert!(s.revoke_share(&a[0].share_id, t).await.unwrap());
+    assert!(!s.put_share(&fourth, 3).await.unwrap(), "a revoked share still counts");
+    // Another account has its own limit.
+    assert!(s.put_share(&share(&bob, "/graphs/42", t, t + 600), 3).await.unwrap());
+    // Once they expire, the places are free again.
+    let later = share(&ann, "/graphs/44", t + 601, t + 1200);
+    assert!(s.put_share(&later, 3).await.unwrap());
+}
+
+async fn revoking_a_creators_shares_lists_every_one_of_them(s: Arc<dyn Store>) {
+    let t = now();
+    let (ann, bob) = (UserId::generate(), UserId::generate());
+    let mine: Vec<ShareRecord> = (0..5).map(|i| share(&ann, "/graphs/42", t - 10 + i, t + 600)).collect();
+    for r in &mine {
+        assert!(s.put_share(r, 1000).await.unwrap());
+    }
+    let theirs = share(&bob, "/graphs/42", t, t + 600);
+    assert!(s.put_share(&theirs, 1000).await.unwrap());
+    assert!(s.revoke_share(&mine[0].share_id, t).await.unwrap());
+    assert_eq!(s.revoke_shares_by(&ann, t).await.unwrap(), 4, "the four live ones");
+    assert!(s.shares_by(&ann, t).await.unwrap().is_empty());
+    let mut want: Vec<ShareId> = mine.iter().map(|r| r.share_id.clone()).collect();
+    want.sort();
+    assert_eq!(
+        s.revoked_shares(t).await.unwrap(),
+        want,
+        "every one is listed, bob's is not"
+    );
+    assert!(!s.share(&theirs.share_id, t).await.unwrap().is_some_and(|r| r.revoked));
+    assert_eq!(s.revoke_shares_by(&ann, t).await.unwrap(), 0);
+}
+
 async fn share_links_list_revoke_and_expire(s: Arc<dyn Store>) {
     let t = now();
     let (ann, bob) = (UserId::generate(), UserId::generate());
@@ -929,9 +974,9 @@ async fn share_links_list_revoke_and_expire(s: Arc<dyn Store>) {
     let gone = share(&ann, "/graphs/44", t - 900, t - 1);
     let b1 = share(&bob, "/graphs/42", t - 5, t + 60);
     for r in [&a1, &a2, &gone, &b1] {
-        s.put_share(r).await.unwrap();
+        assert!(s.put_share(r, 1000).await.unwrap());
     }
-    assert!(matches!(s.put_share(&a1).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(s.put_share(&a1, 1000).await, Err(StoreError::Conflict(_))));
     assert_eq!(s.share(&a1.share_id, t).await.unwrap().as_ref(), Some(&a1));
     assert_eq!(s.share(&gone.share_id, t).await.unwrap(), None, "expired");
     assert_eq!(s.share(&ShareId::generate(), t).await.unwrap(), None);

@@ -1007,8 +1007,16 @@ impl Store for DynamoStore {
 
     /// One conditional `PutItem`; an invitation's pending-list item is written with it in one
     /// transaction.
-    /// One transaction: the share and its item in the creator's list.
-    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+    /// A consistent `Query` of the creator's list (revoked shares stay in it until they expire),
+    /// then one transaction: the share and its item in the creator's list.
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
+        let held = self
+            .query_partition(format!("SHARES#{}", share.shared_by.as_str()), share.created_at)
+            .await?
+            .len();
+        if held >= limit as usize {
+            return Ok(false);
+        }
         let items = vec![
             put_item(
                 &self.table,
@@ -1022,7 +1030,7 @@ impl Store for DynamoStore {
             )?,
         ];
         match self.transact(items).await? {
-            Transacted::Committed => Ok(()),
+            Transacted::Committed => Ok(true),
             Transacted::Cancelled(codes) if codes.is_empty() || codes.iter().any(|c| c == CONDITION_FAILED) => {
                 Err(StoreError::Conflict("share id"))
             }
@@ -1040,7 +1048,7 @@ impl Store for DynamoStore {
         Ok(Some(share_of(id.clone(), &item)?).filter(|r| now < r.expires_at))
     }
 
-    /// A `Query` on the creator's partition; revoked shares have left it.
+    /// A `Query` on the creator's partition (revoked shares are marked there, and skipped).
     async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
         let mut out = Vec::new();
         for item in self.query_partition(format!("SHARES#{}", user.as_str()), now).await? {
@@ -1059,8 +1067,9 @@ impl Store for DynamoStore {
     }
 
     /// Reads the share (its creator names the list item), then one transaction: the share
-    /// marked revoked on condition that it exists and is unexpired, its list item deleted, the
-    /// revocation-list item written.
+    /// marked revoked on condition that it exists and is unexpired, its list item marked too (it
+    /// still counts against the creator's limit until it expires), the revocation-list item
+    /// written.
     async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
         let Some(share) = self.share(id, now).await? else {
             return Ok(false);
@@ -1078,11 +1087,13 @@ impl Store for DynamoStore {
             .build()
             .map(|u| TransactWriteItem::builder().update(u).build())
             .map_err(unavailable)?;
-        let unlist = Delete::builder()
+        let unlist = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(creator_key(&share.shared_by, id)))
+            .update_expression("SET revoked = :t")
+            .expression_attribute_values(":t", Av::Bool(true))
             .build()
-            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .map(|u| TransactWriteItem::builder().update(u).build())
             .map_err(unavailable)?;
         let mut revoked = key(REVOKED_SHARES.to_owned(), id.as_str());
         revoked.insert("expires_at".into(), n(share.expires_at));

@@ -231,13 +231,21 @@ impl Store for MemoryStore {
         ))
     }
 
-    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
         let mut d = self.lock();
         if d.shares.contains_key(&share.share_id) {
             return Err(StoreError::Conflict("share id"));
         }
+        let held = d
+            .shares
+            .values()
+            .filter(|s| s.shared_by == share.shared_by && share.created_at < s.expires_at)
+            .count();
+        if held >= limit as usize {
+            return Ok(false);
+        }
         d.shares.insert(share.share_id.clone(), share.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {

@@ -53,6 +53,7 @@ fn share_context(s: &keygate_sdk::ShareClaims) -> Value {
     json!({
         "sub": format!("share:{}", s.share_id),
         "share_id": s.share_id,
+        "shared_by": s.shared_by,
         "resource": s.resource.as_str(),
         "scope": "share:read",
         "roles": "",

@@ -29,8 +29,14 @@ pub struct ShareCheck<'a> {
 }
 
 /// The share link of `input`, when it admits the request: `GET` or `HEAD`, a valid share token
-/// whose resource covers the path, not revoked (fail closed when the list cannot be read).
-async fn share_decision(input: &Input, jwks: &RemoteJwks, check: &ShareCheck<'_>) -> Option<ShareClaims> {
+/// whose resource covers the path, on a route the policy marks shareable and whose roles the
+/// creator held (contract section 12), not revoked (fail closed when that cannot be read).
+async fn share_decision(
+    input: &Input,
+    jwks: &RemoteJwks,
+    policy: &RoutePolicy,
+    check: &ShareCheck<'_>,
+) -> Option<ShareClaims> {
     let req = input.share.as_ref()?;
     let refuse = |reason: &str| {
         tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_share", route = %input.route, reason, "audit");
@@ -46,15 +52,18 @@ async fn share_decision(input: &Input, jwks: &RemoteJwks, check: &ShareCheck<'_>
     if !claims.resource.covers(&req.path) {
         return refuse("the path is not under the shared resource");
     }
+    if !policy.admits_share(&input.route, &claims.shared_by_roles) {
+        return refuse("the route admits no share link its creator's roles allow");
+    }
     match check.revocations.is_revoked(&claims.share_id).await {
         Ok(false) => {}
         Ok(true) => return refuse("revoked"),
         Err(e) => {
-            tracing::warn!(error = %e, "the share revocation list is unreachable: refusing share links");
+            tracing::warn!(error = %e, "refusing share links");
             return refuse("revocation list unavailable");
         }
     }
-    tracing::info!(target: "keygate::audit", event = "authorize", outcome = "allow_share", subject = claims.share_id.as_str(), route = %input.route, "audit");
+    tracing::info!(target: "keygate::audit", event = "authorize", outcome = "allow_share", subject = claims.share_id.as_str(), shared_by = claims.shared_by.as_str(), route = %input.route, "audit");
     Some(claims)
 }
 
@@ -76,7 +85,7 @@ pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy, shar
     // Without an access token, a share link may admit this one request (never another route:
     // the answer names the request's own ARN).
     if input.credential == Credential::Missing && input.share.is_some() {
-        let share = share_decision(input, jwks, shares).await;
+        let share = share_decision(input, jwks, policy, shares).await;
         return Decision {
             claims: None,
             allowed: share.is_some(),

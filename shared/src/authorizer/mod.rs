@@ -32,13 +32,7 @@ impl Authorizer {
     /// Builds the authorizer from the configuration: parses `KEYGATE_ROUTE_ROLES` and the JWKS
     /// URL now, so that a bad value stops the function at start.
     pub fn from_config(config: &Config) -> Result<Authorizer, ConfigError> {
-        let policy = match &config.route_roles {
-            Some(json) => RoutePolicy::parse(json).map_err(|reason| ConfigError {
-                var: "KEYGATE_ROUTE_ROLES",
-                reason,
-            })?,
-            None => RoutePolicy::default(),
-        };
+        let policy = config.route_policy.clone();
         let options = VerifyOptions {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),

@@ -10,6 +10,12 @@
 //!
 //! A WebSocket API's `$connect` route (the only route an authorizer guards there) is the key
 //! `"$connect"`, matched by its route key alone.
+//!
+//! A value is either the list of roles (`["reader"]`) or an object that also says whether share
+//! links may use the route: `{"roles": ["reader"], "share": true}` (contract section 12). With
+//! no policy at all (`KEYGATE_ROUTE_ROLES` unset) every valid token may use every route, so a
+//! share link may use every `GET`/`HEAD` route; once a policy is set, only routes marked
+//! shareable admit share links, and only when the creator's roles satisfy the route's.
 
 use super::Role;
 use std::cmp::Ordering;
@@ -181,6 +187,33 @@ struct Rule {
     method: Option<String>,
     segments: Vec<Segment>,
     roles: Vec<String>,
+    /// Whether share links may use the route.
+    share: bool,
+}
+
+/// One value of the policy's JSON: the list form, or the object form with the share flag.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Roles(Vec<String>),
+    Object(EntryObject),
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryObject {
+    roles: Vec<String>,
+    #[serde(default)]
+    share: bool,
+}
+
+impl Entry {
+    fn into_parts(self) -> (Vec<String>, bool) {
+        match self {
+            Entry::Roles(roles) => (roles, false),
+            Entry::Object(o) => (o.roles, o.share),
+        }
+    }
 }
 
 /// Route keys mapped to the roles of which a token must hold at least one (`[]`: any valid
@@ -188,7 +221,11 @@ struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoutePolicy {
     rules: Vec<Rule>,
-    default: Option<Vec<String>>,
+    /// `"*"`: its roles and share flag.
+    default: Option<(Vec<String>, bool)>,
+    /// Whether a policy was given at all (`RoutePolicy::default()` is "no policy": every valid
+    /// token, share links included, may use every route).
+    configured: bool,
 }
 
 impl RoutePolicy {
@@ -196,18 +233,24 @@ impl RoutePolicy {
     /// message. Two keys for the same route (`GET /u/{id}` and `GET /u/{name}`, `ANY` and `*`)
     /// are refused rather than one silently winning.
     pub fn parse(json: &str) -> Result<RoutePolicy, String> {
-        let raw: HashMap<String, Vec<String>> =
-            serde_json::from_str(json).map_err(|e| format!("expected {{\"ROUTE\": [\"role\", ...]}}: {e}"))?;
-        let mut policy = RoutePolicy::default();
-        let mut keys: Vec<&String> = raw.keys().collect();
-        keys.sort();
-        for route in keys {
-            let roles = raw.get(route).cloned().unwrap_or_default();
+        let raw: HashMap<String, Entry> = serde_json::from_str(json).map_err(|_| {
+            "expected {\"ROUTE\": [\"role\", ...]} or {\"ROUTE\": {\"roles\": [\"role\", ...], \"share\": true}}"
+                .to_owned()
+        })?;
+        let mut policy = RoutePolicy {
+            configured: true,
+            ..RoutePolicy::default()
+        };
+        let mut raw: Vec<(String, Entry)> = raw.into_iter().collect();
+        raw.sort_by(|a, b| a.0.cmp(&b.0));
+        for (route, entry) in raw {
+            let route = &route;
+            let (roles, share) = entry.into_parts();
             for r in &roles {
                 Role::parse(r).map_err(|e| format!("route {route:?}: {e}"))?;
             }
             if route == "*" {
-                policy.default = Some(roles);
+                policy.default = Some((roles, share));
                 continue;
             }
             if WEBSOCKET_ROUTES.contains(&route.as_str()) {
@@ -217,6 +260,7 @@ impl RoutePolicy {
                     method: None,
                     segments: Vec::new(),
                     roles,
+                    share,
                 });
                 continue;
             }
@@ -240,6 +284,7 @@ impl RoutePolicy {
                 method,
                 segments,
                 roles,
+                share,
             });
         }
         Ok(policy)
@@ -247,7 +292,7 @@ impl RoutePolicy {
 
     /// Whether any route needs a role (then a policy must not be cached across routes).
     pub fn has_role_rules(&self) -> bool {
-        self.rules.iter().any(|r| !r.roles.is_empty()) || self.default.as_ref().is_some_and(|d| !d.is_empty())
+        self.rules.iter().any(|r| !r.roles.is_empty()) || self.default.as_ref().is_some_and(|d| !d.0.is_empty())
     }
 
     fn rule(&self, route: &Route) -> Option<&Rule> {
@@ -278,9 +323,28 @@ impl RoutePolicy {
 
     /// The roles `route` needs (at least one of them); empty for any valid token.
     pub fn required(&self, route: &Route) -> &[String] {
+        self.entry(route).map_or(&[], |(roles, _)| roles)
+    }
+
+    /// The roles and share flag of the entry that decides `route` (the matching key, else `"*"`).
+    fn entry(&self, route: &Route) -> Option<(&[String], bool)> {
         match self.rule(route) {
-            Some(r) => &r.roles,
-            None => self.default.as_deref().unwrap_or(&[]),
+            Some(r) => Some((&r.roles, r.share)),
+            None => self.default.as_ref().map(|(roles, share)| (roles.as_slice(), *share)),
+        }
+    }
+
+    /// Whether a share link made by an account holding `creator_roles` may be used for `route`:
+    /// without a policy, always (any valid token may use every route then); with one, only when
+    /// the deciding entry is marked shareable and `creator_roles` satisfy it, so a link grants
+    /// nothing its creator lacks. Routes no entry covers, with no `"*"`, admit no share link.
+    pub fn admits_share(&self, route: &Route, creator_roles: &[String]) -> bool {
+        if !self.configured {
+            return true;
+        }
+        match self.entry(route) {
+            Some((need, true)) => need.is_empty() || need.iter().any(|r| creator_roles.contains(r)),
+            _ => false,
         }
     }
 
@@ -457,6 +521,42 @@ mod tests {
     }
 
     #[test]
+    fn share_links_use_only_routes_marked_shareable_that_their_creator_could_use() {
+        // Issue 23: a share link for /admin/users must not pass where its creator's token fails.
+        let p = RoutePolicy::parse(
+            r#"{"GET /graphs/{id}": {"roles": ["reader"], "share": true}, "GET /admin/{proxy+}": ["admin"],
+                "GET /public/{proxy+}": {"roles": [], "share": true}, "GET /notes/{id}": {"roles": ["reader"]},
+                "*": ["member"]}"#,
+        )
+        .unwrap();
+        let reader = roles(&["reader"]);
+        assert!(p.admits_share(&path("GET", "/graphs/42"), &reader));
+        assert!(!p.admits_share(&path("GET", "/graphs/42"), &roles(&["user"])));
+        assert!(!p.admits_share(&path("GET", "/admin/users"), &roles(&["admin"])));
+        assert!(
+            !p.admits_share(&path("GET", "/notes/1"), &reader),
+            "share defaults to false"
+        );
+        assert!(
+            !p.admits_share(&path("GET", "/other"), &roles(&["member"])),
+            "the list form of * is not shareable"
+        );
+        assert!(p.admits_share(&path("GET", "/public/a/b"), &[]));
+        assert!(!p.admits_share(&Route::unknown("x"), &reader));
+        // The roles of the object form are the route's roles, for tokens too.
+        assert!(!p.allows(&path("GET", "/graphs/42"), &roles(&["user"])));
+        assert!(p.allows(&path("GET", "/graphs/42"), &reader));
+        // `*` may be shareable too; a policy with no `*` admits no share on uncovered routes.
+        let star = RoutePolicy::parse(r#"{"*": {"roles": [], "share": true}}"#).unwrap();
+        assert!(star.admits_share(&path("GET", "/anything"), &[]));
+        let none = RoutePolicy::parse(r#"{"GET /a": []}"#).unwrap();
+        assert!(!none.admits_share(&path("GET", "/b"), &[]));
+        assert!(!RoutePolicy::parse("{}").unwrap().admits_share(&path("GET", "/b"), &[]));
+        // No policy: every route, as for any valid token.
+        assert!(RoutePolicy::default().admits_share(&path("GET", "/admin/users"), &[]));
+    }
+
+    #[test]
     fn bad_policies_are_refused() {
         for bad in [
             "[]",
@@ -479,6 +579,9 @@ mod tests {
             "{\"ANY /x\": [], \"* /x\": []}",
             "{\"*\": [\"has space\"]}",
             "{\"*\": \"admin\"}",
+            "{\"*\": {\"share\": true}}",
+            "{\"*\": {\"roles\": [], \"share\": \"yes\"}}",
+            "{\"*\": {\"roles\": [], \"shared\": true}}",
             "nope",
         ] {
             assert!(RoutePolicy::parse(bad).is_err(), "{bad}");
@@ -487,6 +590,7 @@ mod tests {
             r#"{"GET /": []}"#,
             r#"{"* /x": ["a"]}"#,
             r#"{"OPTIONS /a.b/{c_d-e.f}": []}"#,
+            r#"{"GET /g/{id}": {"roles": ["reader"], "share": true}, "*": {"roles": []}}"#,
             "{}",
         ] {
             assert!(RoutePolicy::parse(good).is_ok(), "{good}");

@@ -103,7 +103,10 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(d) => ApiError::invalid_request(d),
             Error::InvalidGrant => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", e.to_string()),
-            Error::AccountsOnly => ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.to_string()),
+            Error::AccountsOnly | Error::NotShareable => {
+                ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.to_string())
+            }
+            Error::TooManyShares => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_shares", e.to_string()),
             Error::RegistrationClosed => ApiError::new(StatusCode::FORBIDDEN, "registration_closed", e.to_string()),
             Error::InvalidCsrf => ApiError::new(StatusCode::FORBIDDEN, "invalid_csrf", e.to_string()),
             Error::InvalidClient => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.to_string()),

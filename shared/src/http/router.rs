@@ -201,11 +201,28 @@ async fn dispatch(app: &Keygate, function: Function, req: &Request) -> Result<Re
             Ok(Response::empty(StatusCode::NO_CONTENT))
         }
         Route::RevokedShares => {
-            let revoked = app.revoked_share_ids().await?;
+            let revoked = match one_query_value(req, "share_id")? {
+                Some(id) => app.revoked_share_id(&id).await?,
+                None => app.revoked_share_ids().await?,
+            };
             Ok(Response::json(StatusCode::OK, &json!({ "revoked": revoked }))
                 .with_header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")))
         }
     }
+}
+
+/// The value of query parameter `name`, if present; a parameter given twice is refused.
+fn one_query_value(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let mut found = None;
+    for (k, v) in form_urlencoded::parse(req.query.as_deref().unwrap_or_default().as_bytes()) {
+        if k == name {
+            if found.is_some() {
+                return Err(ApiError::invalid_request(format!("{name} is given twice")));
+            }
+            found = Some(v.into_owned());
+        }
+    }
+    Ok(found)
 }
 
 fn tokens(pair: &TokenPair) -> Response {

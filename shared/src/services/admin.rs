@@ -196,7 +196,16 @@ impl Keygate {
             disabled: change.disabled,
             ..Default::default()
         };
-        self.update_named(username, update, "update_user").await
+        let account = self.update_named(username, update, "update_user").await?;
+        if account.disabled {
+            // A disabled creator's links stop at once (contract section 12): they are listed in
+            // `/auth/share/revoked` until they expire.
+            let n = self.store.revoke_shares_by(&account.user_id, now()).await?;
+            if n > 0 {
+                admin_audit("revoke_shares", "success", account.user_id.as_str());
+            }
+        }
+        Ok(account)
     }
 
     /// Applies `update` to the account named `username` (any spelling), stamped now, and audits

@@ -68,6 +68,13 @@ pub enum Error {
     /// 403 `insufficient_scope`: share links are made by accounts, not API keys.
     #[error("share links are made by accounts, not API keys")]
     AccountsOnly,
+    /// 403 `insufficient_scope`: the resource lies under no route that is marked shareable and
+    /// that the caller's roles satisfy (contract section 12).
+    #[error("this resource is under no shareable route your roles allow")]
+    NotShareable,
+    /// 429 `too_many_shares`: the account holds `KEYGATE_SHARE_MAX_PER_ACCOUNT` unexpired shares.
+    #[error("this account holds the most share links it may; revoked links count until they expire")]
+    TooManyShares,
     /// 403 `registration_closed`: self-registration in `invite` mode.
     #[error("registration is by invitation only")]
     RegistrationClosed,

@@ -3,6 +3,7 @@
 //! credentials.
 
 use super::{Error, Keygate, Result};
+use crate::domain::route_policy::Route;
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{Account, UsernameKey};
@@ -47,6 +48,8 @@ struct ShareTokenClaims<'a> {
     jti: &'a str,
     resource: &'a str,
     shared_by: &'a str,
+    /// The creator's roles now: the authorizer admits the link only where these suffice.
+    shared_by_roles: &'a [String],
     scope: &'static str,
     iat: i64,
     exp: i64,
@@ -84,8 +87,18 @@ impl Keygate {
         resource: &str,
         expires_in: Option<i64>,
     ) -> Result<ShareCreated> {
-        let user = self.share_caller(bearer).await?.user_id;
+        let caller = self.share_caller(bearer).await?;
         let resource = ResourcePath::parse(resource).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        // The account's roles as read now, never the token's: a link grants nothing its creator
+        // lacks, on a route that is marked shareable (the authorizer checks the same rule).
+        let roles = caller.roles.names();
+        let shareable = Route::path("GET", resource.as_str())
+            .is_some_and(|route| self.config.route_policy.admits_share(&route, &roles));
+        if !shareable {
+            audit("share_create", "not_shareable", caller.user_id.as_str());
+            return Err(Error::NotShareable);
+        }
+        let user = caller.user_id;
         let ttl = expires_in.unwrap_or(DEFAULT_SHARE_TTL.min(self.config.share_max_ttl));
         if ttl < 1 || ttl > self.config.share_max_ttl {
             return Err(Error::InvalidRequest(format!(
@@ -114,13 +127,17 @@ impl Keygate {
                     jti: id.as_str(),
                     resource: record.resource.as_str(),
                     shared_by: record.shared_by.as_str(),
+                    shared_by_roles: &roles,
                     scope: "share:read",
                     iat: now,
                     exp: record.expires_at,
                 },
             )
             .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
-        self.store.put_share(&record).await?;
+        if !self.store.put_share(&record, self.config.share_max_per_account).await? {
+            audit("share_create", "too_many_shares", record.shared_by.as_str());
+            return Err(Error::TooManyShares);
+        }
         audit("share_create", "success", record.shared_by.as_str());
         let view = ShareView::of(&record);
         Ok(ShareCreated {
@@ -165,5 +182,20 @@ impl Keygate {
     pub async fn revoked_share_ids(&self) -> Result<Vec<String>> {
         let ids = self.store.revoked_shares(now() - self.config.leeway).await?;
         Ok(ids.into_iter().map(|i| i.as_str().to_owned()).collect())
+    }
+
+    /// `GET /auth/share/revoked?share_id=ID`: the list narrowed to one share, `[ID]` or `[]`,
+    /// which is what verifiers read (keygate-sdk's `RemoteRevocations`): its size does not grow
+    /// with anyone's revocations. An id that is no share id is never revoked.
+    pub async fn revoked_share_id(&self, share_id: &str) -> Result<Vec<String>> {
+        let Some(id) = ShareId::parse(share_id) else {
+            return Ok(Vec::new());
+        };
+        let share = self.store.share(&id, now() - self.config.leeway).await?;
+        Ok(share
+            .filter(|s| s.revoked)
+            .map(|s| s.share_id.as_str().to_owned())
+            .into_iter()
+            .collect())
     }
 }

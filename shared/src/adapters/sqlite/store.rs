@@ -698,12 +698,19 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn put_share(&self, share: &ShareRecord) -> Result<(), StoreError> {
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
         let r = share.clone();
         self.db
             .write(move |tx| {
                 if exists(tx, "SELECT 1 FROM shares WHERE share_id = ?1", r.share_id.as_str())? {
                     return Err(StoreError::Conflict("share id"));
+                }
+                // Under the write lock, so the count and the insert are one step across processes.
+                let held: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM shares WHERE shared_by = ?1 AND expires_at > ?2")?
+                    .query_row(params![r.shared_by.as_str(), r.created_at], |row| row.get(0))?;
+                if held >= i64::from(limit) {
+                    return Ok(false);
                 }
                 tx.prepare_cached(&format!(
                     "INSERT INTO shares ({SHARE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -716,7 +723,7 @@ impl Store for SqliteStore {
                     r.expires_at,
                     r.revoked,
                 ])?;
-                Ok(())
+                Ok(true)
             })
             .await
     }
@@ -757,6 +764,20 @@ impl Store for SqliteStore {
                     .prepare_cached("UPDATE shares SET revoked = 1 WHERE share_id = ?1 AND expires_at > ?2")?
                     .execute(params![id.as_str(), now])?;
                 Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn revoke_shares_by(&self, user: &UserId, now: UnixTime) -> Result<usize, StoreError> {
+        let user = user.clone();
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE shares SET revoked = 1 WHERE shared_by = ?1 AND revoked = 0 AND expires_at > ?2",
+                    )?
+                    .execute(params![user.as_str(), now])?;
+                Ok(n)
             })
             .await
     }
