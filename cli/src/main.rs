@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use keygate_shared::config::{BootstrapAdmin, Config, DataDir};
+use keygate_shared::domain::ApiKeyName;
 use keygate_shared::domain::keys::{Alg, SigningKey};
 use keygate_shared::runtime::{Mode, build};
 use keygate_shared::services::{Keygate, NewUser};
@@ -111,7 +112,8 @@ struct UserAdd {
 enum ApiKeyCommand {
     /// Create an API key and print it (shown this once) as JSON.
     Create {
-        name: String,
+        /// The key's label: 1-128 printable characters.
+        name: ApiKeyName,
         /// A role (repeatable).
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
@@ -274,7 +276,7 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
         }) => {
             let app = operator(config, false).await?;
             let created = app
-                .create_api_key(&name, &roles, expires_in)
+                .create_api_key(name.as_str(), &roles, expires_in)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);

@@ -1269,6 +1269,49 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
 }
 
 /// The session cookie's value in a `Set-Cookie` of `r`, with the contract's attributes.
+#[tokio::test]
+async fn an_api_key_name_of_128_characters_survives_export_and_import_and_129_is_refused_at_both() {
+    use keygate_shared::services::transfer::{ImportReport, Line, export, import_line};
+    let (from, to) = (setup(&[]).await, setup(&[]).await);
+    let longest = "é".repeat(128);
+    let created = from.app.create_api_key(&longest, &[], None).await.unwrap();
+    assert_eq!(created.name, longest);
+    let too_long = "x".repeat(129);
+    assert!(matches!(
+        from.app.create_api_key(&too_long, &[], None).await,
+        Err(keygate_shared::services::Error::InvalidRequest(_))
+    ));
+
+    let lines = export(&*from.app.store).await.unwrap();
+    let mut report = ImportReport::default();
+    for line in &lines {
+        import_line(&*to.app.store, &serde_json::to_string(line).unwrap(), &mut report)
+            .await
+            .unwrap();
+    }
+    assert_eq!(report.api_keys_imported, 1, "{report:?}");
+    let id = keygate_shared::domain::KeyId::parse(&created.key_id).unwrap();
+    assert_eq!(to.app.store.api_key(&id).await.unwrap().unwrap().name, longest);
+
+    // The same line with a 129-character name is refused, like the admin API refuses it.
+    let mut line = lines
+        .iter()
+        .find_map(|l| match l {
+            Line::ApiKey { .. } => Some(serde_json::to_value(l).unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    line["name"] = json!(too_long);
+    line["key_id"] = json!(keygate_shared::domain::ApiKey::generate().key_id().to_string());
+    let mut report = ImportReport::default();
+    assert!(
+        import_line(&*to.app.store, &line.to_string(), &mut report)
+            .await
+            .is_err()
+    );
+    assert_eq!((report.api_keys_imported, report.invalid_refused), (0, 1));
+}
+
 fn set_session_cookie(r: &Resp) -> String {
     let c = r
         .headers
