@@ -1270,6 +1270,40 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
 
 /// The session cookie's value in a `Set-Cookie` of `r`, with the contract's attributes.
 #[tokio::test]
+async fn json_bodies_with_a_duplicate_member_name_are_refused() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let json_ct = [("content-type", "application/json")];
+    // serde_json alone keeps the last member: these would log lia in.
+    for body in [
+        format!(r#"{{"grant_type":"password","username":"lia","password":"wrong","password":"{PW}"}}"#),
+        format!(r#"{{"grant_type":"password","username":"lia","password":"wrong","p\u0061ssword":"{PW}"}}"#),
+        format!(r#"{{"grant_type":"password","username":"lia","password":"{PW}","x":{{"a":1,"a":2}}}}"#),
+        format!(r#"{{"grant_type":"password","username":"lia","password":"{PW}","x":[{{"b":{{"\u0063":1,"c":2}}}}]}}"#),
+    ] {
+        let r = t.call(Method::POST, "/auth/token", &json_ct, &body).await;
+        assert_error(&r, 400, "invalid_request");
+    }
+    let admin = {
+        t.user("root", &["admin"], None).await;
+        bearer_of(&t, "root").await
+    };
+    let r = t
+        .call(
+            Method::POST,
+            "/admin/api-keys",
+            &[("content-type", "application/json"), ("authorization", &admin)],
+            r#"{"name":"a","name":"b","roles":[]}"#,
+        )
+        .await;
+    assert_error(&r, 400, "invalid_request");
+    // The same name in sibling objects is no duplicate.
+    let body = format!(r#"{{"grant_type":"password","username":"lia","password":"{PW}","x":{{"a":1}},"y":{{"a":1}}}}"#);
+    let r = t.call(Method::POST, "/auth/token", &json_ct, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
 async fn an_api_key_name_of_128_characters_survives_export_and_import_and_129_is_refused_at_both() {
     use keygate_shared::services::transfer::{ImportReport, Line, export, import_line};
     let (from, to) = (setup(&[]).await, setup(&[]).await);
