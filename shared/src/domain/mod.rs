@@ -19,7 +19,9 @@ pub mod username;
 
 pub use account::{Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, ResetRecord, UserId};
 pub use api_key_name::ApiKeyName;
-pub use client::{ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, Scope};
+pub use client::{
+    Client, ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, DEFAULT_CLIENT_ID, RefreshRefusal, Scope,
+};
 pub use invitation::{InvitationId, InvitationKind, InvitationRecord, InvitationToken};
 pub use lockout::Failures;
 pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
