@@ -404,3 +404,17 @@ async fn serve(config: Config, addr: &str) -> Result<(), String> {
     }
     served.map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apikey_create_takes_the_api_key_name_rule() {
+        let create = |name: &str| Cli::try_parse_from(["keygate", "apikey", "create", name]).map(drop);
+        assert!(create(&"é".repeat(128)).is_ok());
+        for bad in ["x".repeat(129), String::new(), "a\nb".into()] {
+            assert!(create(&bad).is_err(), "{bad:?}");
+        }
+    }
+}
