@@ -1327,6 +1327,13 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
         .unwrap();
     assert_eq!(c.client_id, key.key_id);
     let next = r.body["refresh_token"].as_str().unwrap().to_owned();
+    // The retired token from another client is refused like any presentation by it, and the
+    // session lives on; by its own client it is reuse, and the session dies for every client.
+    assert_error(
+        &form_token(&t, "/auth/token", Some(&others), &refresh).await,
+        400,
+        "invalid_grant",
+    );
     let r = form_token(
         &t,
         "/auth/refresh",
@@ -1338,6 +1345,18 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let third = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        r.body["refresh_token"].as_str().unwrap()
+    );
+    assert_error(
+        &form_token(&t, "/auth/token", Some(&own), &refresh).await,
+        401,
+        "invalid_grant",
+    );
+    for auth in [Some(own.as_str()), Some(others.as_str()), None] {
+        assert_error(&form_token(&t, "/auth/token", auth, &third).await, 401, "invalid_grant");
+    }
 }
 
 #[tokio::test]

@@ -38,6 +38,21 @@ fn successor(presented: &RefreshToken, key: &SigningKey) -> Result<RefreshToken>
     Ok(presented.successor(secret.as_bytes()))
 }
 
+/// Whether `client` may refresh `family` (`domain::Client::may_refresh`), as the error to answer.
+fn bound_to(client: &Client, family: &Family) -> Result<()> {
+    match client.may_refresh(&family.client_id) {
+        Ok(()) => Ok(()),
+        Err(RefreshRefusal::ClientAuthenticationRequired) => {
+            audit("refresh", "failure", "client_unauthenticated");
+            Err(Error::InvalidClient)
+        }
+        Err(RefreshRefusal::OtherClient) => {
+            audit("refresh", "failure", "other_client");
+            Err(Error::IssuedToAnotherClient)
+        }
+    }
+}
+
 fn reuse_detected() {
     tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
 }
@@ -239,6 +254,9 @@ impl Keygate {
     /// write (`Store::rotate_refresh`), and nothing that can fail comes after it: a dependency
     /// failure answers 503 with the presented token still live, so the client's retry succeeds
     /// instead of being taken for reuse.
+    ///
+    /// This is the default client's refresh (a login that named no client, a browser session);
+    /// [`Keygate::refresh_for_client`] is any client's.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair> {
         self.refresh_for_client(presented, &Client::Default).await
     }
@@ -269,16 +287,10 @@ impl Keygate {
             audit("refresh", "failure", "invalid");
             return Err(Error::InvalidGrant);
         };
-        match client.may_refresh(&family.client_id) {
-            Ok(()) => {}
-            Err(RefreshRefusal::ClientAuthenticationRequired) => {
-                audit("refresh", "failure", "client_unauthenticated");
-                return Err(Error::InvalidClient);
-            }
-            Err(RefreshRefusal::OtherClient) => {
-                audit("refresh", "failure", "other_client");
-                return Err(Error::IssuedToAnotherClient);
-            }
+        // A dead family answers alike for every client; any other is checked against its
+        // client before anything is written, reuse detection included.
+        if decision != Decision::Reject {
+            bound_to(client, &family)?;
         }
         match decision {
             Decision::Reject => {
