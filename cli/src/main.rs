@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use keygate_shared::config::{BootstrapAdmin, Config, DataDir};
+use keygate_shared::domain::ApiKeyName;
 use keygate_shared::domain::keys::{Alg, SigningKey};
 use keygate_shared::runtime::{Mode, build};
 use keygate_shared::services::{Keygate, NewUser};
@@ -111,7 +112,8 @@ struct UserAdd {
 enum ApiKeyCommand {
     /// Create an API key and print it (shown this once) as JSON.
     Create {
-        name: String,
+        /// The key's label: 1-128 printable characters.
+        name: ApiKeyName,
         /// A role (repeatable).
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
@@ -274,7 +276,7 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
         }) => {
             let app = operator(config, false).await?;
             let created = app
-                .create_api_key(&name, &roles, expires_in)
+                .create_api_key(name.as_str(), &roles, expires_in)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);
@@ -401,4 +403,18 @@ async fn serve(config: Config, addr: &str) -> Result<(), String> {
         task.abort();
     }
     served.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apikey_create_takes_the_api_key_name_rule() {
+        let create = |name: &str| Cli::try_parse_from(["keygate", "apikey", "create", name]).map(drop);
+        assert!(create(&"é".repeat(128)).is_ok());
+        for bad in ["x".repeat(129), String::new(), "a\nb".into()] {
+            assert!(create(&bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 """A standard OAuth 2.0 client library (authlib) against a running keygate, with no
 keygate-specific code: endpoints from discovery, every grant it advertises but the API-key
-extension, client_secret_basic and client_secret_post, refresh and revocation (RFC 7009).
+extension, client_secret_basic and client_secret_post, refresh (bound to its client) and
+revocation (RFC 7009).
 
 Usage: client_flows.py ISSUER CLIENT_ID CLIENT_SECRET USERNAME PASSWORD
 Exits non-zero (with the failed assertion) when a flow does not behave as OAuth 2.0 says.
@@ -83,3 +84,10 @@ assert validate(confidential)[0] == subject
 third = confidential.refresh_token(token_url)
 assert third["refresh_token"], third
 print("password and refresh (client_secret_basic): ok")
+
+# That refresh token is bound to the confidential client: without its authentication it is
+# invalid_client, and the refusal rotates nothing (the client still refreshes with it).
+expect_error("invalid_client", public.refresh_token, token_url, refresh_token=third["refresh_token"])
+fourth = confidential.refresh_token(token_url)
+assert fourth["refresh_token"] != third["refresh_token"], fourth
+print("refresh token bound to its client: ok")

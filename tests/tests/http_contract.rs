@@ -1249,7 +1249,7 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
             &format!("grant_type=refresh_token&refresh_token={rt}&client_id=other-app"),
         )
         .await;
-    assert_error(&r, 401, "invalid_grant");
+    assert_error(&r, 400, "invalid_grant");
     let r = t
         .call(
             Method::POST,
@@ -1273,6 +1273,311 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
 }
 
 /// The session cookie's value in a `Set-Cookie` of `r`, with the contract's attributes.
+/// A token request by form: the answer.
+async fn form_token(t: &T, path: &str, auth: Option<&str>, form: &str) -> Resp {
+    let mut headers = vec![FORM];
+    if let Some(a) = auth {
+        headers.push(("authorization", a));
+    }
+    t.call(Method::POST, path, &headers, form).await
+}
+
+#[tokio::test]
+async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_authentication() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
+    let other = t.app.create_api_key("another-backend", &[], None).await.unwrap();
+    let (own, others) = (basic(&key.key_id, &key.api_key), basic(&other.key_id, &other.api_key));
+    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+
+    // The password grant by the client's Basic credentials: the session is the key's.
+    let r = form_token(&t, "/auth/token", Some(&own), &user_form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let verifier = t.verifier().await;
+    let c = verifier
+        .verify(r.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
+    assert_eq!(c.client_id, key.key_id);
+    let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = format!("grant_type=refresh_token&refresh_token={rt}");
+
+    // Without the client's authentication: invalid_client, at either endpoint, and naming the
+    // client without its secret is no authentication.
+    for (path, auth, form) in [
+        ("/auth/token", None, refresh.clone()),
+        ("/auth/refresh", None, refresh.clone()),
+        ("/auth/token", None, format!("{refresh}&client_id={}", key.key_id)),
+        ("/auth/refresh", None, format!("{refresh}&client_id={}", key.key_id)),
+    ] {
+        let r = form_token(&t, path, auth, &form).await;
+        assert_error(&r, 401, "invalid_client");
+        assert!(r.headers.get(header::WWW_AUTHENTICATE).is_some(), "{path}");
+    }
+    // Another client, authenticated by Basic or in the body: invalid_grant.
+    let by_post = format!("{refresh}&client_id={}&client_secret={}", other.key_id, other.api_key);
+    for (path, auth, form) in [
+        ("/auth/token", Some(others.as_str()), refresh.as_str()),
+        ("/auth/refresh", Some(others.as_str()), refresh.as_str()),
+        ("/auth/token", None, by_post.as_str()),
+    ] {
+        assert_error(&form_token(&t, path, auth, form).await, 400, "invalid_grant");
+    }
+    // Nothing rotated on any refusal: the token still refreshes, once, with the right client.
+    let r = form_token(&t, "/auth/token", Some(&own), &refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let c = verifier
+        .verify(r.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
+    assert_eq!(c.client_id, key.key_id);
+    let next = r.body["refresh_token"].as_str().unwrap().to_owned();
+    // The retired token from another client is refused like any presentation by it, and the
+    // session lives on; by its own client it is reuse, and the session dies for every client.
+    assert_error(
+        &form_token(&t, "/auth/token", Some(&others), &refresh).await,
+        400,
+        "invalid_grant",
+    );
+    let r = form_token(
+        &t,
+        "/auth/refresh",
+        None,
+        &format!(
+            "refresh_token={next}&client_id={}&client_secret={}",
+            key.key_id, key.api_key
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let third = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        r.body["refresh_token"].as_str().unwrap()
+    );
+    assert_error(
+        &form_token(&t, "/auth/token", Some(&own), &refresh).await,
+        401,
+        "invalid_grant",
+    );
+    for auth in [Some(own.as_str()), Some(others.as_str()), None] {
+        assert_error(&form_token(&t, "/auth/token", auth, &third).await, 401, "invalid_grant");
+    }
+}
+
+#[tokio::test]
+async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
+    let user_basic = basic("lia", PW);
+
+    // The user's credentials in Basic next to a body that names the grant: they are taken for
+    // a client's, so the grant lacks its username and no token is issued.
+    let r = form_token(&t, "/auth/token", Some(&user_basic), "grant_type=password").await;
+    assert_error(&r, 400, "invalid_request");
+    let r = t
+        .call(
+            Method::POST,
+            "/auth/token",
+            &[("content-type", "application/json"), ("authorization", &user_basic)],
+            &json!({"grant_type": "password"}).to_string(),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_request");
+    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let r = form_token(&t, "/auth/token", Some(&user_basic), &user_form).await;
+    assert_error(&r, 401, "invalid_client");
+    // Basic alone, no body: the user's login, as before.
+    let r = t
+        .call(Method::POST, "/auth/token", &[("authorization", &user_basic)], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The client's Basic parts are form-decoded before they are compared (RFC 6749 2.3.1).
+    let encoded = basic(&key.key_id, &key.api_key.replace('_', "%5F").replace('-', "%2D"));
+    let r = form_token(&t, "/auth/token", Some(&encoded), &user_form).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let c = t
+        .verifier()
+        .await
+        .verify(r.body["access_token"].as_str().unwrap(), now())
+        .unwrap();
+    assert_eq!(c.client_id, key.key_id);
+    let rt = r.body["refresh_token"].as_str().unwrap();
+    let r = form_token(
+        &t,
+        "/auth/refresh",
+        Some(&encoded),
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_token_refreshes_only_with_its_client_id() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
+    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let r = form_token(&t, "/auth/token", None, &format!("{user_form}&client_id=spa")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = format!("grant_type=refresh_token&refresh_token={rt}");
+
+    // No client id, another one, or a confidential client: invalid_grant, and nothing rotates.
+    let keys = basic(&key.key_id, &key.api_key);
+    for (path, auth, form) in [
+        ("/auth/token", None, refresh.clone()),
+        ("/auth/refresh", None, refresh.clone()),
+        ("/auth/token", None, format!("{refresh}&client_id=other-app")),
+        ("/auth/refresh", None, format!("{refresh}&client_id=keygate")),
+        ("/auth/token", Some(keys.as_str()), refresh.clone()),
+    ] {
+        assert_error(&form_token(&t, path, auth, &form).await, 400, "invalid_grant");
+    }
+    let r = form_token(&t, "/auth/refresh", None, &format!("{refresh}&client_id=spa")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let next = r.body["refresh_token"].as_str().unwrap();
+    let r = t
+        .post("/auth/refresh", json!({"refresh_token": next, "client_id": "spa"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // A login that names no client is the default client's: it refreshes without a client id
+    // (or with the default's), and not for "spa".
+    let r = t.login("lia", PW).await;
+    let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = t
+        .post("/auth/refresh", json!({"refresh_token": rt, "client_id": "spa"}))
+        .await;
+    assert_error(&r, 400, "invalid_grant");
+    let r = t.post("/auth/refresh", json!({"refresh_token": rt})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn naming_an_api_keys_id_without_its_secret_gets_no_token_for_that_client() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
+    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let verifier = t.verifier().await;
+    // Naming a confidential client is no proof of it (contract section 12): the token is the
+    // default client's, for an existing key's id and for any id of that form, by form or JSON.
+    for id in [key.key_id.as_str(), "0123456789abcdef"] {
+        let r = form_token(&t, "/auth/token", None, &format!("{user_form}&client_id={id}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let c = verifier
+            .verify(r.body["access_token"].as_str().unwrap(), now())
+            .unwrap();
+        assert_eq!(c.client_id, "keygate", "not labelled with {id}");
+        let r = t
+            .post(
+                "/auth/token",
+                json!({"grant_type": "password", "username": "lia", "password": PW, "client_id": id}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let c = verifier
+            .verify(r.body["access_token"].as_str().unwrap(), now())
+            .unwrap();
+        assert_ne!(c.client_id, id);
+        // Its refresh token is the default client's too: naming the key again does not refresh it.
+        let refresh = r.body["refresh_token"].as_str().unwrap();
+        let again = t
+            .post(
+                "/auth/token",
+                json!({"grant_type": "refresh_token", "refresh_token": refresh, "client_id": id}),
+            )
+            .await;
+        assert_error(&again, 401, "invalid_client");
+        let ok = t
+            .post(
+                "/auth/token",
+                json!({"grant_type": "refresh_token", "refresh_token": refresh}),
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    }
+}
+
+#[tokio::test]
+async fn json_bodies_with_a_duplicate_member_name_are_refused() {
+    let t = setup(&[]).await;
+    t.user("lia", &["reader"], None).await;
+    let json_ct = [("content-type", "application/json")];
+    // serde_json alone keeps the last member: these would log lia in.
+    for body in [
+        format!(r#"{{"grant_type":"password","username":"lia","password":"wrong","password":"{PW}"}}"#),
+        format!(r#"{{"grant_type":"password","username":"lia","password":"wrong","p\u0061ssword":"{PW}"}}"#),
+        format!(r#"{{"grant_type":"password","username":"lia","password":"{PW}","x":{{"a":1,"a":2}}}}"#),
+        format!(r#"{{"grant_type":"password","username":"lia","password":"{PW}","x":[{{"b":{{"\u0063":1,"c":2}}}}]}}"#),
+    ] {
+        let r = t.call(Method::POST, "/auth/token", &json_ct, &body).await;
+        assert_error(&r, 400, "invalid_request");
+    }
+    let admin = {
+        t.user("root", &["admin"], None).await;
+        bearer_of(&t, "root").await
+    };
+    let r = t
+        .call(
+            Method::POST,
+            "/admin/api-keys",
+            &[("content-type", "application/json"), ("authorization", &admin)],
+            r#"{"name":"a","name":"b","roles":[]}"#,
+        )
+        .await;
+    assert_error(&r, 400, "invalid_request");
+    // The same name in sibling objects is no duplicate.
+    let body = format!(r#"{{"grant_type":"password","username":"lia","password":"{PW}","x":{{"a":1}},"y":{{"a":1}}}}"#);
+    let r = t.call(Method::POST, "/auth/token", &json_ct, &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_api_key_name_of_128_characters_survives_export_and_import_and_129_is_refused_at_both() {
+    use keygate_shared::services::transfer::{ImportReport, Line, export, import_line};
+    let (from, to) = (setup(&[]).await, setup(&[]).await);
+    let longest = "é".repeat(128);
+    let created = from.app.create_api_key(&longest, &[], None).await.unwrap();
+    assert_eq!(created.name, longest);
+    let too_long = "x".repeat(129);
+    assert!(matches!(
+        from.app.create_api_key(&too_long, &[], None).await,
+        Err(keygate_shared::services::Error::InvalidRequest(_))
+    ));
+
+    let lines = export(&*from.app.store).await.unwrap();
+    let mut report = ImportReport::default();
+    for line in &lines {
+        import_line(&*to.app.store, &serde_json::to_string(line).unwrap(), &mut report)
+            .await
+            .unwrap();
+    }
+    assert_eq!(report.api_keys_imported, 1, "{report:?}");
+    let id = keygate_shared::domain::KeyId::parse(&created.key_id).unwrap();
+    assert_eq!(to.app.store.api_key(&id).await.unwrap().unwrap().name, longest);
+
+    // The same line with a 129-character name is refused, like the admin API refuses it.
+    let mut line = lines
+        .iter()
+        .find_map(|l| match l {
+            Line::ApiKey { .. } => Some(serde_json::to_value(l).unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    line["name"] = json!(too_long);
+    line["key_id"] = json!(keygate_shared::domain::ApiKey::generate().key_id().to_string());
+    let mut report = ImportReport::default();
+    assert!(
+        import_line(&*to.app.store, &line.to_string(), &mut report)
+            .await
+            .is_err()
+    );
+    assert_eq!((report.api_keys_imported, report.invalid_refused), (0, 1));
+}
+
 fn set_session_cookie(r: &Resp) -> String {
     let c = r
         .headers

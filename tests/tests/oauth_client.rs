@@ -96,6 +96,7 @@ fn authlib_runs_every_standard_grant_without_keygate_specific_code() {
         "refresh_token: ok",
         "revoke: ok",
         "password and refresh (client_secret_basic): ok",
+        "refresh token bound to its client: ok",
     ] {
         assert!(stdout.contains(flow), "missing: {flow}");
     }

@@ -1,8 +1,12 @@
 //! OAuth 2.0 clients: the `client_id` a token names, client authentication as presented
-//! (RFC 6749 section 2.3.1: HTTP Basic or `client_id` and `client_secret` in the body), and
-//! the `scope` a client asks for.
+//! (RFC 6749 section 2.3.1: HTTP Basic or `client_id` and `client_secret` in the body), the
+//! client a refresh token is bound to, and the `scope` a client asks for.
 
-use super::{ApiKey, Invalid, Role, Roles};
+use super::{ApiKey, Invalid, KeyId, Role, Roles};
+
+/// The `client_id` of tokens issued to no named client (a login that names none, a browser
+/// session): keygate's own public client.
+pub const DEFAULT_CLIENT_ID: &str = "keygate";
 
 /// A client id: 1 to 128 characters of `A-Z a-z 0-9 _ - . :`. A confidential client's id is
 /// an API key's `key_id`; a public client (a password login) names itself.
@@ -25,6 +29,66 @@ impl ClientId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+    /// Whether this id has the form of an API key's `key_id` (16 lowercase hex digits). Such ids
+    /// are reserved for confidential clients: a request naming one must authenticate it (RFC
+    /// 6749 section 3.2.1), so a session whose `client_id` has this form was started by that
+    /// authenticated client, whether or not the key exists today.
+    pub fn names_api_key(&self) -> bool {
+        names_api_key(&self.0)
+    }
+}
+
+fn names_api_key(id: &str) -> bool {
+    KeyId::parse(id).is_some()
+}
+
+/// The client of a token request once authenticated: the `client_id` its tokens name, and the
+/// client its refresh tokens are bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Client {
+    /// No client named: keygate's own public client, [`DEFAULT_CLIENT_ID`].
+    Default,
+    /// A public client by its `client_id` alone; never an id that [`ClientId::names_api_key`].
+    Public(ClientId),
+    /// A confidential client (an API key) that proved it holds its key.
+    Confidential(KeyId),
+}
+
+/// Why a client may not refresh a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// The session belongs to a confidential client and the request did not authenticate it
+    /// (`invalid_client`).
+    ClientAuthenticationRequired,
+    /// The session belongs to another client (`invalid_grant`, RFC 6749 section 6).
+    OtherClient,
+}
+
+impl Client {
+    /// The `client_id` this client's tokens and sessions name.
+    pub fn id(&self) -> &str {
+        match self {
+            Client::Default => DEFAULT_CLIENT_ID,
+            Client::Public(id) => id.as_str(),
+            Client::Confidential(key_id) => key_id.as_str(),
+        }
+    }
+
+    /// Whether this client may refresh a session started for `issued_to` (the family's
+    /// `client_id`). A confidential client's session (an API key's id) needs that client's
+    /// authentication; a public client's, that client's id (no id names the default client).
+    pub fn may_refresh(&self, issued_to: &str) -> Result<(), RefreshRefusal> {
+        let same = self.id() == issued_to;
+        match self {
+            Client::Confidential(_) if same => Ok(()),
+            Client::Confidential(_) => Err(RefreshRefusal::OtherClient),
+            Client::Default | Client::Public(_) if names_api_key(issued_to) => {
+                Err(RefreshRefusal::ClientAuthenticationRequired)
+            }
+            Client::Default | Client::Public(_) if same => Ok(()),
+            Client::Default | Client::Public(_) => Err(RefreshRefusal::OtherClient),
+        }
     }
 }
 
@@ -213,6 +277,55 @@ mod tests {
             ClientAuth::from_request(None, None, None),
             Ok(ClientAuth::Anonymous)
         ));
+    }
+
+    #[test]
+    fn api_key_ids_are_reserved_for_confidential_clients() {
+        let key_id = ApiKey::generate().key_id().to_string();
+        assert!(ClientId::parse(&key_id).unwrap().names_api_key());
+        for public in [
+            "spa",
+            DEFAULT_CLIENT_ID,
+            "0123456789ABCDEF",
+            "0123456789abcde",
+            "0123456789abcdef0",
+        ] {
+            assert!(!ClientId::parse(public).unwrap().names_api_key(), "{public}");
+        }
+    }
+
+    #[test]
+    fn a_refresh_token_refreshes_only_for_the_client_it_was_issued_to() {
+        use RefreshRefusal::*;
+        let key = ApiKey::generate().key_id().clone();
+        let other_key = ApiKey::generate().key_id().clone();
+        let spa = Client::Public(ClientId::parse("spa").unwrap());
+        let confidential = Client::Confidential(key.clone());
+        // A confidential client's session: its authentication, nothing less.
+        assert_eq!(confidential.may_refresh(key.as_str()), Ok(()));
+        assert_eq!(
+            Client::Default.may_refresh(key.as_str()),
+            Err(ClientAuthenticationRequired)
+        );
+        let naming_it = Client::Public(ClientId::parse(key.as_str()).unwrap());
+        assert_eq!(naming_it.may_refresh(key.as_str()), Err(ClientAuthenticationRequired));
+        assert_eq!(
+            Client::Confidential(other_key).may_refresh(key.as_str()),
+            Err(OtherClient)
+        );
+        // A public client's session: its id.
+        assert_eq!(spa.may_refresh("spa"), Ok(()));
+        assert_eq!(Client::Default.may_refresh("spa"), Err(OtherClient));
+        assert_eq!(confidential.may_refresh("spa"), Err(OtherClient));
+        assert_eq!(
+            Client::Public(ClientId::parse("other-app").unwrap()).may_refresh("spa"),
+            Err(OtherClient)
+        );
+        // The default client's session: no id, or its own.
+        assert_eq!(Client::Default.may_refresh(DEFAULT_CLIENT_ID), Ok(()));
+        let named_default = Client::Public(ClientId::parse(DEFAULT_CLIENT_ID).unwrap());
+        assert_eq!(named_default.may_refresh(DEFAULT_CLIENT_ID), Ok(()));
+        assert_eq!(spa.may_refresh(DEFAULT_CLIENT_ID), Err(OtherClient));
     }
 
     #[test]

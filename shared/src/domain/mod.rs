@@ -2,6 +2,7 @@
 //! as [`UnixTime`] arguments.
 
 pub mod account;
+pub mod api_key_name;
 pub mod client;
 pub mod invitation;
 pub mod keys;
@@ -17,7 +18,10 @@ pub mod time;
 pub mod username;
 
 pub use account::{Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, ResetRecord, UserId};
-pub use client::{ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, Scope};
+pub use api_key_name::ApiKeyName;
+pub use client::{
+    Client, ClientAuth, ClientAuthMethod, ClientCredentials, ClientId, DEFAULT_CLIENT_ID, RefreshRefusal, Scope,
+};
 pub use invitation::{InvitationId, InvitationKind, InvitationRecord, InvitationToken};
 pub use lockout::Failures;
 pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};

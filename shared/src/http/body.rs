@@ -33,9 +33,11 @@ pub fn object(req: &Request, accept: Accept) -> Result<Option<Map<String, Value>
         return Ok(None);
     }
     match content_type(req).as_deref() {
-        Some("application/json") => match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => Ok(Some(m)),
+        Some("application/json") => match serde_json::from_slice::<Unique>(body) {
+            Ok(Unique(Value::Object(m))) => Ok(Some(m)),
             Ok(_) => Err(ApiError::invalid_request("the body must be a JSON object")),
+            // The visitor's only error: every other failure is the parser's.
+            Err(e) if e.is_data() => Err(ApiError::invalid_request(DUPLICATE_MEMBER)),
             Err(_) => Err(ApiError::invalid_request("the body is not valid JSON")),
         },
         Some("application/x-www-form-urlencoded") if accept == Accept::JsonOrForm => {
@@ -51,6 +53,70 @@ pub fn object(req: &Request, accept: Accept) -> Result<Option<Map<String, Value>
             Accept::Json => "the content type must be application/json",
             Accept::JsonOrForm => "the content type must be application/json or application/x-www-form-urlencoded",
         })),
+    }
+}
+
+const DUPLICATE_MEMBER: &str = "a member name appears more than once in a JSON object";
+
+/// A JSON value parsed with every object's member names unique, at any depth (the contract's
+/// rule; `serde_json::Value` keeps the last of duplicates). Names compare after unescaping, so
+/// `"p\u0061ssword"` is `"password"`. One pass, as cheap as parsing into `Value`; the nesting
+/// depth stays bounded by the parser's recursion limit.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(Unique(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        use serde::de::Error as _;
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(A::Error::custom(DUPLICATE_MEMBER));
+            }
+            let Unique(v) = map.next_value()?;
+            members.insert(name, v);
+        }
+        Ok(Value::Object(members))
     }
 }
 
@@ -188,6 +254,37 @@ mod tests {
         let mut none = req(Some("application/json"), "{}");
         none.body = None;
         assert_eq!(object(&none, Accept::Json).unwrap_err().code, "request_too_large");
+    }
+
+    #[test]
+    fn json_member_names_are_unique_at_every_depth() {
+        let json = |body: &str| object(&req(Some("application/json"), body), Accept::Json);
+        for dup in [
+            r#"{"password":"a","password":"b"}"#,
+            r#"{"p\u0061ssword":"a","password":"b"}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"x":1},{"y":{"z":1,"\u007a":2}}]}"#,
+            r#"[{"a":1,"a":1}]"#,
+        ] {
+            let e = json(dup).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_request"), "{dup}");
+            assert_eq!(e.description, DUPLICATE_MEMBER, "{dup}");
+        }
+        // The same name in sibling objects, and every JSON type, parse as before.
+        let m = json(r#"{"a":{"x":1},"b":{"x":[1,-2,3.5,true,null,"s"]},"c":"\u0041"}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Value::Object(m),
+            serde_json::json!({"a": {"x": 1}, "b": {"x": [1, -2, 3.5, true, null, "s"]}, "c": "A"})
+        );
+        assert_eq!(json(r#"{"n":18446744073709551615}"#).unwrap().unwrap()["n"], u64::MAX);
+        assert_eq!(
+            json("{\"a\":1} x").unwrap_err().description,
+            "the body is not valid JSON"
+        );
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(json(&format!("{{\"a\":{deep}}}")).unwrap_err().code, "invalid_request");
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl From<Error> for ApiError {
         match e {
             Error::InvalidRequest(d) => ApiError::invalid_request(d),
             Error::InvalidGrant => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", e.to_string()),
+            Error::IssuedToAnotherClient => ApiError::new(StatusCode::BAD_REQUEST, "invalid_grant", e.to_string()),
             Error::AccountsOnly | Error::NotShareable => {
                 ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.to_string())
             }

@@ -5,7 +5,7 @@ use super::body::{self, Accept};
 use super::error::ApiError;
 use super::{Request, Response};
 use super::{cookie, cors};
-use crate::domain::{ClientAuth, ClientAuthMethod, ClientId};
+use crate::domain::{ClientAuth, ClientAuthMethod};
 use crate::services::{
     API_KEY_GRANT, BrowserSession, Error, Identifier, Keygate, NewUser, TokenPair, UserChange, account_view,
 };
@@ -254,9 +254,24 @@ fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> 
         .ok_or_else(|| ApiError::invalid_request(format!("{name} is required")))
 }
 
+/// The client of a token request as presented, from HTTP Basic and the body's `client_id` and
+/// `client_secret`, and whether an `invalid_client` answer challenges `Basic` (RFC 6749
+/// section 5.2: every attempt but `client_secret_post`).
+fn client_auth(
+    basic: Option<&(String, String)>,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+) -> Result<(ClientAuth, bool), ApiError> {
+    let client = ClientAuth::from_request(basic.map(|(u, p)| (u.as_str(), p.as_str())), client_id, client_secret)
+        .map_err(|e| ApiError::invalid_request(e.0))?;
+    let challenge = !matches!(&client, ClientAuth::Confidential(c) if c.method == ClientAuthMethod::Post);
+    Ok((client, challenge))
+}
+
 async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let basic = body::basic_credentials(req)?;
     let Some(obj) = body::object(req, Accept::JsonOrForm)? else {
+        // No body at all: HTTP Basic carries the user's credentials (a password grant).
         let Some((user, pass)) = basic else {
             return Err(ApiError::invalid_request(
                 "a request body or HTTP Basic credentials are required",
@@ -266,51 +281,22 @@ async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     };
     let r: TokenRequest = body::from_object(obj)?;
     let grant = required(&r.grant_type, "grant_type")?;
-    // A password grant without a username and password in the body takes the user's
-    // credentials from HTTP Basic; everywhere else, Basic credentials are the client's.
-    let (user_basic, client_basic) = match basic {
-        Some(b) if grant == "password" && r.username.is_none() && r.password.is_none() => (Some(b), None),
-        b => (None, b),
-    };
-    let client = ClientAuth::from_request(
-        client_basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
-        r.client_id.as_deref(),
-        r.client_secret.as_deref(),
-    )
-    .map_err(|e| ApiError::invalid_request(e.0))?;
-    let challenge = !matches!(&client, ClientAuth::Confidential(c) if c.method == ClientAuthMethod::Post);
-    let pair = grant_tokens(app, grant, &r, user_basic, client)
+    // With a body, HTTP Basic authenticates the client, whatever the grant (RFC 6749 section
+    // 2.3.1): it is never a user's login.
+    let (client, challenge) = client_auth(basic.as_ref(), r.client_id.as_deref(), r.client_secret.as_deref())?;
+    let pair = grant_tokens(app, grant, &r, client)
         .await
         .map_err(|e| e.challenge_basic_client(challenge))?;
     Ok(tokens(&pair))
 }
 
-/// The client's id once authenticated: a confidential client must prove it holds its key.
-async fn client_id_of(app: &Keygate, client: ClientAuth) -> Result<Option<ClientId>, Error> {
-    Ok(match client {
-        ClientAuth::Anonymous => None,
-        ClientAuth::Public(id) => Some(id),
-        ClientAuth::Confidential(c) => Some(app.authenticate_client(&c).await?),
-    })
-}
-
 /// The token pair of one grant (RFC 6749 sections 4.3, 4.4, 6 and the API-key extension).
-async fn grant_tokens(
-    app: &Keygate,
-    grant: &str,
-    r: &TokenRequest,
-    user_basic: Option<(String, String)>,
-    client: ClientAuth,
-) -> Result<TokenPair, ApiError> {
+async fn grant_tokens(app: &Keygate, grant: &str, r: &TokenRequest, client: ClientAuth) -> Result<TokenPair, ApiError> {
     Ok(match grant {
         "password" => {
-            let (user, pass) = match &user_basic {
-                Some((u, p)) => (u.as_str(), p.as_str()),
-                None => (required(&r.username, "username")?, required(&r.password, "password")?),
-            };
-            let client_id = client_id_of(app, client).await?;
-            app.password_login(user, pass, client_id.as_ref().map(ClientId::as_str))
-                .await?
+            let (user, pass) = (required(&r.username, "username")?, required(&r.password, "password")?);
+            let client = app.login_client_of(&client).await?;
+            app.password_login(user, pass, Some(&client)).await?
         }
         "client_credentials" => match client {
             ClientAuth::Confidential(c) => app.client_credentials_login(&c, r.scope.as_deref()).await?,
@@ -318,12 +304,12 @@ async fn grant_tokens(
         },
         "refresh_token" => {
             let token = required(&r.refresh_token, "refresh_token")?;
-            let client_id = client_id_of(app, client).await?;
-            app.refresh_for_client(token, client_id.as_ref()).await?
+            let client = app.client_of(&client).await?;
+            app.refresh_for_client(token, &client).await?
         }
         "api_key" | API_KEY_GRANT => {
             let key = required(&r.api_key, "api_key")?;
-            client_id_of(app, client).await?;
+            app.client_of(&client).await?;
             app.api_key_login_scoped(key, r.scope.as_deref()).await?
         }
         _ => return Err(Error::UnsupportedGrantType.into()),
@@ -336,16 +322,29 @@ struct RefreshRequest {
     grant_type: Option<String>,
     #[serde(default, deserialize_with = "body::present")]
     refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
+    client_id: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
+    client_secret: Option<String>,
 }
 
+/// `POST /auth/refresh`: the token endpoint's `refresh_token` grant, with the same client
+/// authentication.
 async fn refresh(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
+    let basic = body::basic_credentials(req)?;
     let r: RefreshRequest = body::typed(req, Accept::JsonOrForm)?;
     if r.grant_type.as_deref().is_some_and(|g| g != "refresh_token") {
         return Err(Error::UnsupportedGrantType.into());
     }
-    Ok(tokens(
-        &app.refresh(required(&r.refresh_token, "refresh_token")?).await?,
-    ))
+    let token = required(&r.refresh_token, "refresh_token")?;
+    let (client, challenge) = client_auth(basic.as_ref(), r.client_id.as_deref(), r.client_secret.as_deref())?;
+    let pair = async {
+        let client = app.client_of(&client).await?;
+        app.refresh_for_client(token, &client).await
+    }
+    .await
+    .map_err(|e| ApiError::from(e).challenge_basic_client(challenge))?;
+    Ok(tokens(&pair))
 }
 
 #[derive(Deserialize)]

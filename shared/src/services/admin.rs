@@ -4,7 +4,8 @@
 use super::{Error, Keygate, Result};
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
-    Account, AccountUpdate, ApiKey, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username, UsernameKey,
+    Account, AccountUpdate, ApiKey, ApiKeyName, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username,
+    UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -236,10 +237,7 @@ impl Keygate {
     /// Creates an API key; the answer is the only place the key appears.
     pub async fn create_api_key(&self, name: &str, roles: &[String], expires_in: Option<i64>) -> Result<ApiKeyCreated> {
         let now = now();
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(Error::InvalidRequest("name must be 1-128 printable characters".into()));
-        }
+        let name = ApiKeyName::parse(name).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let expires_at = match expires_in {
             None => None,
@@ -253,7 +251,7 @@ impl Keygate {
         let key = ApiKey::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
         let record = ApiKeyRecord {
             key_id: key.key_id().clone(),
-            name: name.to_owned(),
+            name: name.into_string(),
             roles: roles.clone(),
             secret_hash: key.hash(),
             created_at: now,

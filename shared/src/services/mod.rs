@@ -36,6 +36,10 @@ pub enum Error {
     /// 401 `invalid_grant`: wrong password, unknown user, bad key, disabled account, dead token.
     #[error("the credentials or the refresh token are invalid")]
     InvalidGrant,
+    /// 400 `invalid_grant`: a live refresh token presented by another client than the one it
+    /// was issued to (RFC 6749 section 6); it stays live.
+    #[error("the refresh token was issued to another client")]
+    IssuedToAnotherClient,
     /// 400 `unsupported_grant_type`.
     #[error("grant_type must be password, client_credentials, refresh_token or api_key")]
     UnsupportedGrantType,

@@ -5,8 +5,8 @@ use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::time::now;
 use crate::domain::{
-    Account, ApiKey, ApiKeyRecord, ClientCredentials, ClientId, Decision, Family, FamilyId, LoginPassword, Preview,
-    RefreshToken, RotateOutcome, Scope, UnixTime, UsernameKey,
+    Account, ApiKey, ApiKeyRecord, Client, ClientAuth, ClientCredentials, DEFAULT_CLIENT_ID, Decision, Family,
+    FamilyId, LoginPassword, Preview, RefreshRefusal, RefreshToken, RotateOutcome, Scope, UnixTime, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -23,9 +23,6 @@ pub struct TokenPair {
     pub refresh_expires_in: Option<i64>,
 }
 
-/// The default `client_id` of password logins.
-pub const DEFAULT_CLIENT_ID: &str = "keygate";
-
 fn audit(event: &'static str, outcome: &'static str, subject: &str) {
     tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
 }
@@ -39,6 +36,21 @@ fn successor(presented: &RefreshToken, key: &SigningKey) -> Result<RefreshToken>
         return Ok(RefreshToken::try_generate(presented.family().clone())?);
     }
     Ok(presented.successor(secret.as_bytes()))
+}
+
+/// Whether `client` may refresh `family` (`domain::Client::may_refresh`), as the error to answer.
+fn bound_to(client: &Client, family: &Family) -> Result<()> {
+    match client.may_refresh(&family.client_id) {
+        Ok(()) => Ok(()),
+        Err(RefreshRefusal::ClientAuthenticationRequired) => {
+            audit("refresh", "failure", "client_unauthenticated");
+            Err(Error::InvalidClient)
+        }
+        Err(RefreshRefusal::OtherClient) => {
+            audit("refresh", "failure", "other_client");
+            Err(Error::IssuedToAnotherClient)
+        }
+    }
 }
 
 fn reuse_detected() {
@@ -95,8 +107,9 @@ impl Keygate {
     /// failure like known ones, so both answer alike in body and timing. The attempt is counted
     /// (reserved) before the hash is verified, atomically in the store, so of any number of
     /// simultaneous guesses for one username at most `lockout::THRESHOLD` are verified; a
-    /// success then clears the counter.
-    pub async fn password_login(&self, username: &str, password: &str, client_id: Option<&str>) -> Result<TokenPair> {
+    /// success then clears the counter. The session is bound to `client` (`None`: the default
+    /// client), which the caller has authenticated ([`Keygate::client_of`]).
+    pub async fn password_login(&self, username: &str, password: &str, client: Option<&Client>) -> Result<TokenPair> {
         let now = now();
         let key = UsernameKey::of_any(username);
         let (account, failures) = self.store.login_lookup(&key, now).await?;
@@ -133,9 +146,8 @@ impl Keygate {
             }
         };
         self.store.clear_login_failures(&key).await?;
-        let pair = self
-            .start_session(&account, client_id.unwrap_or(DEFAULT_CLIENT_ID), now)
-            .await?;
+        let client_id = client.map_or(DEFAULT_CLIENT_ID, Client::id);
+        let pair = self.start_session(&account, client_id, now).await?;
         audit("login", "success", account.user_id.as_str());
         Ok(pair)
     }
@@ -163,14 +175,34 @@ impl Keygate {
         self.key_token(&record, scope, "client_credentials").await
     }
 
-    /// Authenticates a confidential client (an API key) that sent credentials along with
-    /// another grant: its id, or `invalid_client`.
-    pub async fn authenticate_client(&self, client: &ClientCredentials) -> Result<ClientId> {
-        let record = self
-            .live_key(client.api_key(), "client_auth", Error::InvalidClient)
-            .await?;
-        audit("client_auth", "success", record.key_id.as_str());
-        ClientId::parse(record.key_id.as_str()).map_err(|e| Error::InvalidRequest(e.to_string()))
+    /// The client a password grant's tokens are issued to: as [`Keygate::client_of`], except that
+    /// naming a confidential client's id without its secret is no proof of that client (contract
+    /// section 12), so the tokens are the default client's, never labelled with that id.
+    pub async fn login_client_of(&self, client: &ClientAuth) -> Result<Client> {
+        match client {
+            ClientAuth::Public(id) if id.names_api_key() => Ok(Client::Default),
+            other => self.client_of(other).await,
+        }
+    }
+
+    /// The client of a token request: a confidential client (an API key) once it proved it
+    /// holds its key, a public client by its id, or the default client. A `client_id` of the
+    /// API-key id form without its secret is `invalid_client`: a confidential client must
+    /// authenticate (RFC 6749 sections 2.3 and 3.2.1), and naming one is no proof of it.
+    pub async fn client_of(&self, client: &ClientAuth) -> Result<Client> {
+        match client {
+            ClientAuth::Anonymous => Ok(Client::Default),
+            ClientAuth::Public(id) if id.names_api_key() => {
+                audit("client_auth", "failure", "unauthenticated");
+                Err(Error::InvalidClient)
+            }
+            ClientAuth::Public(id) => Ok(Client::Public(id.clone())),
+            ClientAuth::Confidential(c) => {
+                let record = self.live_key(c.api_key(), "client_auth", Error::InvalidClient).await?;
+                audit("client_auth", "success", record.key_id.as_str());
+                Ok(Client::Confidential(record.key_id))
+            }
+        }
     }
 
     /// The live stored key that `key` presents, or `failure`.
@@ -232,13 +264,19 @@ impl Keygate {
     /// write (`Store::rotate_refresh`), and nothing that can fail comes after it: a dependency
     /// failure answers 503 with the presented token still live, so the client's retry succeeds
     /// instead of being taken for reuse.
+    ///
+    /// This is the default client's refresh (a login that named no client, a browser session);
+    /// [`Keygate::refresh_for_client`] is any client's.
     pub async fn refresh(&self, presented: &str) -> Result<TokenPair> {
-        self.refresh_for_client(presented, None).await
+        self.refresh_for_client(presented, &Client::Default).await
     }
 
-    /// [`Keygate::refresh`] for a client that named itself: a token issued to another client
-    /// is `invalid_grant` (RFC 6749 section 6), and stays live.
-    pub async fn refresh_for_client(&self, presented: &str, client: Option<&ClientId>) -> Result<TokenPair> {
+    /// [`Keygate::refresh`] by `client` (authenticated by [`Keygate::client_of`]): a token
+    /// refreshes only for the client it was issued to (RFC 6749 section 6). A confidential
+    /// client's token without that client's authentication is `invalid_client`; presented by
+    /// another client, `IssuedToAnotherClient`. Either way nothing is written: the token stays
+    /// live and its family unrevoked.
+    pub async fn refresh_for_client(&self, presented: &str, client: &Client) -> Result<TokenPair> {
         let now = now();
         let Some(token) = RefreshToken::parse(presented) else {
             return Err(Error::InvalidGrant);
@@ -259,9 +297,10 @@ impl Keygate {
             audit("refresh", "failure", "invalid");
             return Err(Error::InvalidGrant);
         };
-        if client.is_some_and(|c| c.as_str() != family.client_id) {
-            audit("refresh", "failure", "other_client");
-            return Err(Error::InvalidGrant);
+        // A dead family answers alike for every client; any other is checked against its
+        // client before anything is written, reuse detection included.
+        if decision != Decision::Reject {
+            bound_to(client, &family)?;
         }
         match decision {
             Decision::Reject => {

@@ -7,7 +7,9 @@
 //! Every imported line is parsed into domain types first, so a damaged or hand-edited file is
 //! refused line by line, and an existing username, email or key id is never overwritten.
 
-use crate::domain::{Account, ApiKeyRecord, Email, KeyId, PasswordHash, Roles, TokenHash, UnixTime, UserId, Username};
+use crate::domain::{
+    Account, ApiKeyName, ApiKeyRecord, Email, KeyId, PasswordHash, Roles, TokenHash, UnixTime, UserId, Username,
+};
 use crate::ports::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -166,12 +168,9 @@ fn record(line: Line) -> Result<Option<Record>, LineError> {
             if !valid_hash(&secret_hash) {
                 return Err(LineError::Invalid("secret_hash is not a SHA-256 hex digest"));
             }
-            if name.is_empty() || name.chars().count() > 100 {
-                return Err(LineError::Invalid("name is empty or longer than 100 characters"));
-            }
             Ok(Some(Record::ApiKey(ApiKeyRecord {
                 key_id: KeyId::parse(&key_id).ok_or(LineError::Invalid("key_id is not a keygate key id"))?,
-                name,
+                name: ApiKeyName::parse(&name).map_err(invalid)?.into_string(),
                 roles: Roles::parse(&roles).map_err(invalid)?,
                 secret_hash: TokenHash::from_stored(secret_hash),
                 created_at,
