@@ -135,7 +135,7 @@ fn account_of(item: &Item) -> Result<Account, StoreError> {
     let corrupt = |e: crate::domain::Invalid| StoreError::Corrupt(e.to_string());
     Ok(Account {
         user_id: UserId::from_stored(r.str("user_id")?),
-        username: Username::parse(&r.str("username")?).map_err(corrupt)?,
+        username: Username::from_stored(&r.str("username")?).map_err(corrupt)?,
         email: r
             .opt_str("email")
             .map(|e| Email::parse(&e))

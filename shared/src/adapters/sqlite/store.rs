@@ -125,7 +125,7 @@ impl AccountRow {
     fn into_account(self) -> Result<Account, StoreError> {
         Ok(Account {
             user_id: UserId::from_stored(self.user_id),
-            username: Username::parse(&self.username).map_err(corrupt)?,
+            username: Username::from_stored(&self.username).map_err(corrupt)?,
             email: self.email.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
             roles: roles_of(&self.roles)?,
             disabled: self.disabled,
