@@ -75,6 +75,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Username, Invalid> {
         let username = Username::from_stored(raw)?;
         if UsernameCaseMapped::new().enforce(username.as_str()).is_err() {
+            // `.ci/schemathesis_hooks.py` tells this refusal by its message's start.
             return Err(Invalid(
                 "username may hold only letters, digits and printable ASCII symbols (no spaces, no invisible characters)",
             ));
