@@ -237,6 +237,8 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("public keys published in {table}: {}", jwks.keys.len());
+            let claimed = store.claim_skeletons().await.map_err(|e| e.to_string())?;
+            println!("username skeletons claimed in {table}: {claimed} (accounts created before they were kept)");
             Ok(())
         }
         Command::User(UserCommand::Add(u)) => {

@@ -21,7 +21,8 @@ use std::sync::Arc;
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness condition failed (username or email taken, id reused).
+    /// A uniqueness condition failed (username, its confusable skeleton or email taken, id
+    /// reused). The text names what was taken ([`CONFUSABLE`] for a look-alike username).
     #[error("conflict: {0}")]
     Conflict(&'static str),
     /// The backing service is unreachable, throttling or failing. Maps to 503.
@@ -31,6 +32,10 @@ pub enum StoreError {
     #[error("corrupt stored item: {0}")]
     Corrupt(String),
 }
+
+/// What [`StoreError::Conflict`] names when a new username's confusable skeleton
+/// ([`UsernameSkeleton`](crate::domain::UsernameSkeleton)) is an existing account's.
+pub const CONFUSABLE: &str = "a username that looks the same";
 
 /// Window and limit for password-reset deliveries per account.
 pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = 900;
@@ -50,7 +55,8 @@ pub trait Inventory: Send + Sync {
 /// Accounts, API keys, refresh-token families, reset tokens, invitations and throttling counters.
 #[async_trait]
 pub trait Store: Inventory + Send + Sync {
-    /// Creates an account. `Conflict` if the username key (or the email key) is taken.
+    /// Creates an account. `Conflict` if the username key, the username's confusable skeleton
+    /// (that of any account created since skeletons are kept) or the email key is taken.
     async fn create_account(&self, account: &Account) -> Result<(), StoreError>;
     /// The account with this username key.
     async fn account(&self, key: &UsernameKey) -> Result<Option<Account>, StoreError>;
@@ -170,8 +176,9 @@ pub trait Store: Inventory + Send + Sync {
     /// Atomically redeems a token: if record `id` exists, its token hash equals `hash` and it is
     /// unexpired at `now`, creates `account` exactly as `create_account` does and deletes the
     /// record, in one atomic step: `Ok(true)`. `Ok(false)` if the record is absent, expired or has
-    /// another hash (nothing changes). `Err(Conflict)` if the username or e-mail key is taken:
-    /// nothing changes, the record stays. Of N concurrent calls at most one returns `Ok(true)`.
+    /// another hash (nothing changes). `Err(Conflict)` if the username key, its skeleton or the
+    /// e-mail key is taken: nothing changes, the record stays. Of N concurrent calls at most one
+    /// returns `Ok(true)`.
     async fn redeem_invitation(
         &self,
         id: &InvitationId,

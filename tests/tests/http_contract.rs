@@ -2258,3 +2258,70 @@ async fn share_links_respect_the_route_policy_the_limit_and_their_creators_stand
     let all = t.call(Method::GET, "/auth/share/revoked", &[], "").await.body;
     assert_eq!(all["revoked"].as_array().unwrap().len(), 3, "{all}");
 }
+
+/// Section 12: new usernames follow RFC 8265's UsernameCaseMapped profile and may not look like
+/// a taken one (Unicode TR39 skeletons). Invisible, bidi-control and space characters: 400
+/// `invalid_request`, the name not echoed; look-alikes of `admin`: 409 `conflict`; through the
+/// admin API and through `/auth/register/complete` (whose token stays usable after a refusal).
+#[tokio::test]
+async fn invisible_characters_and_look_alike_usernames_are_refused() {
+    let t = setup(&[
+        ("KEYGATE_REGISTRATION", "open"),
+        ("KEYGATE_REGISTER_URL", "https://app.example.com/join?t={token}"),
+    ])
+    .await;
+    t.user("admin", &["admin"], None).await;
+    let a = format!(
+        "Bearer {}",
+        t.login("admin", PW).await.body["access_token"].as_str().unwrap()
+    );
+    let h = [("content-type", "application/json"), ("authorization", a.as_str())];
+    let create = |username: &str| json!({"username": username, "password": PW, "roles": []}).to_string();
+
+    for bad in [
+        "admin\u{200b}",
+        "ad\u{200b}min",
+        "\u{202e}nimda",
+        "ad\u{2066}min\u{2069}",
+        "ad\u{feff}min",
+        "ad min",
+    ] {
+        let r = t.call(Method::POST, "/admin/users", &h, &create(bad)).await;
+        assert_error(&r, 400, "invalid_request");
+        let text = r.body["error_description"].as_str().unwrap();
+        assert!(!text.contains("min") && !text.contains("nimda"), "{bad:?}: {text}");
+    }
+    for alike in ["\u{430}dmin", "adm\u{131}n", "\u{410}DMIN"] {
+        let r = t.call(Method::POST, "/admin/users", &h, &create(alike)).await;
+        assert_error(&r, 409, "conflict");
+    }
+    let fine = t.call(Method::POST, "/admin/users", &h, &create("admin2")).await;
+    assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.body);
+    assert_eq!(t.login("admin", PW).await.status, 200);
+
+    assert_eq!(
+        t.post("/auth/register", json!({"email": "new@example.com"}))
+            .await
+            .status,
+        202
+    );
+    let token = t.outbox_lines()[0]["token"].as_str().unwrap().to_owned();
+    let complete = |username: &str| json!({"token": token, "username": username, "password": NEW_PW});
+    assert_error(
+        &t.post("/auth/register/complete", complete("\u{430}dmin")).await,
+        409,
+        "conflict",
+    );
+    assert_error(
+        &t.post("/auth/register/complete", complete("adm\u{131}n2")).await,
+        409,
+        "conflict",
+    );
+    assert_error(
+        &t.post("/auth/register/complete", complete("admin\u{200b}")).await,
+        400,
+        "invalid_request",
+    );
+    let r = t.post("/auth/register/complete", complete("newbie")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+}

@@ -3,6 +3,7 @@
 //! four connections, each acting as another process on the data directory would, so SQLite's
 //! locks (not an in-process mutex) decide its races.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
@@ -15,7 +16,7 @@ use keygate_shared::domain::{
     InvitationRecord, InvitationToken, PasswordHash, RefreshToken, ResetRecord, ResetToken, Roles, RotateOutcome,
     UserId, Username, UsernameKey,
 };
-use keygate_shared::ports::{Store, StoreError};
+use keygate_shared::ports::{Inventory, Store, StoreError};
 use keygate_tests::tempdir::TempDir;
 use std::sync::Arc;
 
@@ -72,6 +73,7 @@ conformance!(
     share_links_list_revoke_and_expire,
     an_account_holds_at_most_its_limit_of_shares_revoked_ones_included,
     revoking_a_creators_shares_lists_every_one_of_them,
+    a_username_that_looks_like_a_taken_one_is_a_conflict,
 );
 
 fn account(name: &str, email: Option<&str>) -> Account {
@@ -88,6 +90,49 @@ fn account(name: &str, email: Option<&str>) -> Account {
         created_at: t,
         updated_at: t,
     }
+}
+
+/// `admin` taken: its look-alikes (Cyrillic `а`, dotless `ı`, Cyrillic capitals) are refused by
+/// `create_account` and `redeem_invitation`, leave nothing behind (their e-mail stays free, the
+/// invitation redeemable), and a name that only resembles it in part is accepted.
+async fn a_username_that_looks_like_a_taken_one_is_a_conflict(s: Arc<dyn Store>) {
+    let admin = account("admin", Some("admin@example.org"));
+    s.create_account(&admin).await.unwrap();
+    for alike in ["\u{430}dmin", "adm\u{131}n", "\u{410}DMIN"] {
+        let a = account(alike, Some("alike@example.org"));
+        assert!(
+            matches!(s.create_account(&a).await, Err(StoreError::Conflict(_))),
+            "{alike:?}"
+        );
+        assert!(s.account(a.key()).await.unwrap().is_none(), "{alike:?}");
+    }
+    assert!(
+        s.account_by_email(&Email::parse("alike@example.org").unwrap().key())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "alike@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    let alike = invited_account(&rec, "\u{430}dm\u{131}n");
+    assert!(matches!(
+        s.redeem_invitation(tok.id(), &tok.hash(), t, &alike).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.account(alike.key()).await.unwrap().is_none());
+    assert_eq!(s.invitation(tok.id(), t).await.unwrap().unwrap(), rec);
+
+    // Not look-alikes: accepted, the first by the invitation, then claiming its own skeleton.
+    let admins = invited_account(&rec, "admins");
+    assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &admins).await.unwrap());
+    s.create_account(&account("adm1n", None)).await.unwrap();
+    assert!(matches!(
+        s.create_account(&account("\u{430}dmins", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.account(admin.key()).await.unwrap().unwrap(), admin);
 }
 
 fn family(a: &Account, t0: i64, ttl: i64) -> (Family, RefreshToken) {
@@ -887,11 +932,12 @@ async fn sqlite_a_version_1_database_upgrades() {
         let s = SqliteStore::new(Db::open(&data).unwrap());
         s.create_account(&old).await.unwrap();
     }
-    // Back to version 1: versions 2 and 3 only added these.
+    // Back to version 1: versions 2 to 4 only added these.
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     conn.execute_batch(
         "DROP INDEX invitations_by_kind; DROP TABLE invitations; DROP TABLE registration_deliveries;
          DROP INDEX shares_by_creator; DROP INDEX shares_revoked; DROP TABLE shares;
+         DROP TABLE username_skeletons;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -900,9 +946,14 @@ async fn sqlite_a_version_1_database_upgrades() {
     let s = SqliteStore::new(Db::open(&data).unwrap());
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (3, 3));
+    assert_eq!((version, SCHEMA_VERSION), (4, 4));
     drop(conn);
     assert_eq!(s.account(old.key()).await.unwrap().unwrap(), old);
+    // The upgrade claimed the old account's skeleton: a look-alike (Cyrillic `е`) is refused.
+    assert!(matches!(
+        s.create_account(&account("v\u{435}teran", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
     let t = now();
     let (rec, tok) = invitation(InvitationKind::Invitation, "newcomer@example.org", &["user"], t, 600);
     s.put_invitation(&rec).await.unwrap();
@@ -910,6 +961,74 @@ async fn sqlite_a_version_1_database_upgrades() {
     let a = invited_account(&rec, "newcomer");
     assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
     assert!(s.allow_registration_delivery(&rec.email.key(), t).await.unwrap());
+}
+
+/// A version 3 database whose accounts include look-alikes created before skeletons were kept
+/// (`admin`, then `аdmin` with a Cyrillic `а`, written as keygate wrote them then): the upgrade
+/// keeps both, both still log in by their keys, and a new look-alike of either is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_look_alike_accounts_from_before_skeletons_survive_the_upgrade() {
+    let dir = TempDir::new("upgrade-alike");
+    let data = dir.path().join("data");
+    let (first, second) = (account("admin", None), account("b", None));
+    {
+        let s = SqliteStore::new(Db::open(&data).unwrap());
+        s.create_account(&first).await.unwrap();
+        s.create_account(&second).await.unwrap();
+    }
+    // Back to version 3, and `b` renamed `аdmin` as an older keygate could have stored it.
+    let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
+    conn.execute_batch(
+        "DROP TABLE username_skeletons;
+         UPDATE accounts SET username_key = '\u{430}dmin', username = '\u{430}dmin' WHERE username_key = 'b';
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let s = SqliteStore::new(Db::open(&data).unwrap());
+    assert_eq!(s.account(first.key()).await.unwrap().unwrap(), first);
+    let kept = s.account(&UsernameKey::of_any("\u{430}dmin")).await.unwrap().unwrap();
+    assert_eq!(kept.user_id, second.user_id);
+    assert_eq!(s.all_accounts().await.unwrap().len(), 2);
+    for alike in ["adm\u{131}n", "\u{430}dm\u{131}n"] {
+        assert!(
+            matches!(
+                s.create_account(&account(alike, None)).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{alike:?}"
+        );
+    }
+}
+
+/// DynamoDB: accounts created before skeletons were kept have no skeleton item; `keygate
+/// bootstrap`'s `claim_skeletons` writes them (once), and a look-alike is refused after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_claim_skeletons_covers_accounts_from_before_skeletons() {
+    let (sdk, table) = keygate_tests::aws::fresh_table().await;
+    let s = DynamoStore::new(&sdk, table.clone());
+    let admin = account("admin", None);
+    s.create_account(&admin).await.unwrap();
+    // As an older keygate left it: no skeleton item.
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let skeleton = admin.username.skeleton();
+    client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("SKELETON#{}", skeleton.as_str())))
+        .key("sk", AttributeValue::S("SKELETON".into()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(s.claim_skeletons().await.unwrap(), 1);
+    assert_eq!(s.claim_skeletons().await.unwrap(), 0);
+    assert!(matches!(
+        s.create_account(&account("\u{430}dmin", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.account(admin.key()).await.unwrap().unwrap(), admin);
 }
 
 fn share(by: &UserId, resource: &str, created_at: i64, expires_at: i64) -> ShareRecord {

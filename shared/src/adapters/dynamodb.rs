@@ -5,6 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | account | `USER#<username key>` | `ACCOUNT` | user_id, username, email, roles, disabled, password_hash, session_epoch, reset_epoch (absent: 0), created_at, updated_at |
 //! | email index | `EMAIL#<email key>` | `EMAIL` | username_key (written with the account in one transaction) |
+//! | username skeleton | `SKELETON#<skeleton>` | `SKELETON` | username_key (the confusable skeleton of the username, Unicode TR39; written with the account in one transaction) |
 //! | login failures | `USER#<username key>` | `LOCK` | count, last_failure_at, ttl |
 //! | reset deliveries | `USER#<username key>` | `RESETRATE` | window_start, count, ttl |
 //! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
@@ -27,9 +28,9 @@ use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, Email, EmailKey, Family, FamilyId, InvitationId, InvitationKind,
     InvitationRecord, KeyId, PasswordHash, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username,
-    UsernameKey,
+    UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{CONFUSABLE, Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -66,6 +67,13 @@ fn key(pk: String, sk: &str) -> Item {
 
 fn user_pk(k: &UsernameKey) -> String {
     format!("USER#{}", k.as_str())
+}
+
+/// The item that claims a username's skeleton for the account with key `k`.
+fn skeleton_item(skeleton: &UsernameSkeleton, k: &UsernameKey) -> Item {
+    let mut item = key(format!("SKELETON#{}", skeleton.as_str()), "SKELETON");
+    item.insert("username_key".into(), s(k.as_str()));
+    item
 }
 
 struct Read<'a>(&'a Item);
@@ -135,7 +143,7 @@ fn account_of(item: &Item) -> Result<Account, StoreError> {
     let corrupt = |e: crate::domain::Invalid| StoreError::Corrupt(e.to_string());
     Ok(Account {
         user_id: UserId::from_stored(r.str("user_id")?),
-        username: Username::parse(&r.str("username")?).map_err(corrupt)?,
+        username: Username::from_stored(&r.str("username")?).map_err(corrupt)?,
         email: r
             .opt_str("email")
             .map(|e| Email::parse(&e))
@@ -277,6 +285,16 @@ enum Transacted {
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
+/// What was taken when the items of [`DynamoStore::account_puts`], from index `first` of a
+/// cancelled transaction, were refused: the first of them whose condition failed.
+fn taken(codes: &[String], first: usize) -> Option<&'static str> {
+    ["username", CONFUSABLE, "email"]
+        .into_iter()
+        .enumerate()
+        .find(|(i, _)| codes.get(first + i).is_some_and(|c| c == CONDITION_FAILED))
+        .map(|(_, what)| what)
+}
+
 fn put_item(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
     Put::builder()
         .table_name(table)
@@ -323,6 +341,34 @@ impl DynamoStore {
         }
     }
 
+    /// Claims the username skeleton of every account that has no claim yet (accounts created
+    /// before skeletons were kept), oldest first; where two existing accounts look alike, both
+    /// stay and the older holds the claim. Idempotent; `keygate bootstrap` runs it. Returns the
+    /// claims written. Not on any request path: it scans the table.
+    pub async fn claim_skeletons(&self) -> Result<u64, StoreError> {
+        let now = crate::domain::time::now();
+        let mut accounts = self
+            .scan_kind("ACCOUNT")
+            .await?
+            .iter()
+            .filter(|i| !Read(i).expired(now))
+            .map(account_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        accounts.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
+        let mut claimed = 0;
+        for a in &accounts {
+            match self
+                .put_new(skeleton_item(&a.username.skeleton(), a.key()), CONFUSABLE)
+                .await
+            {
+                Ok(()) => claimed += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(claimed)
+    }
+
     /// A store on `table`. Makes no call until used.
     pub fn new(sdk: &SdkConfig, table: String) -> DynamoStore {
         DynamoStore {
@@ -366,14 +412,18 @@ impl DynamoStore {
         }
     }
 
-    /// The transaction items that create an account: the account item and, with an e-mail,
-    /// its index item, each on condition that its key is free (as `create_account` writes them).
+    /// The transaction items that create an account: the account item, its username's skeleton
+    /// item and, with an e-mail, its index item, in this order, each on condition that its key
+    /// is free (as `create_account` writes them).
     fn account_puts(&self, account: &Account) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let mut items = vec![put_item(
-            &self.table,
-            account_item(account),
-            "attribute_not_exists(pk)",
-        )?];
+        let mut items = vec![
+            put_item(&self.table, account_item(account), "attribute_not_exists(pk)")?,
+            put_item(
+                &self.table,
+                skeleton_item(&account.username.skeleton(), account.key()),
+                "attribute_not_exists(pk)",
+            )?,
+        ];
         if let Some(e) = &account.email {
             let mut idx = key(format!("EMAIL#{}", e.key().as_str()), "EMAIL");
             idx.insert("username_key".into(), s(account.key().as_str()));
@@ -519,23 +569,14 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
-        let items = self.account_puts(account)?;
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => {
-                    let reasons = t.cancellation_reasons();
-                    let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-                    if failed(1) && !failed(0) {
-                        Err(StoreError::Conflict("email"))
-                    } else if failed(0) || reasons.is_empty() {
-                        Err(StoreError::Conflict("username"))
-                    } else {
-                        Err(StoreError::Unavailable("the account transaction was cancelled".into()))
-                    }
-                }
-                _ => Err(unavailable(e)),
-            },
+        let codes = match self.transact(self.account_puts(account)?).await? {
+            Transacted::Committed => return Ok(()),
+            Transacted::Cancelled(codes) => codes,
+        };
+        match taken(&codes, 0) {
+            Some(what) => Err(StoreError::Conflict(what)),
+            None if codes.is_empty() => Err(StoreError::Conflict("username")),
+            None => Err(StoreError::Unavailable("the account transaction was cancelled".into())),
         }
     }
 
@@ -1237,13 +1278,10 @@ impl Store for DynamoStore {
             Transacted::Committed => return Ok(true),
             Transacted::Cancelled(codes) => codes,
         };
-        let failed = |i: usize| codes.get(i).is_some_and(|c| c == CONDITION_FAILED);
-        if failed(0) {
+        if codes.first().is_some_and(|c| c == CONDITION_FAILED) {
             Ok(false)
-        } else if failed(2) {
-            Err(StoreError::Conflict("username"))
-        } else if failed(3) {
-            Err(StoreError::Conflict("email"))
+        } else if let Some(what) = taken(&codes, 2) {
+            Err(StoreError::Conflict(what))
         } else if codes.is_empty() {
             // No reasons given: read what stands in the way.
             let redeemable = self
@@ -1254,8 +1292,12 @@ impl Store for DynamoStore {
                 Ok(false)
             } else if self.account(account.key()).await?.is_some() {
                 Err(StoreError::Conflict("username"))
-            } else {
+            } else if let Some(e) = &account.email
+                && self.account_by_email(&e.key()).await?.is_some()
+            {
                 Err(StoreError::Conflict("email"))
+            } else {
+                Err(StoreError::Conflict(CONFUSABLE))
             }
         } else {
             Err(StoreError::Unavailable(format!(

@@ -7,9 +7,9 @@ use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ShareId, ShareRecord};
 use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
-    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey,
+    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{CONFUSABLE, Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use std::collections::HashMap;
@@ -19,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 struct Data {
     accounts: HashMap<UsernameKey, Account>,
     emails: HashMap<EmailKey, UsernameKey>,
+    skeletons: HashMap<UsernameSkeleton, UsernameKey>,
     failures: HashMap<UsernameKey, Failures>,
     api_keys: HashMap<KeyId, ApiKeyRecord>,
     families: HashMap<FamilyId, Family>,
@@ -36,12 +37,17 @@ impl Data {
         if self.accounts.contains_key(account.key()) {
             return Err(StoreError::Conflict("username"));
         }
+        let skeleton = account.username.skeleton();
+        if self.skeletons.contains_key(&skeleton) {
+            return Err(StoreError::Conflict(CONFUSABLE));
+        }
         if let Some(email) = &account.email {
             if self.emails.contains_key(&email.key()) {
                 return Err(StoreError::Conflict("email"));
             }
             self.emails.insert(email.key(), account.key().clone());
         }
+        self.skeletons.insert(skeleton, account.key().clone());
         self.accounts.insert(account.key().clone(), account.clone());
         Ok(())
     }

@@ -29,7 +29,7 @@ pub use refresh::{Decision, Family, FamilyId, Preview, RotateOutcome};
 pub use roles::{Role, Roles};
 pub use secret::{ApiKey, KeyId, RefreshToken, ResetToken, TokenHash};
 pub use time::UnixTime;
-pub use username::{Username, UsernameKey};
+pub use username::{Username, UsernameKey, UsernameSkeleton};
 
 /// A value that failed to parse into a domain type. The message is safe to show to clients:
 /// it never contains the rejected value.

@@ -1,14 +1,21 @@
-//! Usernames: shown as given (NFKC-normalized), compared by a key that is also case-folded.
+//! Usernames: accepted by RFC 8265's UsernameCaseMapped profile (PRECIS), shown as given
+//! (NFKC-normalized), compared by a key that is also case-folded, and kept apart from look-alikes
+//! by the confusable skeleton (Unicode TR39) of that key.
 
 use super::Invalid;
+use precis_profiles::UsernameCaseMapped;
+use precis_profiles::precis_core::profile::Profile;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest username, in characters.
 pub const MAX_USERNAME_CHARS: usize = 128;
 
-/// A valid username: NFKC-normalized, 1 to 128 characters, no control characters, no `:`
-/// (HTTP Basic's separator), no leading or trailing white space.
+/// A valid username: NFKC-normalized, 1 to 128 characters, no `:` (HTTP Basic's separator), and
+/// accepted by RFC 8265's UsernameCaseMapped profile: letters, digits and printable ASCII, no
+/// spaces, no control, format or invisible characters (zero-width space, bidi controls), the
+/// bidi rule of RFC 5893. Accounts stored before that profile applied are read back with the
+/// older rules ([`Username::from_stored`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Username {
@@ -44,9 +51,42 @@ fn fold(nfkc: &str) -> String {
     nfkc.to_lowercase().nfkc().collect()
 }
 
+/// The confusable skeleton (Unicode TR39, section 4) of a username's key. Two usernames whose
+/// skeletons are equal look alike (`admin` and `аdmin` with a Cyrillic `а`, `admın` with a
+/// dotless `ı`); a new account's skeleton must not be one an existing account has. Taken of the
+/// case-folded key, so that case does not hide a look-alike (`АDMIN` in Cyrillic and `admin`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UsernameSkeleton(String);
+
+impl UsernameSkeleton {
+    /// The skeleton of a username key (also of a stored one, whatever rules it was made under).
+    pub fn of(key: &UsernameKey) -> UsernameSkeleton {
+        UsernameSkeleton(unicode_security::skeleton(key.as_str()).collect())
+    }
+
+    /// The skeleton as text (used as a storage key).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Username {
-    /// Parses and normalizes a username.
+    /// Parses and normalizes a new username (the rules of [`Username`]).
     pub fn parse(raw: &str) -> Result<Username, Invalid> {
+        let username = Username::from_stored(raw)?;
+        if UsernameCaseMapped::new().enforce(username.as_str()).is_err() {
+            // `.ci/schemathesis_hooks.py` tells this refusal by its message's start.
+            return Err(Invalid(
+                "username may hold only letters, digits and printable ASCII symbols (no spaces, no invisible characters)",
+            ));
+        }
+        Ok(username)
+    }
+
+    /// Rebuilds a username read back from storage, or from an export of another keygate: the
+    /// rules before RFC 8265 applied (NFKC, 1 to 128 characters, no control characters, no `:`,
+    /// no leading or trailing white space), so accounts created under them keep working.
+    pub fn from_stored(raw: &str) -> Result<Username, Invalid> {
         let display: String = raw.nfkc().collect();
         let chars = display.chars().count();
         if chars == 0 {
@@ -73,6 +113,11 @@ impl Username {
     /// The comparison key.
     pub fn key(&self) -> &UsernameKey {
         &self.key
+    }
+
+    /// The confusable skeleton of the key.
+    pub fn skeleton(&self) -> UsernameSkeleton {
+        UsernameSkeleton::of(&self.key)
     }
 }
 
@@ -118,8 +163,76 @@ mod tests {
     fn rejects_bad_usernames() {
         for bad in ["", " alice", "alice ", "a:b", "a\u{0}b", "a\nb"] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
+            assert!(Username::from_stored(bad).is_err(), "{bad:?}");
         }
         assert!(Username::parse(&"x".repeat(129)).is_err());
         assert!(Username::parse(&"x".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn new_usernames_follow_the_username_case_mapped_profile() {
+        let refused = [
+            "admin\u{200b}", // zero-width space
+            "\u{200b}admin", // zero-width space, leading
+            "ad\u{200d}min", // zero-width joiner outside its context
+            "ad\u{00ad}min", // soft hyphen
+            "ad\u{2060}min", // word joiner
+            "\u{202e}nimda", // right-to-left override
+            "ad\u{2066}min", // left-to-right isolate
+            "ad\u{2069}min", // pop directional isolate
+            "ad\u{200e}min", // left-to-right mark
+            "ad\u{feff}min", // zero-width no-break space
+            "ad min",        // space
+            "ad\u{00a0}min", // no-break space (NFKC: a space)
+            "ad\u{3000}min", // ideographic space
+            "ad\tmin",       // tab
+        ];
+        for bad in refused {
+            let e = Username::parse(bad).unwrap_err();
+            assert!(
+                !e.0.contains("admin") && !e.0.contains("nimda"),
+                "the message echoes the input"
+            );
+        }
+        for good in [
+            "admin",
+            "Alice",
+            "ann.lee-2_x@example.com",
+            "jörg",
+            "мария",
+            "ｊｏｅ",
+            "李小龙",
+            "שלום",
+        ] {
+            assert!(Username::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_stored_under_the_older_rules_still_read() {
+        let legacy = Username::from_stored("ann lee").unwrap();
+        assert_eq!(legacy.key(), &UsernameKey::of_any("Ann Lee"));
+        assert!(Username::parse("ann lee").is_err());
+        // The key is derived as before: stored keys and logins keep matching.
+        assert_eq!(
+            Username::from_stored("admin\u{200b}").unwrap().key().as_str(),
+            "admin\u{200b}"
+        );
+    }
+
+    #[test]
+    fn look_alikes_share_a_skeleton() {
+        let admin = Username::parse("admin").unwrap().skeleton();
+        for alike in ["аdmin", "admın", "АDMIN", "Admin", "ａｄｍｉｎ"] {
+            assert_eq!(Username::parse(alike).unwrap().skeleton(), admin, "{alike:?}");
+        }
+        for other in ["admins", "adm1n", "bdmin"] {
+            assert_ne!(Username::parse(other).unwrap().skeleton(), admin, "{other:?}");
+        }
+        // A name stored before the profile applied has a skeleton too, invisible characters
+        // dropped (TR39 removes default-ignorable code points).
+        let legacy = Username::from_stored("admin\u{200b}").unwrap();
+        assert_eq!(legacy.skeleton(), admin);
+        assert_eq!(UsernameSkeleton::of(legacy.key()), admin);
     }
 }

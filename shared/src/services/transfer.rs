@@ -6,6 +6,9 @@
 //!
 //! Every imported line is parsed into domain types first, so a damaged or hand-edited file is
 //! refused line by line, and an existing username, email or key id is never overwritten.
+//! Usernames are read as stored accounts are (`Username::from_stored`), so accounts created
+//! before RFC 8265's profile applied still move; the target store still refuses one that looks
+//! like an account it holds (the username's skeleton).
 
 use crate::domain::{
     Account, ApiKeyName, ApiKeyRecord, Email, KeyId, PasswordHash, Roles, TokenHash, UnixTime, UserId, Username,
@@ -90,7 +93,8 @@ pub async fn export(store: &dyn Store) -> Result<Vec<Line>, StoreError> {
 pub struct ImportReport {
     pub accounts_imported: u64,
     pub api_keys_imported: u64,
-    /// Lines refused because the username, email or key id already exists in the target.
+    /// Lines refused because the username (or a look-alike), email or key id already exists in
+    /// the target.
     pub duplicates_refused: u64,
     /// Lines refused because they do not parse (each is reported with its line number).
     pub invalid_refused: u64,
@@ -146,7 +150,7 @@ fn record(line: Line) -> Result<Option<Record>, LineError> {
             }
             Ok(Some(Record::Account(Box::new(Account {
                 user_id: UserId::from_stored(user_id),
-                username: Username::parse(&username).map_err(invalid)?,
+                username: Username::from_stored(&username).map_err(invalid)?,
                 email: email.as_deref().map(Email::parse).transpose().map_err(invalid)?,
                 roles: Roles::parse(&roles).map_err(invalid)?,
                 disabled,

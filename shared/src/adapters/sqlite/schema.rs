@@ -2,10 +2,12 @@
 //! SQLite's `user_version`. A database written by a newer keygate (a higher version than this
 //! build knows) is refused, never downgraded or half-read.
 
-use rusqlite::{Connection, TransactionBehavior};
+use crate::domain::{UsernameKey, UsernameSkeleton};
+use rusqlite::{Connection, TransactionBehavior, params};
 
-/// The migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-/// Never edit a released migration: add the next one.
+/// The migrations, in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`
+/// (its SQL, then the step of [`FILLS`] for the same version, if any). Never edit a released
+/// migration: add the next one.
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, throttling counters, API keys, refresh families, reset tokens, published
     // keys and the local signing keys. Times are Unix seconds; roles are JSON arrays.
@@ -107,7 +109,39 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX shares_by_creator ON shares (shared_by, created_at);
     CREATE INDEX shares_revoked ON shares (revoked, expires_at);
     "#,
+    // 4: the confusable skeletons (Unicode TR39) of usernames, one row per skeleton claimed by
+    // an account; a new account whose skeleton is claimed is refused. Filled for the accounts
+    // already there by `claim_skeletons`: where two of them look alike, both stay and the older
+    // holds the claim.
+    r#"
+    CREATE TABLE username_skeletons (
+        skeleton      TEXT PRIMARY KEY NOT NULL,
+        username_key  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
+
+/// A migration step that SQL alone cannot do, run in the same transaction after the SQL of
+/// the migration to the version it names.
+type Fill = fn(&Connection) -> rusqlite::Result<()>;
+
+/// The steps of [`Fill`], by the version they complete.
+const FILLS: &[(i64, Fill)] = &[(4, claim_skeletons)];
+
+/// Version 4: every existing account claims its username's skeleton, oldest first; a skeleton
+/// already claimed (two existing accounts that look alike) is left to the first.
+fn claim_skeletons(tx: &Connection) -> rusqlite::Result<()> {
+    let mut read = tx.prepare("SELECT username_key FROM accounts ORDER BY created_at, username_key")?;
+    let keys = read
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut claim = tx.prepare("INSERT OR IGNORE INTO username_skeletons (skeleton, username_key) VALUES (?1, ?2)")?;
+    for key in keys {
+        let skeleton = UsernameSkeleton::of(&UsernameKey::from_stored(key.clone()));
+        claim.execute(params![skeleton.as_str(), key])?;
+    }
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -136,6 +170,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
             return Ok(());
         };
         tx.execute_batch(step)?;
+        if let Some((_, fill)) = FILLS.iter().find(|(v, _)| *v == found + 1) {
+            fill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
     }
@@ -170,7 +207,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, VERSION);
-        assert_eq!(VERSION, 3);
+        assert_eq!(VERSION, 4);
         let names = tables(&conn);
         assert!(names.contains(&"invitations".to_owned()), "{names:?}");
         assert!(names.contains(&"registration_deliveries".to_owned()), "{names:?}");
@@ -183,6 +220,54 @@ mod tests {
             .unwrap();
         assert_eq!(kept, 2);
         // Migrating again is a no-op.
+        migrate(&mut conn).unwrap();
+    }
+
+    fn insert_account(conn: &Connection, key: &str, created_at: i64) {
+        conn.execute(
+            "INSERT INTO accounts (username_key, user_id, username, roles, disabled, password_hash,
+                session_epoch, reset_epoch, created_at, updated_at)
+             VALUES (?1, ?1, ?1, '[]', 0, 'x', 0, 0, ?2, ?2)",
+            params![key, created_at],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_3_database_claims_the_skeletons_of_its_accounts_and_keeps_look_alikes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&MIGRATIONS[..3].concat()).unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        // Created before skeletons were kept: `admin`, a Cyrillic `аdmin` after it, and `bob`.
+        insert_account(&conn, "admin", 10);
+        insert_account(&conn, "\u{430}dmin", 20);
+        insert_account(&conn, "bob", 30);
+
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 4);
+        let accounts: i64 = conn
+            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(accounts, 3, "look-alike accounts both stay");
+        let mut stmt = conn
+            .prepare("SELECT skeleton, username_key FROM username_skeletons ORDER BY skeleton")
+            .unwrap();
+        let claims: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let admin = UsernameSkeleton::of(&UsernameKey::of_any("admin"));
+        let bob = UsernameSkeleton::of(&UsernameKey::of_any("bob"));
+        assert_eq!(
+            claims,
+            vec![
+                (admin.as_str().to_owned(), "admin".to_owned()),
+                (bob.as_str().to_owned(), "bob".to_owned())
+            ]
+        );
+        drop(stmt);
         migrate(&mut conn).unwrap();
     }
 

@@ -12,7 +12,7 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
     Username, UsernameKey,
 };
-use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{CONFUSABLE, Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -125,7 +125,7 @@ impl AccountRow {
     fn into_account(self) -> Result<Account, StoreError> {
         Ok(Account {
             user_id: UserId::from_stored(self.user_id),
-            username: Username::parse(&self.username).map_err(corrupt)?,
+            username: Username::from_stored(&self.username).map_err(corrupt)?,
             email: self.email.as_deref().map(Email::parse).transpose().map_err(corrupt)?,
             roles: roles_of(&self.roles)?,
             disabled: self.disabled,
@@ -284,10 +284,19 @@ fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
-/// `create_account` inside a write transaction: the uniqueness checks, then the insert.
+/// `create_account` inside a write transaction: the uniqueness checks, then the insert and
+/// the claim of the username's skeleton.
 fn insert_new_account(tx: &Connection, a: &Account) -> Result<(), StoreError> {
     if exists(tx, "SELECT 1 FROM accounts WHERE username_key = ?1", a.key().as_str())? {
         return Err(StoreError::Conflict("username"));
+    }
+    let skeleton = a.username.skeleton();
+    if exists(
+        tx,
+        "SELECT 1 FROM username_skeletons WHERE skeleton = ?1",
+        skeleton.as_str(),
+    )? {
+        return Err(StoreError::Conflict(CONFUSABLE));
     }
     if let Some(email) = &a.email
         && exists(tx, "SELECT 1 FROM accounts WHERE email_key = ?1", email.key().as_str())?
@@ -297,6 +306,8 @@ fn insert_new_account(tx: &Connection, a: &Account) -> Result<(), StoreError> {
     if exists(tx, "SELECT 1 FROM accounts WHERE user_id = ?1", a.user_id.as_str())? {
         return Err(StoreError::Conflict("user id"));
     }
+    tx.prepare_cached("INSERT INTO username_skeletons (skeleton, username_key) VALUES (?1, ?2)")?
+        .execute(params![skeleton.as_str(), a.key().as_str()])?;
     write_account(tx, a)
 }
 
