@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod client;
+pub mod device_cookie;
 pub mod invitation;
 pub mod keys;
 pub mod lockout;

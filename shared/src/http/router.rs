@@ -245,7 +245,9 @@ async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
                 "a request body or HTTP Basic credentials are required",
             ));
         };
-        return Ok(tokens(&app.password_login(&user, &pass, None).await?));
+        return Ok(tokens(
+            &app.password_login_from(&user, &pass, None, cookie::device(req)).await?,
+        ));
     };
     let r: TokenRequest = body::from_object(obj)?;
     let grant = required(&r.grant_type, "grant_type")?;
@@ -262,7 +264,7 @@ async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     )
     .map_err(|e| ApiError::invalid_request(e.0))?;
     let challenge = !matches!(&client, ClientAuth::Confidential(c) if c.method == ClientAuthMethod::Post);
-    let pair = grant_tokens(app, grant, &r, user_basic, client)
+    let pair = grant_tokens(app, grant, &r, user_basic, client, cookie::device(req))
         .await
         .map_err(|e| e.challenge_basic_client(challenge))?;
     Ok(tokens(&pair))
@@ -284,6 +286,7 @@ async fn grant_tokens(
     r: &TokenRequest,
     user_basic: Option<(String, String)>,
     client: ClientAuth,
+    device_cookie: Option<&str>,
 ) -> Result<TokenPair, ApiError> {
     Ok(match grant {
         "password" => {
@@ -292,7 +295,7 @@ async fn grant_tokens(
                 None => (required(&r.username, "username")?, required(&r.password, "password")?),
             };
             let client_id = client_id_of(app, client).await?;
-            app.password_login(user, pass, client_id.as_ref().map(ClientId::as_str))
+            app.password_login_from(user, pass, client_id.as_ref().map(ClientId::as_str), device_cookie)
                 .await?
         }
         "client_credentials" => match client {
@@ -353,13 +356,20 @@ async fn revoke(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(StatusCode::OK, &json!({})).no_store())
 }
 
-/// The answer that starts or continues a browser session: the body, and the cookie.
+/// The answer that starts or continues a browser session: the body, the session cookie, and
+/// after a login the device cookie.
 fn session_answer(s: &BrowserSession) -> Result<Response, ApiError> {
     let cookie = cookie::set_session(&s.cookie_token, s.max_age)
         .ok_or_else(|| Error::Unavailable("a refresh token is not a cookie value".into()))?;
-    Ok(Response::json(StatusCode::OK, &s.body)
+    let mut answer = Response::json(StatusCode::OK, &s.body)
         .no_store()
-        .with_header(header::SET_COOKIE, cookie))
+        .with_header(header::SET_COOKIE, cookie);
+    if let Some(device) = &s.device_cookie {
+        let device = cookie::set_device(device)
+            .ok_or_else(|| Error::Unavailable("a device cookie is not a cookie value".into()))?;
+        answer = answer.with_header(header::SET_COOKIE, device);
+    }
+    Ok(answer)
 }
 
 /// The checks every session route makes before anything else: the `Origin` (a foreign one is
@@ -395,7 +405,11 @@ async fn session_login(app: &Keygate, req: &Request) -> Result<Response, ApiErro
         return Err(Error::UnsupportedGrantType.into());
     }
     let session = app
-        .start_browser_session(required(&r.username, "username")?, required(&r.password, "password")?)
+        .start_browser_session(
+            required(&r.username, "username")?,
+            required(&r.password, "password")?,
+            cookie::device(req),
+        )
         .await?;
     session_answer(&session)
 }
