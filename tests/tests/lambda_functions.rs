@@ -260,6 +260,18 @@ async fn admin_function() {
         "revoked sessions are dead for refresh at once"
     );
 
+    // Strangers' wrong passwords lock bob out; the admin function unlocks him.
+    for _ in 0..6 {
+        assert!(env.app.password_login("bob", "not bob's password at all", None).await.is_err());
+    }
+    assert!(env.app.password_login("bob", "copper meadow signal 9", None).await.is_err());
+    let a = invoke(&mut f, with("admin-unlock-user.json", &admin)).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(
+        env.app.password_login("bob", "copper meadow signal 9", None).await.is_ok(),
+        "unlocked at once"
+    );
+
     let a = invoke(&mut f, with("admin-create-api-key.json", &admin)).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let key = a.body["api_key"].as_str().unwrap().to_owned();

@@ -101,7 +101,7 @@ fn route_of(path: &str) -> Option<(Route, &'static str)> {
         p => {
             let segments: Vec<&str> = p.strip_prefix("/admin/")?.split('/').collect();
             match segments.as_slice() {
-                ["users"] | ["users", _, "revoke-sessions"] | ["api-keys"] => (Route::Admin, "POST"),
+                ["users"] | ["users", _, "revoke-sessions" | "unlock"] | ["api-keys"] => (Route::Admin, "POST"),
                 ["users", _] => (Route::Admin, "PATCH"),
                 ["api-keys", _] => (Route::Admin, "DELETE"),
                 ["invitations"] => (Route::Invitations, "GET, POST"),
@@ -625,6 +625,10 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         }
         ["users", name, "revoke-sessions"] => {
             app.revoke_sessions(&percent_decode(name)?).await?;
+            Ok(Response::empty(StatusCode::NO_CONTENT))
+        }
+        ["users", name, "unlock"] => {
+            app.unlock_user(&percent_decode(name)?).await?;
             Ok(Response::empty(StatusCode::NO_CONTENT))
         }
         ["api-keys"] => {
