@@ -875,7 +875,11 @@ mod tests {
             (c.sub.as_str(), c.device_id.as_str()),
             ("u1", "0123456789abcdef0123456789abcdef")
         );
-        assert_eq!(v.verify(&device, NOW), Err(VerifyError::BadType), "a device cookie is no access token");
+        assert_eq!(
+            v.verify(&device, NOW),
+            Err(VerifyError::BadType),
+            "a device cookie is no access token"
+        );
         assert_eq!(v.verify_share(&device, NOW, 86_400), Err(VerifyError::BadType));
         let access = k.token(header(), claims());
         assert_eq!(
@@ -890,7 +894,10 @@ mod tests {
         };
         let cases: Vec<(String, VerifyError)> = vec![
             (with(&|c| c["exp"] = (NOW - 31).into()), VerifyError::Expired),
-            (with(&|c| c["exp"] = (NOW + 90_000).into()), VerifyError::LifetimeTooLong),
+            (
+                with(&|c| c["exp"] = (NOW + 90_000).into()),
+                VerifyError::LifetimeTooLong,
+            ),
             (with(&|c| c["iss"] = "https://other".into()), VerifyError::WrongIssuer),
             (with(&|c| c["sub"] = 7.into()), VerifyError::Malformed),
             (

@@ -107,7 +107,10 @@ impl T {
 
     /// A password login by HTTP Basic (no body) at `/auth/token`.
     async fn basic(&self, user: &str, pw: &str, device: Option<&str>) -> Resp {
-        let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}")));
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        );
         let cookie = device.map(cookie_header);
         let mut h = vec![("authorization", auth.as_str())];
         if let Some(c) = &cookie {
@@ -223,8 +226,18 @@ async fn strangers_lock_the_username_but_not_the_owners_browser() {
     // The owner's browser, by every password login: the session, the grant, HTTP Basic.
     let again = t.browser("ann", PW, Some(&device)).await;
     device_cookie(&again);
-    assert_status(&t.token("ann", PW, Some(&device)).await, 200, None, "the grant with the cookie");
-    assert_status(&t.basic("ann", PW, Some(&device)).await, 200, None, "Basic with the cookie");
+    assert_status(
+        &t.token("ann", PW, Some(&device)).await,
+        200,
+        None,
+        "the grant with the cookie",
+    );
+    assert_status(
+        &t.basic("ann", PW, Some(&device)).await,
+        200,
+        None,
+        "Basic with the cookie",
+    );
     // The owner's success cleared the device's counter only: strangers are still locked out.
     assert_locked(&t.token("ann", PW, None).await, "the username, still");
     assert_locked(&t.basic("ann", PW, None).await, "the username by Basic, still");
@@ -264,13 +277,22 @@ async fn forged_tampered_expired_or_other_accounts_cookies_count_on_the_username
     let mut expired = claims.clone();
     expired["iat"] = (claims["iat"].as_i64().unwrap() - 31_536_000 - 3600).into();
     expired["exp"] = (claims["iat"].as_i64().unwrap() - 3600).into();
-    let access = t.token("ann", PW, None).await.body["access_token"].as_str().unwrap().to_owned();
+    let access = t.token("ann", PW, None).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut flipped = s.as_bytes().to_vec();
     flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
     let cookies = [
         ("another device id, same signature", with_claims(&other_device)),
-        ("a broken signature", format!("{h}.{p}.{}", String::from_utf8(flipped).unwrap())),
-        ("signed by a key not published", foreign.sign_typed("device+jwt", &claims).unwrap()),
+        (
+            "a broken signature",
+            format!("{h}.{p}.{}", String::from_utf8(flipped).unwrap()),
+        ),
+        (
+            "signed by a key not published",
+            foreign.sign_typed("device+jwt", &claims).unwrap(),
+        ),
         ("expired", key.sign_typed("device+jwt", &expired).unwrap()),
         ("bob's", bob.clone()),
         ("an access token", access),
@@ -286,11 +308,21 @@ async fn forged_tampered_expired_or_other_accounts_cookies_count_on_the_username
     }
     assert_locked(&t.token("ann", PW, None).await, "the username took every failure");
     assert_status(&t.browser("ann", PW, Some(&ann)).await, 200, None, "ann's own device");
-    assert_status(&t.browser("bob", PW, Some(&bob)).await, 200, None, "bob's device, untouched");
+    assert_status(
+        &t.browser("bob", PW, Some(&bob)).await,
+        200,
+        None,
+        "bob's device, untouched",
+    );
     assert_status(&t.token("bob", PW, None).await, 200, None, "bob's username, untouched");
     // An unknown username with a real cookie: answered as any unknown username.
     for i in 0..5 {
-        assert_status(&t.token("ghost", WRONG, Some(&ann)).await, 401, Some("invalid_grant"), &format!("ghost {i}"));
+        assert_status(
+            &t.token("ghost", WRONG, Some(&ann)).await,
+            401,
+            Some("invalid_grant"),
+            &format!("ghost {i}"),
+        );
     }
     assert_locked(&t.token("ghost", WRONG, Some(&ann)).await, "ghost");
 }
@@ -323,17 +355,40 @@ async fn admins_unlock_a_username() {
     let t = setup().await;
     strangers_lock(&t, "ann").await;
     let root = t.root_token().await;
-    let bob = t.token("bob", PW, None).await.body["access_token"].as_str().unwrap().to_owned();
-    assert_status(&t.admin(&bob, "/admin/users/ann/unlock").await, 403, Some("insufficient_scope"), "no admin role");
-    assert_status(&t.admin("nope", "/admin/users/ann/unlock").await, 401, Some("invalid_token"), "no token");
+    let bob = t.token("bob", PW, None).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_status(
+        &t.admin(&bob, "/admin/users/ann/unlock").await,
+        403,
+        Some("insufficient_scope"),
+        "no admin role",
+    );
+    assert_status(
+        &t.admin("nope", "/admin/users/ann/unlock").await,
+        401,
+        Some("invalid_token"),
+        "no token",
+    );
     assert_locked(&t.token("ann", PW, None).await, "refused unlocks change nothing");
     let r = t.admin(&root, "/admin/users/ANN/unlock").await;
     assert_status(&r, 204, None, "unlock");
     assert_status(&t.token("ann", PW, None).await, 200, None, "unlocked");
-    assert_status(&t.admin(&root, "/admin/users/nobody/unlock").await, 404, Some("not_found"), "unknown user");
+    assert_status(
+        &t.admin(&root, "/admin/users/nobody/unlock").await,
+        404,
+        Some("not_found"),
+        "unknown user",
+    );
     let auth = format!("Bearer {root}");
     let r = t
-        .call(Method::GET, "/admin/users/ann/unlock", &[("authorization", auth.as_str())], "")
+        .call(
+            Method::GET,
+            "/admin/users/ann/unlock",
+            &[("authorization", auth.as_str())],
+            "",
+        )
         .await;
     assert_status(&r, 405, None, "GET");
     assert_eq!(r.headers[header::ALLOW], "POST");

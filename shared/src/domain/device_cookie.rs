@@ -66,7 +66,10 @@ mod tests {
         let d = DeviceId::generate();
         let bucket = d.failure_bucket();
         assert_eq!(bucket.as_str(), format!("device:{d}"));
-        assert!(super::super::Username::parse(bucket.as_str()).is_err(), "usernames cannot contain ':'");
+        assert!(
+            super::super::Username::parse(bucket.as_str()).is_err(),
+            "usernames cannot contain ':'"
+        );
         assert_ne!(bucket, DeviceId::generate().failure_bucket());
     }
 }

@@ -1,10 +1,9 @@
 //! Device cookies (contract section 12): minting one at a browser login, and reading one back
 //! to choose the failure counter of a password login.
 
-use super::{Keygate, Result};
+use super::{Error, Keygate, Result};
 use crate::domain::device_cookie::{DEVICE_COOKIE_LIFETIME, DEVICE_TYP, DeviceClaims, DeviceId};
 use crate::domain::{Account, UnixTime};
-use super::Error;
 
 impl Keygate {
     /// A new device cookie's value for `account`: a `device+jwt` signed by the current key,
@@ -33,7 +32,11 @@ impl Keygate {
         let Some(cookie) = cookie else {
             return Ok(None);
         };
-        let Ok(claims) = self.own_verifier().await?.verify_device(cookie, now, DEVICE_COOKIE_LIFETIME) else {
+        let Ok(claims) = self
+            .own_verifier()
+            .await?
+            .verify_device(cookie, now, DEVICE_COOKIE_LIFETIME)
+        else {
             return Ok(None);
         };
         let for_account = account.is_some_and(|a| a.user_id.as_str() == claims.sub);

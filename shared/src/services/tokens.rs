@@ -111,7 +111,9 @@ impl Keygate {
         client_id: Option<&str>,
         device_cookie: Option<&str>,
     ) -> Result<TokenPair> {
-        let (pair, _) = self.verified_login(username, password, client_id, device_cookie).await?;
+        let (pair, _) = self
+            .verified_login(username, password, client_id, device_cookie)
+            .await?;
         Ok(pair)
     }
 
