@@ -93,6 +93,9 @@ enum Command {
 enum UserCommand {
     /// Create an account. The password is read from standard input, never from the arguments.
     Add(UserAdd),
+    /// Clear the login lockout of a username (after failed passwords), so its owner can log in
+    /// at once.
+    Unlock { username: String },
 }
 
 #[derive(Args)]
@@ -269,6 +272,12 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
                 "{}",
                 serde_json::json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()})
             );
+            Ok(())
+        }
+        Command::User(UserCommand::Unlock { username }) => {
+            let app = operator(config, false).await?;
+            app.unlock_user(&username).await.map_err(|e| e.to_string())?;
+            println!("{username} unlocked");
             Ok(())
         }
         Command::ApiKey(ApiKeyCommand::Create {

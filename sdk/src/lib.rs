@@ -51,7 +51,7 @@ pub mod verify;
 
 pub use claims::AccessClaims;
 pub use jwk::{Jwk, Jwks};
-pub use verify::{ShareClaims, Verifier, VerifyError, VerifyOptions};
+pub use verify::{DeviceClaims, ShareClaims, Verifier, VerifyError, VerifyOptions};
 
 /// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive), if
 /// that is what it is.

@@ -259,6 +259,40 @@ impl Verifier {
         self.share_claims(payload, now, max_lifetime)
     }
 
+    /// Verifies a device cookie (`typ` `device+jwt`, contract section 12) at time `now`: keygate's
+    /// own name for one browser of one account, which only keygate reads. The same header, key
+    /// and signature rules as access tokens, then its claims (`iss`, `sub`, `device_id`, `iat`,
+    /// `exp`; a lifetime of at most `max_lifetime` seconds). It carries no `aud`, so verifiers
+    /// that skip `typ` refuse it too; and the `typ` keeps it from ever being an access token.
+    pub fn verify_device(&self, token: &str, now: i64, max_lifetime: i64) -> Result<DeviceClaims, VerifyError> {
+        let payload = self.signed_payload(token, TokenKind::Device)?;
+        let bytes = decoded(payload)?;
+        let c: RawDeviceClaims = serde_json::from_slice(&bytes).map_err(|_| VerifyError::Malformed)?;
+        let (Some(iss), Some(sub), Some(device_id), Some(iat), Some(exp)) = (c.iss, c.sub, c.device_id, c.iat, c.exp)
+        else {
+            return Err(VerifyError::MissingClaim("iss, sub, device_id, iat or exp"));
+        };
+        let o = &self.options;
+        if iss != o.issuer {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if now - o.leeway >= exp {
+            return Err(VerifyError::Expired);
+        }
+        if iat > now + o.leeway {
+            return Err(VerifyError::IssuedInFuture);
+        }
+        if exp - iat > max_lifetime {
+            return Err(VerifyError::LifetimeTooLong);
+        }
+        Ok(DeviceClaims {
+            sub,
+            device_id,
+            iat,
+            exp,
+        })
+    }
+
     /// The payload (base64url) of a token of `kind` whose header and signature check out.
     fn signed_payload<'t>(&self, token: &'t str, kind: TokenKind) -> Result<&'t str, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
@@ -515,6 +549,8 @@ enum TokenKind {
     Access,
     /// `share+jwt`: a share link (contract section 2).
     Share,
+    /// `device+jwt`: a device cookie (contract section 12).
+    Device,
 }
 
 impl TokenKind {
@@ -523,6 +559,7 @@ impl TokenKind {
         match self {
             TokenKind::Access => typ.eq_ignore_ascii_case("at+jwt"),
             TokenKind::Share => typ.eq_ignore_ascii_case("share+jwt"),
+            TokenKind::Device => typ.eq_ignore_ascii_case("device+jwt"),
         }
     }
 }
@@ -545,6 +582,29 @@ pub struct ShareClaims {
     pub iat: i64,
     /// Expiry, seconds since the Unix epoch.
     pub exp: i64,
+}
+
+/// A verified device cookie: which account it names (`sub`, the account's id) and the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceClaims {
+    /// The account's stable id.
+    pub sub: String,
+    /// The device's random id.
+    pub device_id: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: i64,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+/// A device cookie's claims as found.
+#[derive(serde::Deserialize)]
+struct RawDeviceClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    device_id: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
 }
 
 /// A share token's claims as found.
@@ -815,6 +875,62 @@ mod tests {
         for (i, (token, expected)) in cases.into_iter().enumerate() {
             assert_eq!(v.verify_share(&token, NOW, 86_400), Err(expected), "case {i}");
         }
+    }
+
+    #[test]
+    fn device_cookies_and_access_tokens_never_pass_for_each_other() {
+        let k = Ec::new();
+        let v = Verifier::new(options(), &k.jwks("k1"));
+        let device_header = serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "device+jwt"});
+        let device_claims = || {
+            serde_json::json!({"iss": "https://iss", "sub": "u1", "device_id": "0123456789abcdef0123456789abcdef",
+                               "iat": NOW - 10, "exp": NOW + 3600})
+        };
+        let device = k.token(device_header.clone(), device_claims());
+        let c = v.verify_device(&device, NOW, 86_400).unwrap();
+        assert_eq!(
+            (c.sub.as_str(), c.device_id.as_str()),
+            ("u1", "0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            v.verify(&device, NOW),
+            Err(VerifyError::BadType),
+            "a device cookie is no access token"
+        );
+        assert_eq!(v.verify_share(&device, NOW, 86_400), Err(VerifyError::BadType));
+        let access = k.token(header(), claims());
+        assert_eq!(
+            v.verify_device(&access, NOW, 86_400),
+            Err(VerifyError::BadType),
+            "an access token is no device cookie"
+        );
+        let with = |f: &dyn Fn(&mut Value)| {
+            let mut c = device_claims();
+            f(&mut c);
+            k.token(device_header.clone(), c)
+        };
+        let cases: Vec<(String, VerifyError)> = vec![
+            (with(&|c| c["exp"] = (NOW - 31).into()), VerifyError::Expired),
+            (
+                with(&|c| c["exp"] = (NOW + 90_000).into()),
+                VerifyError::LifetimeTooLong,
+            ),
+            (with(&|c| c["iss"] = "https://other".into()), VerifyError::WrongIssuer),
+            (with(&|c| c["sub"] = 7.into()), VerifyError::Malformed),
+            (
+                with(&|c| drop(c.as_object_mut().unwrap().remove("device_id"))),
+                VerifyError::MissingClaim("iss, sub, device_id, iat or exp"),
+            ),
+        ];
+        for (i, (token, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(v.verify_device(&token, NOW, 86_400), Err(expected), "case {i}");
+        }
+        let other = Ec::new();
+        assert_eq!(
+            v.verify_device(&other.token(device_header, device_claims()), NOW, 86_400),
+            Err(VerifyError::BadSignature),
+            "signed by a key of another set under the same kid"
+        );
     }
 
     #[test]

@@ -144,6 +144,30 @@ async fn operator_commands() {
     ok(&keygate(&env, &["sessions", "revoke", "ann"], None));
     fails_with(&keygate(&env, &["sessions", "revoke", "nobody"], None), "no such user");
 
+    // A username locked by failed logins (its counter in the table), unlocked by the CLI.
+    {
+        use keygate_shared::domain::UsernameKey;
+        use keygate_shared::domain::lockout::{Attempt, THRESHOLD};
+        use keygate_shared::ports::Store as _;
+        let store = keygate_shared::adapters::dynamodb::DynamoStore::new(
+            &keygate_tests::aws::moto_sdk_config().await,
+            table.clone(),
+        );
+        let (ann, now) = (UsernameKey::of_any("ann"), keygate_shared::domain::time::now());
+        for _ in 0..THRESHOLD {
+            let seen = store.login_lookup(&ann, now).await.unwrap().1;
+            store.reserve_login_attempt(&ann, seen, now).await.unwrap();
+        }
+        let seen = store.login_lookup(&ann, now).await.unwrap().1;
+        assert!(matches!(
+            store.reserve_login_attempt(&ann, seen, now).await.unwrap(),
+            Attempt::Throttled { .. }
+        ));
+        assert!(ok(&keygate(&env, &["user", "unlock", "ANN"], None)).contains("unlocked"));
+        assert_eq!(store.login_lookup(&ann, now).await.unwrap().1.count, 0);
+        fails_with(&keygate(&env, &["user", "unlock", "nobody"], None), "no such user");
+    }
+
     for alg in ["RS256", "ES256", "EdDSA"] {
         let jwk: Value = serde_json::from_str(&ok(&keygate(&[], &["keygen", "--alg", alg], None))).unwrap();
         assert_eq!(jwk["alg"], alg);

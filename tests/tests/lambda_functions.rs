@@ -260,6 +260,31 @@ async fn admin_function() {
         "revoked sessions are dead for refresh at once"
     );
 
+    // Strangers' wrong passwords lock bob out; the admin function unlocks him.
+    for _ in 0..6 {
+        assert!(
+            env.app
+                .password_login("bob", "not bob's password at all", None)
+                .await
+                .is_err()
+        );
+    }
+    assert!(
+        env.app
+            .password_login("bob", "copper meadow signal 9", None)
+            .await
+            .is_err()
+    );
+    let a = invoke(&mut f, with("admin-unlock-user.json", &admin)).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert!(
+        env.app
+            .password_login("bob", "copper meadow signal 9", None)
+            .await
+            .is_ok(),
+        "unlocked at once"
+    );
+
     let a = invoke(&mut f, with("admin-create-api-key.json", &admin)).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let key = a.body["api_key"].as_str().unwrap().to_owned();
@@ -513,6 +538,31 @@ async fn browser_sessions_through_payload_2_cookies() {
     );
     let csrf = body["csrf_token"].as_str().unwrap().to_owned();
     let token = session_cookie(&login);
+    let device = login["cookies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find(|c| c.starts_with("__Host-keygate-device=") && c.ends_with("Max-Age=31536000"))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("the device cookie goes out beside the session cookie: {login}"))
+        .to_owned();
+    // Strangers lock ann's username; her browser, sending its device cookie in the request's
+    // `cookies`, still logs in (the function verifies it with the secret's published keys).
+    for _ in 0..6 {
+        assert!(
+            env.app
+                .password_login("ann", "not ann's password at all", None)
+                .await
+                .is_err()
+        );
+    }
+    let locked = auth.invoke(event("session-login.json", &[])).await.unwrap();
+    assert_eq!(locked["statusCode"], 429, "{locked}");
+    let mut again = event("session-login.json", &[]);
+    again["cookies"] = json!(["theme=dark", device]);
+    let again = auth.invoke(again).await.unwrap();
+    assert_eq!(again["statusCode"], 200, "{again}");
     assert_eq!(
         login["headers"]["access-control-allow-origin"],
         "https://app.example.com"

@@ -45,6 +45,12 @@ impl UsernameKey {
     pub fn from_stored(s: String) -> UsernameKey {
         UsernameKey(s)
     }
+
+    /// The key of a login failure counter that belongs to no username (a device cookie's,
+    /// `domain::device_cookie`): `prefix:id`, which no valid username equals (`:` is refused).
+    pub(crate) fn for_counter(prefix: &str, id: &str) -> UsernameKey {
+        UsernameKey(format!("{prefix}:{id}"))
+    }
 }
 
 fn fold(nfkc: &str) -> String {

@@ -1,5 +1,6 @@
-//! The browser session cookie: its name and attributes, and reading it from a request. Only
-//! this file knows cookie syntax; services get the refresh token inside as a string.
+//! The browser's cookies: the session cookie and the device cookie (contract section 12), their
+//! names and attributes, and reading them from a request. Only this file knows cookie syntax;
+//! services get the values inside as strings.
 
 use super::Request;
 use http::{HeaderValue, header};
@@ -8,19 +9,44 @@ use http::{HeaderValue, header};
 /// `Secure`, has `Path=/` and no `Domain`: no subdomain can set or overwrite it.
 pub const SESSION_COOKIE: &str = "__Host-keygate-session";
 
-/// The session cookie's value from the request's `Cookie` headers (RFC 6265 section 5.4:
+/// The device cookie's name (`__Host-` as for the session cookie). Its value names one browser
+/// for one account; a login that presents it counts its failures on that device.
+pub const DEVICE_COOKIE: &str = "__Host-keygate-device";
+
+/// How long the device cookie lives, seconds (a year).
+pub const DEVICE_MAX_AGE: i64 = crate::domain::device_cookie::DEVICE_COOKIE_LIFETIME;
+
+/// The value of the cookie `wanted` from the request's `Cookie` headers (RFC 6265 section 5.4:
 /// `name=value` pairs separated by `;`; API Gateway's payload 2.0 `cookies` arrive joined the
-/// same way). The first cookie with our name; `None` if there is none or it is empty.
-pub fn session(req: &Request) -> Option<&str> {
+/// same way). The first cookie with that name; `None` if there is none or it is empty.
+fn named<'r>(req: &'r Request, wanted: &str) -> Option<&'r str> {
     req.headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.trim().trim_matches('"'))
         .filter(|v| !v.is_empty())
+}
+
+/// The session cookie's value, if the request has one.
+pub fn session(req: &Request) -> Option<&str> {
+    named(req, SESSION_COOKIE)
+}
+
+/// The device cookie's value, if the request has one.
+pub fn device(req: &Request) -> Option<&str> {
+    named(req, DEVICE_COOKIE)
+}
+
+/// `Set-Cookie` for a device cookie holding `value`, for a year.
+pub fn set_device(value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{DEVICE_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={DEVICE_MAX_AGE}"
+    ))
+    .ok()
 }
 
 /// `Set-Cookie` for a session holding `token`, alive for `max_age` seconds.
@@ -95,5 +121,25 @@ mod tests {
         assert!(!v.contains("Domain"));
         assert!(clear_session().to_str().unwrap().ends_with("Max-Age=0"));
         assert!(set_session("bad\ntoken", 1).is_none());
+    }
+
+    #[test]
+    fn the_device_cookie_is_read_apart_from_the_session_cookie_and_lives_a_year() {
+        let r = req(&["__Host-keygate-session=kgr_x; __Host-keygate-device=a.b.c"]);
+        assert_eq!((session(&r), device(&r)), (Some("kgr_x"), Some("a.b.c")));
+        assert_eq!(device(&req(&["__Host-keygate-session=kgr_x"])), None);
+        let v = set_device("a.b.c").unwrap();
+        let v = v.to_str().unwrap();
+        for attr in [
+            "__Host-keygate-device=a.b.c",
+            "Path=/",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Max-Age=31536000",
+        ] {
+            assert!(v.split("; ").any(|a| a == attr), "{attr} in {v}");
+        }
+        assert!(!v.contains("Domain"));
     }
 }

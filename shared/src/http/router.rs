@@ -101,7 +101,7 @@ fn route_of(path: &str) -> Option<(Route, &'static str)> {
         p => {
             let segments: Vec<&str> = p.strip_prefix("/admin/")?.split('/').collect();
             match segments.as_slice() {
-                ["users"] | ["users", _, "revoke-sessions"] | ["api-keys"] => (Route::Admin, "POST"),
+                ["users"] | ["users", _, "revoke-sessions" | "unlock"] | ["api-keys"] => (Route::Admin, "POST"),
                 ["users", _] => (Route::Admin, "PATCH"),
                 ["api-keys", _] => (Route::Admin, "DELETE"),
                 ["invitations"] => (Route::Invitations, "GET, POST"),
@@ -277,26 +277,35 @@ async fn token(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
                 "a request body or HTTP Basic credentials are required",
             ));
         };
-        return Ok(tokens(&app.password_login(&user, &pass, None).await?));
+        return Ok(tokens(
+            &app.password_login_from(&user, &pass, None, cookie::device(req)).await?,
+        ));
     };
     let r: TokenRequest = body::from_object(obj)?;
     let grant = required(&r.grant_type, "grant_type")?;
     // With a body, HTTP Basic authenticates the client, whatever the grant (RFC 6749 section
     // 2.3.1): it is never a user's login.
     let (client, challenge) = client_auth(basic.as_ref(), r.client_id.as_deref(), r.client_secret.as_deref())?;
-    let pair = grant_tokens(app, grant, &r, client)
+    let pair = grant_tokens(app, grant, &r, client, cookie::device(req))
         .await
         .map_err(|e| e.challenge_basic_client(challenge))?;
     Ok(tokens(&pair))
 }
 
 /// The token pair of one grant (RFC 6749 sections 4.3, 4.4, 6 and the API-key extension).
-async fn grant_tokens(app: &Keygate, grant: &str, r: &TokenRequest, client: ClientAuth) -> Result<TokenPair, ApiError> {
+async fn grant_tokens(
+    app: &Keygate,
+    grant: &str,
+    r: &TokenRequest,
+    client: ClientAuth,
+    device_cookie: Option<&str>,
+) -> Result<TokenPair, ApiError> {
     Ok(match grant {
         "password" => {
             let (user, pass) = (required(&r.username, "username")?, required(&r.password, "password")?);
             let client = app.login_client_of(&client).await?;
-            app.password_login(user, pass, Some(&client)).await?
+            app.password_login_from(user, pass, Some(&client), device_cookie)
+                .await?
         }
         "client_credentials" => match client {
             ClientAuth::Confidential(c) => app.client_credentials_login(&c, r.scope.as_deref()).await?,
@@ -369,13 +378,20 @@ async fn revoke(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     Ok(Response::json(StatusCode::OK, &json!({})).no_store())
 }
 
-/// The answer that starts or continues a browser session: the body, and the cookie.
+/// The answer that starts or continues a browser session: the body, the session cookie, and
+/// after a login the device cookie.
 fn session_answer(s: &BrowserSession) -> Result<Response, ApiError> {
     let cookie = cookie::set_session(&s.cookie_token, s.max_age)
         .ok_or_else(|| Error::Unavailable("a refresh token is not a cookie value".into()))?;
-    Ok(Response::json(StatusCode::OK, &s.body)
+    let mut answer = Response::json(StatusCode::OK, &s.body)
         .no_store()
-        .with_header(header::SET_COOKIE, cookie))
+        .with_header(header::SET_COOKIE, cookie);
+    if let Some(device) = &s.device_cookie {
+        let device = cookie::set_device(device)
+            .ok_or_else(|| Error::Unavailable("a device cookie is not a cookie value".into()))?;
+        answer = answer.with_header(header::SET_COOKIE, device);
+    }
+    Ok(answer)
 }
 
 /// The checks every session route makes before anything else: the `Origin` (a foreign one is
@@ -411,7 +427,11 @@ async fn session_login(app: &Keygate, req: &Request) -> Result<Response, ApiErro
         return Err(Error::UnsupportedGrantType.into());
     }
     let session = app
-        .start_browser_session(required(&r.username, "username")?, required(&r.password, "password")?)
+        .start_browser_session(
+            required(&r.username, "username")?,
+            required(&r.password, "password")?,
+            cookie::device(req),
+        )
         .await?;
     session_answer(&session)
 }
@@ -627,6 +647,10 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
         }
         ["users", name, "revoke-sessions"] => {
             app.revoke_sessions(&percent_decode(name)?).await?;
+            Ok(Response::empty(StatusCode::NO_CONTENT))
+        }
+        ["users", name, "unlock"] => {
+            app.unlock_user(&percent_decode(name)?).await?;
             Ok(Response::empty(StatusCode::NO_CONTENT))
         }
         ["api-keys"] => {

@@ -234,6 +234,19 @@ impl Keygate {
         self.update_named(username, update, "revoke_sessions").await.map(drop)
     }
 
+    /// Clears the login lockout of an account's username (contract section 12); 404 when there
+    /// is no such account. Device counters are left alone: they belong to their browsers.
+    pub async fn unlock_user(&self, username: &str) -> Result<()> {
+        let account = self
+            .store
+            .account(&UsernameKey::of_any(username))
+            .await?
+            .ok_or_else(|| Error::NotFound("no such user".into()))?;
+        self.store.clear_login_failures(account.key()).await?;
+        admin_audit("unlock_user", "success", account.user_id.as_str());
+        Ok(())
+    }
+
     /// Creates an API key; the answer is the only place the key appears.
     pub async fn create_api_key(&self, name: &str, roles: &[String], expires_in: Option<i64>) -> Result<ApiKeyCreated> {
         let now = now();

@@ -2,6 +2,7 @@
 //! ports. Each returns a typed [`Error`]; `http::error` maps it to its HTTP answer.
 
 mod admin;
+mod devices;
 mod discovery;
 mod registration;
 mod reset;
@@ -130,7 +131,7 @@ pub struct Keygate {
     pub policy: PasswordPolicy,
     /// Forgot-password answers take at least this long, whether or not the account exists.
     pub forgot_floor: Duration,
-    /// The cached verifier of our own tokens (admin API, `/auth/validate`), rebuilt when the
+    /// The cached verifier of our own tokens (admin API, `/auth/validate`, device cookies), rebuilt when the
     /// published key set changes.
     verifier: tokio::sync::RwLock<Option<(Arc<keygate_sdk::Jwks>, Arc<Verifier>)>>,
 }
@@ -168,6 +169,14 @@ impl Keygate {
     /// Verifies one of our own access tokens (for the admin API and `/auth/validate`), with
     /// the same rules as the authorizer.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims> {
+        self.own_verifier()
+            .await?
+            .verify(token, crate::domain::time::now())
+            .map_err(|e| Error::Unauthorized(format!("invalid access token: {e}")))
+    }
+
+    /// The verifier for the published key set, cached until the set changes.
+    async fn own_verifier(&self) -> Result<Arc<Verifier>> {
         let jwks = self.keys.jwks().await?;
         let cached = {
             let guard = self.verifier.read().await;
@@ -176,17 +185,14 @@ impl Keygate {
                 .filter(|(j, _)| Arc::ptr_eq(j, &jwks))
                 .map(|(_, v)| v.clone())
         };
-        let verifier = match cached {
+        Ok(match cached {
             Some(v) => v,
             None => {
                 let v = Arc::new(Verifier::new(self.verify_options(), &jwks));
                 *self.verifier.write().await = Some((jwks, v.clone()));
                 v
             }
-        };
-        verifier
-            .verify(token, crate::domain::time::now())
-            .map_err(|e| Error::Unauthorized(format!("invalid access token: {e}")))
+        })
     }
 
     /// The verification options for our own tokens.

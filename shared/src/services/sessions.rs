@@ -6,6 +6,7 @@
 use super::{Error, Keygate, Result, TokenPair};
 use crate::domain::RefreshToken;
 use crate::domain::session::CsrfToken;
+use crate::domain::time::now;
 use serde::Serialize;
 
 /// A started or refreshed browser session.
@@ -16,6 +17,8 @@ pub struct BrowserSession {
     pub cookie_token: String,
     /// Seconds until the session's absolute end (the cookie's `Max-Age`).
     pub max_age: i64,
+    /// A login's new device cookie value (contract section 12); `None` for a refresh.
+    pub device_cookie: Option<String>,
 }
 
 /// `{"access_token", "token_type", "expires_in", "csrf_token"}`.
@@ -43,6 +46,7 @@ impl BrowserSession {
             },
             cookie_token,
             max_age,
+            device_cookie: None,
         })
     }
 }
@@ -60,9 +64,21 @@ fn checked(cookie: Option<&str>, csrf: Option<&str>) -> Result<Option<RefreshTok
 }
 
 impl Keygate {
-    /// `POST /auth/session`: a password login whose refresh token goes into a cookie.
-    pub async fn start_browser_session(&self, username: &str, password: &str) -> Result<BrowserSession> {
-        BrowserSession::of(self.password_login(username, password, None).await?)
+    /// `POST /auth/session`: a password login whose refresh token goes into a cookie, counted
+    /// on the device of `device_cookie` when that names this account's browser; a success
+    /// names the browser afresh with a new device cookie.
+    pub async fn start_browser_session(
+        &self,
+        username: &str,
+        password: &str,
+        device_cookie: Option<&str>,
+    ) -> Result<BrowserSession> {
+        let (pair, account) = self.verified_login(username, password, None, device_cookie).await?;
+        let device_cookie = self.mint_device_cookie(&account, now()).await?;
+        Ok(BrowserSession {
+            device_cookie: Some(device_cookie),
+            ..BrowserSession::of(pair)?
+        })
     }
 
     /// `POST /auth/session/refresh`: rotates the cookie's refresh token (reuse detection and

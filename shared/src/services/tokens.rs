@@ -110,18 +110,53 @@ impl Keygate {
     /// success then clears the counter. The session is bound to `client` (`None`: the default
     /// client), which the caller has authenticated ([`Keygate::client_of`]).
     pub async fn password_login(&self, username: &str, password: &str, client: Option<&Client>) -> Result<TokenPair> {
+        self.password_login_from(username, password, client, None).await
+    }
+
+    /// [`Keygate::password_login`] from a browser that presented `device_cookie`: when it is a
+    /// valid device cookie for this username's account, the attempt is counted on that device's
+    /// own failure counter instead of the username's (contract section 12), so strangers'
+    /// guesses, which lock the username, do not lock out the owner's browser.
+    pub async fn password_login_from(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<&Client>,
+        device_cookie: Option<&str>,
+    ) -> Result<TokenPair> {
+        let (pair, _) = self.verified_login(username, password, client, device_cookie).await?;
+        Ok(pair)
+    }
+
+    /// The password grant's work: the token pair and the account it is for.
+    pub(super) async fn verified_login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<&Client>,
+        device_cookie: Option<&str>,
+    ) -> Result<(TokenPair, Account)> {
         let now = now();
         let key = UsernameKey::of_any(username);
         let (account, failures) = self.store.login_lookup(&key, now).await?;
+        // The counter this attempt is charged to: the device's, for the owner's own browser.
+        let (bucket, failures) = match self.device_of(device_cookie, account.as_ref(), now).await? {
+            Some(device) => {
+                let bucket = device.failure_bucket();
+                let failures = self.store.login_lookup(&bucket, now).await?.1;
+                (bucket, failures)
+            }
+            None => (key.clone(), failures),
+        };
         // Already locked as read: refuse without a write.
         let reserved = match failures.retry_after(now) {
             Some(retry_after) => Attempt::Throttled { retry_after },
-            None => self.store.reserve_login_attempt(&key, failures, now).await?,
+            None => self.store.reserve_login_attempt(&bucket, failures, now).await?,
         };
         if let Attempt::Throttled { retry_after } = reserved {
             audit(
                 "login",
-                "throttled",
+                if bucket == key { "throttled" } else { "device_throttled" },
                 &crate::domain::secret::log_fingerprint(key.as_str()),
             );
             return Err(Error::TooManyAttempts { retry_after });
@@ -145,11 +180,11 @@ impl Keygate {
                 return Err(Error::InvalidGrant);
             }
         };
-        self.store.clear_login_failures(&key).await?;
+        self.store.clear_login_failures(&bucket).await?;
         let client_id = client.map_or(DEFAULT_CLIENT_ID, Client::id);
         let pair = self.start_session(&account, client_id, now).await?;
         audit("login", "success", account.user_id.as_str());
-        Ok(pair)
+        Ok((pair, account))
     }
 
     /// The API-key grant: an access token only (the key is the long-lived credential).
