@@ -7,6 +7,7 @@
 //! DynamoDB, one critical section in the embedded store); the store conformance suite
 //! (`tests/tests/store_conformance.rs`) runs the same cases against both.
 
+use crate::domain::delivery::{self, RegistrationCounter};
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::share::{ShareId, ShareRecord};
@@ -32,10 +33,10 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Window and limit for password-reset deliveries per account.
-pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = 900;
+/// Window for password-reset deliveries per account (the domain's delivery window).
+pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = delivery::WINDOW_SECONDS;
 /// At most this many reset mails per account per window.
-pub const RESET_DELIVERY_LIMIT: u32 = 3;
+pub const RESET_DELIVERY_LIMIT: u32 = delivery::RESET_PER_ACCOUNT.max;
 
 /// Every account and API key, for `keygate export` (a move between stores). Not on any request
 /// path: a DynamoDB implementation scans the table.
@@ -155,8 +156,9 @@ pub trait Store: Inventory + Send + Sync {
     /// The published public key set, if any.
     async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError>;
 
-    /// Counts a reset delivery for `key`; `true` if it is within the limit
-    /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]), `false` if over it.
+    /// Counts a reset delivery for `key` by `domain::delivery`'s window rule; `true` if it is
+    /// within the limit ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]),
+    /// `false` if over it (nothing counted).
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError>;
 
     /// Stores a new invitation or registration record. `Conflict` if the id exists.
@@ -190,9 +192,15 @@ pub trait Store: Inventory + Send + Sync {
     /// The ids of revoked shares whose expiry is after `until_after` (verifiers still accept a
     /// share until its expiry plus their leeway, so callers pass `now - leeway`).
     async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError>;
-    /// Counts one registration mail to `email`: `true` while fewer than RESET_DELIVERY_LIMIT
-    /// mails went to it in the last RESET_DELIVERY_WINDOW_SECONDS (the reset mails' limit).
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError>;
+    /// Counts one registration mail on `counter` (a mailbox or a mail domain) by
+    /// `domain::delivery`'s window rule and the counter's own limit: `true` if it is within it,
+    /// `false` if over it (nothing counted). Mailbox and domain counters never share a key,
+    /// nor with the reset counters.
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A key source failure.

@@ -1623,6 +1623,67 @@ async fn self_registration_is_closed_by_default_and_hides_existing_addresses_whe
     assert_eq!(t.outbox_lines().len(), before);
 }
 
+impl T {
+    /// `POST /auth/register` for `email`, checking the one answer it may give.
+    async fn register(&self, email: &str) {
+        let r = self.post("/auth/register", json!({ "email": email })).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::ACCEPTED, &json!({"status": "accepted"})),
+            "{email}"
+        );
+    }
+
+    /// The recipients of the outbox's registration mails, in order.
+    fn registration_mails(&self) -> Vec<String> {
+        self.outbox_lines()
+            .iter()
+            .filter(|m| m["kind"] == "register")
+            .map(|m| m["to"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn registration_mail_limits_count_the_mailbox_not_the_spelling() {
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    for _ in 0..3 {
+        t.register("bob@example.com").await;
+    }
+    assert_eq!(t.registration_mails().len(), 3);
+    // The same mailbox spelt otherwise: the domain's case, a trailing dot, a +tag.
+    for spelling in ["bob+1@EXAMPLE.com.", "bob@Example.COM", "bob+x@example.com"] {
+        t.register(spelling).await;
+    }
+    assert_eq!(t.registration_mails().len(), 3, "{:?}", t.registration_mails());
+    // The local part compares as written: `Bob` is another mailbox.
+    t.register("Bob@example.com").await;
+    assert_eq!(
+        t.registration_mails().last().map(String::as_str),
+        Some("Bob@example.com")
+    );
+}
+
+#[tokio::test]
+async fn registration_mails_stop_after_20_per_domain_in_15_minutes() {
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    for i in 0..20 {
+        let domain = if i % 2 == 0 { "crowd.example" } else { "Crowd.Example." };
+        t.register(&format!("user{i}@{domain}")).await;
+    }
+    assert_eq!(t.registration_mails().len(), 20);
+    // The 21st address at that domain gets the same answer and no mail.
+    t.register("user20@crowd.example").await;
+    t.register("latecomer+tag@CROWD.example").await;
+    assert_eq!(t.registration_mails().len(), 20);
+    // Another domain is counted apart.
+    t.register("user0@elsewhere.example").await;
+    assert_eq!(
+        t.registration_mails().last().map(String::as_str),
+        Some("user0@elsewhere.example")
+    );
+}
+
 #[tokio::test]
 async fn admins_invite_with_roles_list_and_cancel_invitations() {
     let t = &setup(&[]).await;

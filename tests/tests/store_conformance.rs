@@ -7,6 +7,7 @@ use futures::future::join_all;
 use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::adapters::sqlite::{Db, SqliteStore};
+use keygate_shared::domain::delivery::RegistrationCounter;
 use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::share::{ResourcePath, ShareId, ShareRecord};
 use keygate_shared::domain::time::now;
@@ -69,6 +70,8 @@ conformance!(
     a_taken_username_or_email_leaves_the_invitation_redeemable,
     concurrent_redemptions_give_one_account,
     registration_delivery_limit,
+    registration_limits_count_the_mailbox_not_the_spelling,
+    registration_mails_per_domain_are_capped_at_20,
     share_links_list_revoke_and_expire,
 );
 
@@ -846,21 +849,29 @@ async fn concurrent_redemptions_give_one_account(s: Arc<dyn Store>) {
     assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
 }
 
+fn mailbox(address: &str) -> RegistrationCounter {
+    RegistrationCounter::mailbox(&Email::parse(address).unwrap())
+}
+
+fn mail_domain(address: &str) -> RegistrationCounter {
+    RegistrationCounter::domain(&Email::parse(address).unwrap())
+}
+
 async fn registration_delivery_limit(s: Arc<dyn Store>) {
-    let e = Email::parse("Limit@Example.org").unwrap().key();
+    let e = mailbox("Limit@Example.org");
     let t = now();
     for _ in 0..3 {
         assert!(s.allow_registration_delivery(&e, t).await.unwrap());
     }
     assert!(!s.allow_registration_delivery(&e, t + 10).await.unwrap());
     assert!(
-        !s.allow_registration_delivery(&Email::parse("limit@example.org").unwrap().key(), t + 899)
+        !s.allow_registration_delivery(&mailbox("Limit@example.ORG"), t + 899)
             .await
             .unwrap()
     );
-    // Per address, and apart from the reset mails' counter.
+    // Per mailbox, and apart from the reset mails' counter.
     assert!(
-        s.allow_registration_delivery(&Email::parse("other@example.org").unwrap().key(), t)
+        s.allow_registration_delivery(&mailbox("other@example.org"), t)
             .await
             .unwrap()
     );
@@ -871,6 +882,80 @@ async fn registration_delivery_limit(s: Arc<dyn Store>) {
     );
     // A new window.
     assert!(s.allow_registration_delivery(&e, t + 901).await.unwrap());
+}
+
+async fn registration_limits_count_the_mailbox_not_the_spelling(s: Arc<dyn Store>) {
+    let t = now();
+    // One mailbox: the domain's case, a trailing dot and `+tag`s do not make another.
+    for spelling in ["Alice+x@Example.COM.", "Alice@example.com", "Alice+y@EXAMPLE.com"] {
+        assert!(
+            s.allow_registration_delivery(&mailbox(spelling), t).await.unwrap(),
+            "{spelling}"
+        );
+    }
+    for spelling in ["Alice@example.com", "Alice+z@example.com.", "Alice@Example.Com"] {
+        assert!(
+            !s.allow_registration_delivery(&mailbox(spelling), t + 10).await.unwrap(),
+            "{spelling}"
+        );
+    }
+    // The local part otherwise compares as written.
+    assert!(
+        s.allow_registration_delivery(&mailbox("alice@example.com"), t)
+            .await
+            .unwrap()
+    );
+    // The domain's counter is another key: a full mailbox leaves it untouched, and back.
+    assert!(
+        s.allow_registration_delivery(&mail_domain("alice@example.com"), t)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.allow_registration_delivery(&mailbox("bob@example.com"), t)
+            .await
+            .unwrap()
+    );
+}
+
+async fn registration_mails_per_domain_are_capped_at_20(s: Arc<dyn Store>) {
+    let t = now();
+    for i in 0..20 {
+        let spelling = if i % 2 == 0 { "x@Cap.Example." } else { "y@cap.example" };
+        assert!(
+            s.allow_registration_delivery(&mail_domain(spelling), t + i)
+                .await
+                .unwrap(),
+            "mail {i}"
+        );
+    }
+    assert!(
+        !s.allow_registration_delivery(&mail_domain("z@CAP.example"), t + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.allow_registration_delivery(&mail_domain("z@cap.example"), t + 899)
+            .await
+            .unwrap()
+    );
+    // Mailboxes at that domain keep their own counters, and other domains theirs.
+    assert!(
+        s.allow_registration_delivery(&mailbox("z@cap.example"), t + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.allow_registration_delivery(&mail_domain("z@other.example"), t + 30)
+            .await
+            .unwrap()
+    );
+    // A new window.
+    assert!(
+        s.allow_registration_delivery(&mail_domain("z@cap.example"), t + 900)
+            .await
+            .unwrap()
+    );
 }
 
 /// A database written at schema version 1 (before invitations) upgrades when opened: its
@@ -907,7 +992,11 @@ async fn sqlite_a_version_1_database_upgrades() {
     assert_eq!(s.pending_invitations(t).await.unwrap(), vec![rec.clone()]);
     let a = invited_account(&rec, "newcomer");
     assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
-    assert!(s.allow_registration_delivery(&rec.email.key(), t).await.unwrap());
+    assert!(
+        s.allow_registration_delivery(&RegistrationCounter::mailbox(&rec.email), t)
+            .await
+            .unwrap()
+    );
 }
 
 fn share(by: &UserId, resource: &str, created_at: i64, expires_at: i64) -> ShareRecord {

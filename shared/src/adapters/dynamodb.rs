@@ -12,7 +12,7 @@
 //! | reset token | `RESET#<token hash>` | `RESET` | username_key, epoch (absent: 0), created_at, expires_at, ttl |
 //! | invitation or registration | `INVITE#<invitation id>` | `INVITE` | kind, email, roles, token_hash, created_at, expires_at, ttl |
 //! | pending invitation | `INVITATIONS` | `<invitation id>` | the same attributes (kind `invitation` only; written and deleted with its record in one transaction) |
-//! | registration deliveries | `REGRATE#<email key>` | `REGRATE` | window_start, count, ttl |
+//! | registration deliveries | `REGRATE#<mailbox>` or `REGRATE#@<mail domain>` | `REGRATE` | window_start, count, ttl |
 //! | share link | `SHARE#<share id>` | `SHARE` | resource, shared_by, created_at, expires_at, revoked, ttl |
 //! | a creator's live share | `SHARES#<user id>` | `<share id>` | the same attributes (written with the share, deleted when it is revoked, in one transaction) |
 //! | revoked share | `SHARES-REVOKED` | `<share id>` | expires_at, ttl (written with the revocation) |
@@ -21,6 +21,7 @@
 //! Only hashes of API keys, refresh, reset and invitation tokens are stored. DynamoDB deletes expired
 //! items some time after their `ttl` (and moto never does), so reads treat them as absent.
 
+use crate::domain::delivery::{self, Limit, RegistrationCounter};
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures, THRESHOLD};
 use crate::domain::refresh::{Decision, decide};
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
@@ -29,7 +30,7 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username,
     UsernameKey,
 };
-use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{Inventory, Store, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -441,10 +442,11 @@ impl DynamoStore {
         Err(StoreError::Unavailable("the transaction kept racing; retry".into()))
     }
 
-    /// Counts one mail on the counter item `rkey`: whether it is within the limit
-    /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]). A fresh window is one
+    /// Counts one mail on the counter item `rkey`: whether it is within `limit`, by the
+    /// domain's window rule written as conditions (`domain::delivery`). A fresh window is one
     /// conditional write, a mail within it another.
-    async fn count_delivery(&self, rkey: Item, now: UnixTime) -> Result<bool, StoreError> {
+    async fn count_delivery(&self, rkey: Item, limit: Limit, now: UnixTime) -> Result<bool, StoreError> {
+        let cutoff = Limit::fresh_if_started_at_most(now);
         let fresh = self
             .client
             .update_item()
@@ -456,8 +458,8 @@ impl DynamoStore {
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n(now + RESET_DELIVERY_WINDOW_SECONDS))
-            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .expression_attribute_values(":ttl", n(now + delivery::WINDOW_SECONDS))
+            .expression_attribute_values(":cutoff", n(cutoff))
             .send()
             .await;
         match fresh {
@@ -476,8 +478,8 @@ impl DynamoStore {
             .condition_expression("#count < :limit AND window_start > :cutoff")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(RESET_DELIVERY_LIMIT)))
-            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .expression_attribute_values(":limit", n(i64::from(limit.max)))
+            .expression_attribute_values(":cutoff", n(cutoff))
             .send()
             .await;
         match counted {
@@ -1002,7 +1004,8 @@ impl Store for DynamoStore {
     }
 
     async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
-        self.count_delivery(key(user_pk(k), "RESETRATE"), now).await
+        self.count_delivery(key(user_pk(k), "RESETRATE"), delivery::RESET_PER_ACCOUNT, now)
+            .await
     }
 
     /// One conditional `PutItem`; an invitation's pending-list item is written with it in one
@@ -1253,9 +1256,17 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
-        self.count_delivery(key(format!("REGRATE#{}", email.as_str()), "REGRATE"), now)
-            .await
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.count_delivery(
+            key(format!("REGRATE#{}", counter.key()), "REGRATE"),
+            counter.limit(),
+            now,
+        )
+        .await
     }
 }
 

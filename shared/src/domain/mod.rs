@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod client;
+pub mod delivery;
 pub mod invitation;
 pub mod keys;
 pub mod lockout;

@@ -2,10 +2,12 @@
 //! invitations from admins (both modes), finished by `POST /auth/register/complete`. The token
 //! is mailed, single-use, stored as a hash, and spent only by a success, in the same atomic
 //! step that creates the account. No answer reveals whether an address has an account.
+//! Registration mails are limited per mailbox and per mail domain (`domain::delivery`).
 
 use super::admin::admin_audit;
 use super::{Error, Keygate, Result};
 use crate::config::Registration;
+use crate::domain::delivery::RegistrationCounter;
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
     Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, NewPassword, Roles, UserId,
@@ -67,8 +69,21 @@ impl Keygate {
             audit("register", "has_account");
             return Ok(());
         }
-        if !self.store.allow_registration_delivery(&email.key(), now).await? {
+        // The mailbox first: mails refused to one mailbox never use up its domain's allowance.
+        if !self
+            .store
+            .allow_registration_delivery(&RegistrationCounter::mailbox(&email), now)
+            .await?
+        {
             audit("register", "rate_limited");
+            return Ok(());
+        }
+        if !self
+            .store
+            .allow_registration_delivery(&RegistrationCounter::domain(&email), now)
+            .await?
+        {
+            audit("register", "domain_rate_limited");
             return Ok(());
         }
         let roles = Roles::parse(&["user"]).map_err(|e| Error::Unavailable(e.to_string()))?;

@@ -4,6 +4,7 @@
 //! in-memory store calls them.
 
 use super::Db;
+use crate::domain::delivery::{self, Limit, RegistrationCounter, Window};
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
@@ -12,7 +13,7 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
     Username, UsernameKey,
 };
-use crate::ports::{Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{Inventory, Store, StoreError};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -51,7 +52,7 @@ impl SqliteStore {
                     .execute([now, FORGET_AFTER_SECONDS])?;
                 gone += tx
                     .prepare_cached("DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1")?
-                    .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
+                    .execute([now, delivery::WINDOW_SECONDS])?;
                 gone += tx
                     .prepare_cached("DELETE FROM shares WHERE expires_at + 300 <= ?1")?
                     .execute([now])?;
@@ -60,7 +61,7 @@ impl SqliteStore {
                     .execute([now])?;
                 gone += tx
                     .prepare_cached("DELETE FROM registration_deliveries WHERE window_start + ?2 <= ?1")?
-                    .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
+                    .execute([now, delivery::WINDOW_SECONDS])?;
                 Ok(gone)
             })
             .await
@@ -350,14 +351,14 @@ fn read_invitation(conn: &Connection, id: &InvitationId) -> Result<Option<Invita
     .transpose()
 }
 
-/// Counts one mail on a `(key, window_start, count)` counter table inside a write transaction:
-/// whether it is within the limit ([`RESET_DELIVERY_LIMIT`] per
-/// [`RESET_DELIVERY_WINDOW_SECONDS`]).
+/// Counts one mail on a `(key, window_start, count)` counter table inside a write transaction,
+/// by the domain's window rule: whether it is within `limit` (nothing changes if not).
 fn count_delivery(
     tx: &Connection,
     table: &str,
     key_column: &str,
     key: &str,
+    limit: Limit,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
     let stored = tx
@@ -365,18 +366,19 @@ fn count_delivery(
             "SELECT window_start, count FROM {table} WHERE {key_column} = ?1"
         ))?
         .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .optional()?;
-    let (start, count) = match stored {
-        Some((start, count)) if now < start + RESET_DELIVERY_WINDOW_SECONDS => (start, count),
-        _ => (now, 0),
-    };
-    if count >= i64::from(RESET_DELIVERY_LIMIT) {
+        .optional()?
+        .map(|(start, count)| {
+            // A count beyond u32 is over any limit.
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            Window { start, count }
+        });
+    let Some(next) = limit.count(stored, now) else {
         return Ok(false);
-    }
+    };
     tx.prepare_cached(&format!(
         "INSERT OR REPLACE INTO {table} ({key_column}, window_start, count) VALUES (?1, ?2, ?3)"
     ))?
-    .execute(params![key, start, count + 1])?;
+    .execute(params![key, next.start, next.count])?;
     Ok(true)
 }
 
@@ -694,7 +696,16 @@ impl Store for SqliteStore {
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
         let key = key.clone();
         self.db
-            .write(move |tx| count_delivery(tx, "reset_deliveries", "username_key", key.as_str(), now))
+            .write(move |tx| {
+                count_delivery(
+                    tx,
+                    "reset_deliveries",
+                    "username_key",
+                    key.as_str(),
+                    delivery::RESET_PER_ACCOUNT,
+                    now,
+                )
+            })
             .await
     }
 
@@ -861,10 +872,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
-        let email = email.clone();
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (key, limit) = (counter.key(), counter.limit());
         self.db
-            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", email.as_str(), now))
+            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", &key, limit, now))
             .await
     }
 }
