@@ -170,10 +170,12 @@ pub trait Store: Inventory + Send + Sync {
     /// Deletes a record (either kind); whether it existed.
     async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError>;
     /// Atomically redeems a token: if record `id` exists, its token hash equals `hash` and it is
-    /// unexpired at `now`, creates `account` exactly as `create_account` does and deletes the
+    /// live at `now` ([`InvitationRecord::is_live`]: unexpired, fewer than `MAX_CONFLICTS`
+    /// conflicts), creates `account` exactly as `create_account` does and deletes the
     /// record, in one atomic step: `Ok(true)`. `Ok(false)` if the record is absent, expired or has
     /// another hash (nothing changes). `Err(Conflict)` if the username or e-mail key is taken:
     /// nothing changes, the record stays. Of N concurrent calls at most one returns `Ok(true)`.
+    /// A `Conflict` is counted with [`Store::count_invitation_conflict`].
     async fn redeem_invitation(
         &self,
         id: &InvitationId,
@@ -192,6 +194,18 @@ pub trait Store: Inventory + Send + Sync {
     /// The ids of revoked shares whose expiry is after `until_after` (verifiers still accept a
     /// share until its expiry plus their leeway, so callers pass `now - leeway`).
     async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError>;
+    /// Atomically counts one refused redemption (a taken username or e-mail) of record `id`:
+    /// if it exists, its token hash equals `hash` and it is live at `now`, increments its
+    /// `conflicts` and returns the new count; otherwise (absent, another hash, expired, or
+    /// already at `MAX_CONFLICTS`) counts nothing and returns `None`. So of any number of
+    /// calls, concurrent or not, at most `MAX_CONFLICTS` return `Some`, and once one returns
+    /// `Some(MAX_CONFLICTS)` the record is no longer live: no read returns it, nothing redeems it.
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError>;
     /// Counts one registration mail on `counter` (a mailbox or a mail domain) by
     /// `domain::delivery`'s window rule and the counter's own limit: `true` if it is within it,
     /// `false` if over it (nothing counted). Mailbox and domain counters never share a key,

@@ -1685,6 +1685,55 @@ async fn registration_mails_stop_after_20_per_domain_in_15_minutes() {
 }
 
 #[tokio::test]
+async fn a_token_refused_five_times_for_taken_usernames_is_dead() {
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    for name in ["ann", "ben", "cat", "dan", "eve"] {
+        t.user(name, &["reader"], None).await;
+    }
+    t.register("prober@example.com").await;
+    let mails = t.outbox_lines();
+    let token = mails[0]["token"].as_str().unwrap();
+    let complete = |username: &str| json!({"token": token, "username": username, "password": NEW_PW});
+    for name in ["ann", "BEN", "cat", "dan", "eve"] {
+        assert_error(
+            &t.post("/auth/register/complete", complete(name)).await,
+            409,
+            "conflict",
+        );
+    }
+    // Dead, even with a free username, and nothing was created.
+    let r = t.post("/auth/register/complete", complete("free-name")).await;
+    assert_error(&r, 400, "invalid_token");
+    assert_error(
+        &t.post("/auth/register/complete", complete("ann")).await,
+        400,
+        "invalid_token",
+    );
+    assert!(
+        t.app
+            .store
+            .account(&keygate_shared::domain::UsernameKey::of_any("free-name"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Four refusals leave a token usable.
+    t.register("patient@example.com").await;
+    let mails = t.outbox_lines();
+    let token = mails.last().unwrap()["token"].as_str().unwrap();
+    let complete = |username: &str| json!({"token": token, "username": username, "password": NEW_PW});
+    for name in ["ann", "ben", "cat", "dan"] {
+        assert_error(
+            &t.post("/auth/register/complete", complete(name)).await,
+            409,
+            "conflict",
+        );
+    }
+    let r = t.post("/auth/register/complete", complete("patient")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test]
 async fn admins_invite_with_roles_list_and_cancel_invitations() {
     let t = &setup(&[]).await;
     t.app.ensure_admin("root", PW).await.unwrap();

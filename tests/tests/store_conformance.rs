@@ -8,6 +8,7 @@ use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::adapters::sqlite::{Db, SqliteStore};
 use keygate_shared::domain::delivery::RegistrationCounter;
+use keygate_shared::domain::invitation::MAX_CONFLICTS;
 use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::share::{ResourcePath, ShareId, ShareRecord};
 use keygate_shared::domain::time::now;
@@ -72,6 +73,8 @@ conformance!(
     registration_delivery_limit,
     registration_limits_count_the_mailbox_not_the_spelling,
     registration_mails_per_domain_are_capped_at_20,
+    five_conflicts_kill_a_token,
+    concurrent_conflicts_count_at_most_five,
     share_links_list_revoke_and_expire,
 );
 
@@ -623,6 +626,7 @@ fn invitation(
         token_hash: tok.hash(),
         created_at,
         expires_at: created_at + ttl,
+        conflicts: 0,
     };
     (rec, tok)
 }
@@ -958,6 +962,84 @@ async fn registration_mails_per_domain_are_capped_at_20(s: Arc<dyn Store>) {
     );
 }
 
+async fn five_conflicts_kill_a_token(s: Arc<dyn Store>) {
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "probe@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    // Another hash, an unknown record or an expired one count nothing.
+    let forged = InvitationToken::try_generate(rec.invitation_id.clone()).unwrap();
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &forged.hash(), t).await.unwrap(),
+        None
+    );
+    let stray = InvitationToken::try_generate(InvitationId::try_generate().unwrap()).unwrap();
+    assert_eq!(
+        s.count_invitation_conflict(stray.id(), &stray.hash(), t).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &tok.hash(), rec.expires_at)
+            .await
+            .unwrap(),
+        None
+    );
+    for n in 1..MAX_CONFLICTS {
+        assert_eq!(
+            s.count_invitation_conflict(tok.id(), &tok.hash(), t).await.unwrap(),
+            Some(n)
+        );
+        assert_eq!(s.invitation(tok.id(), t).await.unwrap().unwrap().conflicts, n);
+    }
+    assert_eq!(s.pending_invitations(t).await.unwrap().len(), 1);
+    assert_eq!(MAX_CONFLICTS, 5);
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &tok.hash(), t).await.unwrap(),
+        Some(5)
+    );
+    // Dead: no read returns it, it is off the list, nothing redeems it or counts on it.
+    assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
+    assert!(s.pending_invitations(t).await.unwrap().is_empty());
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &tok.hash(), t).await.unwrap(),
+        None
+    );
+    let a = invited_account(&rec, "prober");
+    assert!(!s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
+    assert!(s.account(a.key()).await.unwrap().is_none());
+
+    // One conflict short of the limit, a token still redeems.
+    let (reg, reg_tok) = invitation(InvitationKind::Registration, "close@example.org", &["user"], t, 600);
+    s.put_invitation(&reg).await.unwrap();
+    for n in 1..MAX_CONFLICTS {
+        assert_eq!(
+            s.count_invitation_conflict(reg_tok.id(), &reg_tok.hash(), t)
+                .await
+                .unwrap(),
+            Some(n)
+        );
+    }
+    let b = invited_account(&reg, "closer");
+    assert!(s.redeem_invitation(reg_tok.id(), &reg_tok.hash(), t, &b).await.unwrap());
+    assert_eq!(s.account(b.key()).await.unwrap().unwrap(), b);
+}
+
+async fn concurrent_conflicts_count_at_most_five(s: Arc<dyn Store>) {
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "swarm@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (s, id, hash) = (s.clone(), tok.id().clone(), tok.hash());
+            tokio::spawn(async move { s.count_invitation_conflict(&id, &hash, t).await.unwrap() })
+        })
+        .collect();
+    let mut counted: Vec<u32> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
+    counted.sort_unstable();
+    assert_eq!(counted, [1, 2, 3, 4, 5]);
+    assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
+    assert!(s.pending_invitations(t).await.unwrap().is_empty());
+}
+
 /// A database written at schema version 1 (before invitations) upgrades when opened: its
 /// accounts stay, and invitations and the registration counter work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -970,7 +1052,7 @@ async fn sqlite_a_version_1_database_upgrades() {
         let s = SqliteStore::new(Db::open(&data).unwrap());
         s.create_account(&old).await.unwrap();
     }
-    // Back to version 1: versions 2 and 3 only added these.
+    // Back to version 1: versions 2 to 4 only added these (4 a column of `invitations`).
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     conn.execute_batch(
         "DROP INDEX invitations_by_kind; DROP TABLE invitations; DROP TABLE registration_deliveries;
@@ -983,7 +1065,7 @@ async fn sqlite_a_version_1_database_upgrades() {
     let s = SqliteStore::new(Db::open(&data).unwrap());
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (3, 3));
+    assert_eq!((version, SCHEMA_VERSION), (4, 4));
     drop(conn);
     assert_eq!(s.account(old.key()).await.unwrap().unwrap(), old);
     let t = now();

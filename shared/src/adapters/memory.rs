@@ -332,6 +332,24 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let mut d = self.lock();
+        let Some(r) = d
+            .invitations
+            .get_mut(id)
+            .filter(|r| r.is_live(now) && r.token_hash.ct_eq(hash))
+        else {
+            return Ok(None);
+        };
+        r.conflicts += 1;
+        Ok(Some(r.conflicts))
+    }
+
     async fn allow_registration_delivery(
         &self,
         counter: &RegistrationCounter,

@@ -5,6 +5,7 @@
 
 use super::Db;
 use crate::domain::delivery::{self, Limit, RegistrationCounter, Window};
+use crate::domain::invitation::MAX_CONFLICTS;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
@@ -301,7 +302,7 @@ fn insert_new_account(tx: &Connection, a: &Account) -> Result<(), StoreError> {
     write_account(tx, a)
 }
 
-const INVITATION_COLUMNS: &str = "invitation_id, kind, email, roles, token_hash, created_at, expires_at";
+const INVITATION_COLUMNS: &str = "invitation_id, kind, email, roles, token_hash, created_at, expires_at, conflicts";
 
 /// Raw column values of an invitation, converted outside rusqlite's row callback (as accounts).
 struct InvitationRow {
@@ -312,6 +313,7 @@ struct InvitationRow {
     token_hash: String,
     created_at: i64,
     expires_at: i64,
+    conflicts: i64,
 }
 
 fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
@@ -323,6 +325,7 @@ fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
         token_hash: r.get(4)?,
         created_at: r.get(5)?,
         expires_at: r.get(6)?,
+        conflicts: r.get(7)?,
     })
 }
 
@@ -336,6 +339,7 @@ impl InvitationRow {
             token_hash: TokenHash::from_stored(self.token_hash),
             created_at: self.created_at,
             expires_at: self.expires_at,
+            conflicts: u32::try_from(self.conflicts).map_err(corrupt)?,
         })
     }
 }
@@ -797,7 +801,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::Conflict("invitation id"));
                 }
                 tx.prepare_cached(&format!(
-                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))?
                 .execute(params![
                     r.invitation_id.as_str(),
@@ -807,6 +811,7 @@ impl Store for SqliteStore {
                     r.token_hash.as_str(),
                     r.created_at,
                     r.expires_at,
+                    r.conflicts,
                 ])?;
                 Ok(())
             })
@@ -825,10 +830,11 @@ impl Store for SqliteStore {
             .call(move |c| {
                 let rows = c
                     .prepare_cached(&format!(
-                        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE kind = 'invitation' AND expires_at > ?1
+                        "SELECT {INVITATION_COLUMNS} FROM invitations
+                         WHERE kind = 'invitation' AND expires_at > ?1 AND conflicts < ?2
                          ORDER BY created_at, invitation_id"
                     ))?
-                    .query_map([now], invitation_row)?
+                    .query_map([now, i64::from(MAX_CONFLICTS)], invitation_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 rows.into_iter().map(InvitationRow::into_record).collect()
             })
@@ -868,6 +874,25 @@ impl Store for SqliteStore {
                 tx.prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
                     .execute([id.as_str()])?;
                 Ok(true)
+            })
+            .await
+    }
+
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let (id, hash) = (id.clone(), hash.clone());
+        self.db
+            .write(move |tx| {
+                let Some(r) = read_invitation(tx, &id)?.filter(|r| r.is_live(now) && r.token_hash.ct_eq(&hash)) else {
+                    return Ok(None);
+                };
+                tx.prepare_cached("UPDATE invitations SET conflicts = conflicts + 1 WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?;
+                Ok(Some(r.conflicts + 1))
             })
             .await
     }
