@@ -1733,6 +1733,36 @@ async fn a_token_refused_five_times_for_taken_usernames_is_dead() {
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn the_outbox_file_is_created_with_mode_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    assert!(!t.outbox.exists());
+    // The most permissive umask (process-wide: only widens what other tests create meanwhile).
+    // SAFETY: umask has no failure mode and touches no memory.
+    let old = unsafe { libc::umask(0o000) };
+    t.register("first@example.com").await;
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let mode = std::fs::metadata(&t.outbox).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // An outbox that already exists keeps working (and keeps its mode).
+    let u = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    std::fs::write(&u.outbox, "{\"kind\":\"earlier\"}\n").unwrap();
+    std::fs::set_permissions(&u.outbox, std::fs::Permissions::from_mode(0o640)).unwrap();
+    u.register("second@example.com").await;
+    let lines = u.outbox_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (lines[0]["kind"].as_str(), lines[1]["kind"].as_str()),
+        (Some("earlier"), Some("register"))
+    );
+    let mode = std::fs::metadata(&u.outbox).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+}
+
 #[tokio::test]
 async fn admins_invite_with_roles_list_and_cancel_invitations() {
     let t = &setup(&[]).await;
