@@ -7,6 +7,7 @@
 //! DynamoDB, one critical section in the embedded store); the store conformance suite
 //! (`tests/tests/store_conformance.rs`) runs the same cases against both.
 
+use crate::domain::delivery::{self, RegistrationCounter};
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::share::{ShareId, ShareRecord};
@@ -37,10 +38,10 @@ pub enum StoreError {
 /// ([`UsernameSkeleton`](crate::domain::UsernameSkeleton)) is an existing account's.
 pub const CONFUSABLE: &str = "a username that looks the same";
 
-/// Window and limit for password-reset deliveries per account.
-pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = 900;
+/// Window for password-reset deliveries per account (the domain's delivery window).
+pub const RESET_DELIVERY_WINDOW_SECONDS: i64 = delivery::WINDOW_SECONDS;
 /// At most this many reset mails per account per window.
-pub const RESET_DELIVERY_LIMIT: u32 = 3;
+pub const RESET_DELIVERY_LIMIT: u32 = delivery::RESET_PER_ACCOUNT.max;
 
 /// Every account and API key, for `keygate export` (a move between stores). Not on any request
 /// path: a DynamoDB implementation scans the table.
@@ -161,8 +162,9 @@ pub trait Store: Inventory + Send + Sync {
     /// The published public key set, if any.
     async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError>;
 
-    /// Counts a reset delivery for `key`; `true` if it is within the limit
-    /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]), `false` if over it.
+    /// Counts a reset delivery for `key` by `domain::delivery`'s window rule; `true` if it is
+    /// within the limit ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]),
+    /// `false` if over it (nothing counted).
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError>;
 
     /// Stores a new invitation or registration record. `Conflict` if the id exists.
@@ -174,11 +176,12 @@ pub trait Store: Inventory + Send + Sync {
     /// Deletes a record (either kind); whether it existed.
     async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError>;
     /// Atomically redeems a token: if record `id` exists, its token hash equals `hash` and it is
-    /// unexpired at `now`, creates `account` exactly as `create_account` does and deletes the
+    /// live at `now` ([`InvitationRecord::is_live`]: unexpired, fewer than `MAX_CONFLICTS`
+    /// conflicts), creates `account` exactly as `create_account` does and deletes the
     /// record, in one atomic step: `Ok(true)`. `Ok(false)` if the record is absent, expired or has
     /// another hash (nothing changes). `Err(Conflict)` if the username key, its skeleton or the
     /// e-mail key is taken: nothing changes, the record stays. Of N concurrent calls at most one
-    /// returns `Ok(true)`.
+    /// returns `Ok(true)`. A `Conflict` is counted with [`Store::count_invitation_conflict`].
     async fn redeem_invitation(
         &self,
         id: &InvitationId,
@@ -212,9 +215,27 @@ pub trait Store: Inventory + Send + Sync {
     /// The ids of revoked shares whose expiry is after `until_after` (verifiers still accept a
     /// share until its expiry plus their leeway, so callers pass `now - leeway`).
     async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError>;
-    /// Counts one registration mail to `email`: `true` while fewer than RESET_DELIVERY_LIMIT
-    /// mails went to it in the last RESET_DELIVERY_WINDOW_SECONDS (the reset mails' limit).
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError>;
+    /// Atomically counts one refused redemption (a taken username or e-mail) of record `id`:
+    /// if it exists, its token hash equals `hash` and it is live at `now`, increments its
+    /// `conflicts` and returns the new count; otherwise (absent, another hash, expired, or
+    /// already at `MAX_CONFLICTS`) counts nothing and returns `None`. So of any number of
+    /// calls, concurrent or not, at most `MAX_CONFLICTS` return `Some`, and once one returns
+    /// `Some(MAX_CONFLICTS)` the record is no longer live: no read returns it, nothing redeems it.
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError>;
+    /// Counts one registration mail on `counter` (a mailbox or a mail domain) by
+    /// `domain::delivery`'s window rule and the counter's own limit: `true` if it is within it,
+    /// `false` if over it (nothing counted). Mailbox and domain counters never share a key,
+    /// nor with the reset counters.
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A key source failure.

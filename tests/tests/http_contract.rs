@@ -1932,6 +1932,146 @@ async fn self_registration_is_closed_by_default_and_hides_existing_addresses_whe
     assert_eq!(t.outbox_lines().len(), before);
 }
 
+impl T {
+    /// `POST /auth/register` for `email`, checking the one answer it may give.
+    async fn register(&self, email: &str) {
+        let r = self.post("/auth/register", json!({ "email": email })).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::ACCEPTED, &json!({"status": "accepted"})),
+            "{email}"
+        );
+    }
+
+    /// The recipients of the outbox's registration mails, in order.
+    fn registration_mails(&self) -> Vec<String> {
+        self.outbox_lines()
+            .iter()
+            .filter(|m| m["kind"] == "register")
+            .map(|m| m["to"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn registration_mail_limits_count_the_mailbox_not_the_spelling() {
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    for _ in 0..3 {
+        t.register("bob@example.com").await;
+    }
+    assert_eq!(t.registration_mails().len(), 3);
+    // The same mailbox spelt otherwise: the domain's case, a trailing dot, a +tag.
+    for spelling in ["bob+1@EXAMPLE.com.", "bob@Example.COM", "bob+x@example.com"] {
+        t.register(spelling).await;
+    }
+    assert_eq!(t.registration_mails().len(), 3, "{:?}", t.registration_mails());
+    // The local part compares as written: `Bob` is another mailbox.
+    t.register("Bob@example.com").await;
+    assert_eq!(
+        t.registration_mails().last().map(String::as_str),
+        Some("Bob@example.com")
+    );
+}
+
+#[tokio::test]
+async fn registration_mails_stop_after_20_per_domain_in_15_minutes() {
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    for i in 0..20 {
+        let domain = if i % 2 == 0 { "crowd.example" } else { "Crowd.Example." };
+        t.register(&format!("user{i}@{domain}")).await;
+    }
+    assert_eq!(t.registration_mails().len(), 20);
+    // The 21st address at that domain gets the same answer and no mail.
+    t.register("user20@crowd.example").await;
+    t.register("latecomer+tag@CROWD.example").await;
+    assert_eq!(t.registration_mails().len(), 20);
+    // Another domain is counted apart.
+    t.register("user0@elsewhere.example").await;
+    assert_eq!(
+        t.registration_mails().last().map(String::as_str),
+        Some("user0@elsewhere.example")
+    );
+}
+
+#[tokio::test]
+async fn a_token_refused_five_times_for_taken_usernames_is_dead() {
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    for name in ["ann", "ben", "cat", "dan", "eve"] {
+        t.user(name, &["reader"], None).await;
+    }
+    t.register("prober@example.com").await;
+    let mails = t.outbox_lines();
+    let token = mails[0]["token"].as_str().unwrap();
+    let complete = |username: &str| json!({"token": token, "username": username, "password": NEW_PW});
+    for name in ["ann", "BEN", "cat", "dan", "eve"] {
+        assert_error(
+            &t.post("/auth/register/complete", complete(name)).await,
+            409,
+            "conflict",
+        );
+    }
+    // Dead, even with a free username, and nothing was created.
+    let r = t.post("/auth/register/complete", complete("free-name")).await;
+    assert_error(&r, 400, "invalid_token");
+    assert_error(
+        &t.post("/auth/register/complete", complete("ann")).await,
+        400,
+        "invalid_token",
+    );
+    assert!(
+        t.app
+            .store
+            .account(&keygate_shared::domain::UsernameKey::of_any("free-name"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Four refusals leave a token usable.
+    t.register("patient@example.com").await;
+    let mails = t.outbox_lines();
+    let token = mails.last().unwrap()["token"].as_str().unwrap();
+    let complete = |username: &str| json!({"token": token, "username": username, "password": NEW_PW});
+    for name in ["ann", "ben", "cat", "dan"] {
+        assert_error(
+            &t.post("/auth/register/complete", complete(name)).await,
+            409,
+            "conflict",
+        );
+    }
+    let r = t.post("/auth/register/complete", complete("patient")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_outbox_file_is_created_with_mode_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    assert!(!t.outbox.exists());
+    // The most permissive umask (process-wide: only widens what other tests create meanwhile).
+    // SAFETY: umask has no failure mode and touches no memory.
+    let old = unsafe { libc::umask(0o000) };
+    t.register("first@example.com").await;
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let mode = std::fs::metadata(&t.outbox).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // An outbox that already exists keeps working (and keeps its mode).
+    let u = setup(&[("KEYGATE_REGISTRATION", "open")]).await;
+    std::fs::write(&u.outbox, "{\"kind\":\"earlier\"}\n").unwrap();
+    std::fs::set_permissions(&u.outbox, std::fs::Permissions::from_mode(0o640)).unwrap();
+    u.register("second@example.com").await;
+    let lines = u.outbox_lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (lines[0]["kind"].as_str(), lines[1]["kind"].as_str()),
+        (Some("earlier"), Some("register"))
+    );
+    let mode = std::fs::metadata(&u.outbox).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+}
+
 #[tokio::test]
 async fn admins_invite_with_roles_list_and_cancel_invitations() {
     let t = &setup(&[]).await;

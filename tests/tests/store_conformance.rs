@@ -8,6 +8,8 @@ use futures::future::join_all;
 use keygate_shared::adapters::dynamodb::DynamoStore;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::adapters::sqlite::{Db, SqliteStore};
+use keygate_shared::domain::delivery::RegistrationCounter;
+use keygate_shared::domain::invitation::MAX_CONFLICTS;
 use keygate_shared::domain::lockout::Attempt;
 use keygate_shared::domain::share::{ResourcePath, ShareId, ShareRecord};
 use keygate_shared::domain::time::now;
@@ -70,6 +72,10 @@ conformance!(
     a_taken_username_or_email_leaves_the_invitation_redeemable,
     concurrent_redemptions_give_one_account,
     registration_delivery_limit,
+    registration_limits_count_the_mailbox_not_the_spelling,
+    registration_mails_per_domain_are_capped_at_20,
+    five_conflicts_kill_a_token,
+    concurrent_conflicts_count_at_most_five,
     share_links_list_revoke_and_expire,
     an_account_holds_at_most_its_limit_of_shares_revoked_ones_included,
     revoking_a_creators_shares_lists_every_one_of_them,
@@ -667,6 +673,7 @@ fn invitation(
         token_hash: tok.hash(),
         created_at,
         expires_at: created_at + ttl,
+        conflicts: 0,
     };
     (rec, tok)
 }
@@ -893,21 +900,29 @@ async fn concurrent_redemptions_give_one_account(s: Arc<dyn Store>) {
     assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
 }
 
+fn mailbox(address: &str) -> RegistrationCounter {
+    RegistrationCounter::mailbox(&Email::parse(address).unwrap())
+}
+
+fn mail_domain(address: &str) -> RegistrationCounter {
+    RegistrationCounter::domain(&Email::parse(address).unwrap())
+}
+
 async fn registration_delivery_limit(s: Arc<dyn Store>) {
-    let e = Email::parse("Limit@Example.org").unwrap().key();
+    let e = mailbox("Limit@Example.org");
     let t = now();
     for _ in 0..3 {
         assert!(s.allow_registration_delivery(&e, t).await.unwrap());
     }
     assert!(!s.allow_registration_delivery(&e, t + 10).await.unwrap());
     assert!(
-        !s.allow_registration_delivery(&Email::parse("limit@example.org").unwrap().key(), t + 899)
+        !s.allow_registration_delivery(&mailbox("Limit@example.ORG"), t + 899)
             .await
             .unwrap()
     );
-    // Per address, and apart from the reset mails' counter.
+    // Per mailbox, and apart from the reset mails' counter.
     assert!(
-        s.allow_registration_delivery(&Email::parse("other@example.org").unwrap().key(), t)
+        s.allow_registration_delivery(&mailbox("other@example.org"), t)
             .await
             .unwrap()
     );
@@ -918,6 +933,158 @@ async fn registration_delivery_limit(s: Arc<dyn Store>) {
     );
     // A new window.
     assert!(s.allow_registration_delivery(&e, t + 901).await.unwrap());
+}
+
+async fn registration_limits_count_the_mailbox_not_the_spelling(s: Arc<dyn Store>) {
+    let t = now();
+    // One mailbox: the domain's case, a trailing dot and `+tag`s do not make another.
+    for spelling in ["Alice+x@Example.COM.", "Alice@example.com", "Alice+y@EXAMPLE.com"] {
+        assert!(
+            s.allow_registration_delivery(&mailbox(spelling), t).await.unwrap(),
+            "{spelling}"
+        );
+    }
+    for spelling in ["Alice@example.com", "Alice+z@example.com.", "Alice@Example.Com"] {
+        assert!(
+            !s.allow_registration_delivery(&mailbox(spelling), t + 10).await.unwrap(),
+            "{spelling}"
+        );
+    }
+    // The local part otherwise compares as written.
+    assert!(
+        s.allow_registration_delivery(&mailbox("alice@example.com"), t)
+            .await
+            .unwrap()
+    );
+    // The domain's counter is another key: a full mailbox leaves it untouched, and back.
+    assert!(
+        s.allow_registration_delivery(&mail_domain("alice@example.com"), t)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.allow_registration_delivery(&mailbox("bob@example.com"), t)
+            .await
+            .unwrap()
+    );
+}
+
+async fn registration_mails_per_domain_are_capped_at_20(s: Arc<dyn Store>) {
+    let t = now();
+    for i in 0..20 {
+        let spelling = if i % 2 == 0 { "x@Cap.Example." } else { "y@cap.example" };
+        assert!(
+            s.allow_registration_delivery(&mail_domain(spelling), t + i)
+                .await
+                .unwrap(),
+            "mail {i}"
+        );
+    }
+    assert!(
+        !s.allow_registration_delivery(&mail_domain("z@CAP.example"), t + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.allow_registration_delivery(&mail_domain("z@cap.example"), t + 899)
+            .await
+            .unwrap()
+    );
+    // Mailboxes at that domain keep their own counters, and other domains theirs.
+    assert!(
+        s.allow_registration_delivery(&mailbox("z@cap.example"), t + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.allow_registration_delivery(&mail_domain("z@other.example"), t + 30)
+            .await
+            .unwrap()
+    );
+    // A new window.
+    assert!(
+        s.allow_registration_delivery(&mail_domain("z@cap.example"), t + 900)
+            .await
+            .unwrap()
+    );
+}
+
+async fn five_conflicts_kill_a_token(s: Arc<dyn Store>) {
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "probe@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    // Another hash, an unknown record or an expired one count nothing.
+    let forged = InvitationToken::try_generate(rec.invitation_id.clone()).unwrap();
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &forged.hash(), t).await.unwrap(),
+        None
+    );
+    let stray = InvitationToken::try_generate(InvitationId::try_generate().unwrap()).unwrap();
+    assert_eq!(
+        s.count_invitation_conflict(stray.id(), &stray.hash(), t).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &tok.hash(), rec.expires_at)
+            .await
+            .unwrap(),
+        None
+    );
+    for n in 1..MAX_CONFLICTS {
+        assert_eq!(
+            s.count_invitation_conflict(tok.id(), &tok.hash(), t).await.unwrap(),
+            Some(n)
+        );
+        assert_eq!(s.invitation(tok.id(), t).await.unwrap().unwrap().conflicts, n);
+    }
+    assert_eq!(s.pending_invitations(t).await.unwrap().len(), 1);
+    assert_eq!(MAX_CONFLICTS, 5);
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &tok.hash(), t).await.unwrap(),
+        Some(5)
+    );
+    // Dead: no read returns it, it is off the list, nothing redeems it or counts on it.
+    assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
+    assert!(s.pending_invitations(t).await.unwrap().is_empty());
+    assert_eq!(
+        s.count_invitation_conflict(tok.id(), &tok.hash(), t).await.unwrap(),
+        None
+    );
+    let a = invited_account(&rec, "prober");
+    assert!(!s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
+    assert!(s.account(a.key()).await.unwrap().is_none());
+
+    // One conflict short of the limit, a token still redeems.
+    let (reg, reg_tok) = invitation(InvitationKind::Registration, "close@example.org", &["user"], t, 600);
+    s.put_invitation(&reg).await.unwrap();
+    for n in 1..MAX_CONFLICTS {
+        assert_eq!(
+            s.count_invitation_conflict(reg_tok.id(), &reg_tok.hash(), t)
+                .await
+                .unwrap(),
+            Some(n)
+        );
+    }
+    let b = invited_account(&reg, "closer");
+    assert!(s.redeem_invitation(reg_tok.id(), &reg_tok.hash(), t, &b).await.unwrap());
+    assert_eq!(s.account(b.key()).await.unwrap().unwrap(), b);
+}
+
+async fn concurrent_conflicts_count_at_most_five(s: Arc<dyn Store>) {
+    let t = now();
+    let (rec, tok) = invitation(InvitationKind::Invitation, "swarm@example.org", &["user"], t, 600);
+    s.put_invitation(&rec).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (s, id, hash) = (s.clone(), tok.id().clone(), tok.hash());
+            tokio::spawn(async move { s.count_invitation_conflict(&id, &hash, t).await.unwrap() })
+        })
+        .collect();
+    let mut counted: Vec<u32> = join_all(tasks).await.into_iter().filter_map(|r| r.unwrap()).collect();
+    counted.sort_unstable();
+    assert_eq!(counted, [1, 2, 3, 4, 5]);
+    assert!(s.invitation(tok.id(), t).await.unwrap().is_none());
+    assert!(s.pending_invitations(t).await.unwrap().is_empty());
 }
 
 /// A database written at schema version 1 (before invitations) upgrades when opened: its
@@ -932,7 +1099,7 @@ async fn sqlite_a_version_1_database_upgrades() {
         let s = SqliteStore::new(Db::open(&data).unwrap());
         s.create_account(&old).await.unwrap();
     }
-    // Back to version 1: versions 2 to 4 only added these.
+    // Back to version 1: versions 2 to 5 only added these (5 a column of `invitations`).
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     conn.execute_batch(
         "DROP INDEX invitations_by_kind; DROP TABLE invitations; DROP TABLE registration_deliveries;
@@ -946,7 +1113,7 @@ async fn sqlite_a_version_1_database_upgrades() {
     let s = SqliteStore::new(Db::open(&data).unwrap());
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (4, 4));
+    assert_eq!((version, SCHEMA_VERSION), (5, 5));
     drop(conn);
     assert_eq!(s.account(old.key()).await.unwrap().unwrap(), old);
     // The upgrade claimed the old account's skeleton: a look-alike (Cyrillic `е`) is refused.
@@ -960,7 +1127,11 @@ async fn sqlite_a_version_1_database_upgrades() {
     assert_eq!(s.pending_invitations(t).await.unwrap(), vec![rec.clone()]);
     let a = invited_account(&rec, "newcomer");
     assert!(s.redeem_invitation(tok.id(), &tok.hash(), t, &a).await.unwrap());
-    assert!(s.allow_registration_delivery(&rec.email.key(), t).await.unwrap());
+    assert!(
+        s.allow_registration_delivery(&RegistrationCounter::mailbox(&rec.email), t)
+            .await
+            .unwrap()
+    );
 }
 
 /// A version 3 database whose accounts include look-alikes created before skeletons were kept
@@ -980,6 +1151,7 @@ async fn sqlite_look_alike_accounts_from_before_skeletons_survive_the_upgrade() 
     let conn = rusqlite::Connection::open(data.join("keygate.db")).unwrap();
     conn.execute_batch(
         "DROP TABLE username_skeletons;
+         ALTER TABLE invitations DROP COLUMN conflicts;
          UPDATE accounts SET username_key = '\u{430}dmin', username = '\u{430}dmin' WHERE username_key = 'b';
          PRAGMA user_version = 3;",
     )

@@ -11,9 +11,9 @@
 //! | API key | `APIKEY#<key id>` | `APIKEY` | name, roles, secret_hash, created_at, expires_at, ttl |
 //! | refresh family | `FAMILY#<family id>` | `FAMILY` | username_key, user_id, client_id, session_epoch, created_at, expires_at, current_hash, previous_hash, rotated_at, revoked, ttl |
 //! | reset token | `RESET#<token hash>` | `RESET` | username_key, epoch (absent: 0), created_at, expires_at, ttl |
-//! | invitation or registration | `INVITE#<invitation id>` | `INVITE` | kind, email, roles, token_hash, created_at, expires_at, ttl |
-//! | pending invitation | `INVITATIONS` | `<invitation id>` | the same attributes (kind `invitation` only; written and deleted with its record in one transaction) |
-//! | registration deliveries | `REGRATE#<email key>` | `REGRATE` | window_start, count, ttl |
+//! | invitation or registration | `INVITE#<invitation id>` | `INVITE` | kind, email, roles, token_hash, created_at, expires_at, conflicts (absent: 0), ttl |
+//! | pending invitation | `INVITATIONS` | `<invitation id>` | the same attributes (kind `invitation` only; written and deleted with its record in one transaction; deleted after the conflict that kills the token) |
+//! | registration deliveries | `REGRATE#<mailbox>` or `REGRATE#@<mail domain>` | `REGRATE` | window_start, count, ttl |
 //! | share link | `SHARE#<share id>` | `SHARE` | resource, shared_by, created_at, expires_at, revoked, ttl |
 //! | a creator's live share | `SHARES#<user id>` | `<share id>` | the same attributes (written with the share, deleted when it is revoked, in one transaction) |
 //! | revoked share | `SHARES-REVOKED` | `<share id>` | expires_at, ttl (written with the revocation) |
@@ -22,6 +22,8 @@
 //! Only hashes of API keys, refresh, reset and invitation tokens are stored. DynamoDB deletes expired
 //! items some time after their `ttl` (and moto never does), so reads treat them as absent.
 
+use crate::domain::delivery::{self, Limit, RegistrationCounter};
+use crate::domain::invitation::MAX_CONFLICTS;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures, THRESHOLD};
 use crate::domain::refresh::{Decision, decide};
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
@@ -30,7 +32,7 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username,
     UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{CONFUSABLE, Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -221,6 +223,7 @@ fn invitation_item(mut k: Item, r: &InvitationRecord) -> Item {
     k.insert("token_hash".into(), s(r.token_hash.as_str()));
     k.insert("created_at".into(), n(r.created_at));
     k.insert("expires_at".into(), n(r.expires_at));
+    k.insert("conflicts".into(), n(i64::from(r.conflicts)));
     k.insert("ttl".into(), n(r.expires_at));
     k
 }
@@ -236,8 +239,15 @@ fn invitation_of(invitation_id: InvitationId, item: &Item) -> Result<InvitationR
         token_hash: TokenHash::from_stored(r.str("token_hash")?),
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
+        conflicts: u32::try_from(r.opt_int("conflicts").unwrap_or(0))
+            .map_err(|_| StoreError::Corrupt("invitation item with a bad conflict count".into()))?,
     })
 }
+
+/// The condition that an invitation item is live for a token hash at `:now` (the rule of
+/// `InvitationRecord::is_live`, with `:hash`, `:now` and `:max_conflicts`).
+const LIVE_INVITATION: &str = "attribute_exists(pk) AND token_hash = :hash AND expires_at > :now AND \
+     (attribute_not_exists(conflicts) OR conflicts < :max_conflicts)";
 
 const REVOKED_SHARES: &str = "SHARES-REVOKED";
 
@@ -491,10 +501,11 @@ impl DynamoStore {
         Err(StoreError::Unavailable("the transaction kept racing; retry".into()))
     }
 
-    /// Counts one mail on the counter item `rkey`: whether it is within the limit
-    /// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]). A fresh window is one
+    /// Counts one mail on the counter item `rkey`: whether it is within `limit`, by the
+    /// domain's window rule written as conditions (`domain::delivery`). A fresh window is one
     /// conditional write, a mail within it another.
-    async fn count_delivery(&self, rkey: Item, now: UnixTime) -> Result<bool, StoreError> {
+    async fn count_delivery(&self, rkey: Item, limit: Limit, now: UnixTime) -> Result<bool, StoreError> {
+        let cutoff = Limit::fresh_if_started_at_most(now);
         let fresh = self
             .client
             .update_item()
@@ -506,8 +517,8 @@ impl DynamoStore {
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":ttl", n(now + RESET_DELIVERY_WINDOW_SECONDS))
-            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .expression_attribute_values(":ttl", n(now + delivery::WINDOW_SECONDS))
+            .expression_attribute_values(":cutoff", n(cutoff))
             .send()
             .await;
         match fresh {
@@ -526,8 +537,8 @@ impl DynamoStore {
             .condition_expression("#count < :limit AND window_start > :cutoff")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(i64::from(RESET_DELIVERY_LIMIT)))
-            .expression_attribute_values(":cutoff", n(now - RESET_DELIVERY_WINDOW_SECONDS))
+            .expression_attribute_values(":limit", n(i64::from(limit.max)))
+            .expression_attribute_values(":cutoff", n(cutoff))
             .send()
             .await;
         match counted {
@@ -540,6 +551,21 @@ impl DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    /// Deletes the pending-list item of an invitation that conflicts killed (no-op otherwise).
+    async fn unlist_if_dead(&self, record: &InvitationRecord) -> Result<(), StoreError> {
+        if record.kind != InvitationKind::Invitation || record.conflicts < MAX_CONFLICTS {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(pending_key(&record.invitation_id)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn set_revoked(&self, id: &FamilyId) -> Result<(), StoreError> {
@@ -1043,7 +1069,8 @@ impl Store for DynamoStore {
     }
 
     async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
-        self.count_delivery(key(user_pk(k), "RESETRATE"), now).await
+        self.count_delivery(key(user_pk(k), "RESETRATE"), delivery::RESET_PER_ACCOUNT, now)
+            .await
     }
 
     /// One conditional `PutItem`; an invitation's pending-list item is written with it in one
@@ -1259,9 +1286,10 @@ impl Store for DynamoStore {
         let spend = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(invitation_key(id)))
-            .condition_expression("attribute_exists(pk) AND token_hash = :hash AND expires_at > :now")
+            .condition_expression(LIVE_INVITATION)
             .expression_attribute_values(":hash", s(hash.as_str()))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)))
             .build()
             .map_err(unavailable)?;
         let unlist = Delete::builder()
@@ -1306,9 +1334,65 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
-        self.count_delivery(key(format!("REGRATE#{}", email.as_str()), "REGRATE"), now)
-            .await
+    /// One `UpdateItem`: `ADD conflicts 1` on condition that the item is live for `hash`
+    /// ([`LIVE_INVITATION`]). The conflict that kills an invitation also takes it off the
+    /// pending list (a second write; a dead invitation still listed there after a failure is
+    /// taken off by the next refused attempt).
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(invitation_key(id)))
+            .update_expression("ADD conflicts :one")
+            .condition_expression(LIVE_INVITATION)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":hash", s(hash.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => {
+                let record = invitation_of(id.clone(), &out.attributes.unwrap_or_default())?;
+                self.unlist_if_dead(&record).await?;
+                Ok(Some(record.conflicts))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    let old = match c.item() {
+                        Some(item) if !item.is_empty() => Some(item.clone()),
+                        _ => self.get(invitation_key(id)).await?,
+                    };
+                    if let Some(old) = old {
+                        self.unlist_if_dead(&invitation_of(id.clone(), &old)?).await?;
+                    }
+                    Ok(None)
+                }
+                _ => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        self.count_delivery(
+            key(format!("REGRATE#{}", counter.key()), "REGRATE"),
+            counter.limit(),
+            now,
+        )
+        .await
     }
 }
 

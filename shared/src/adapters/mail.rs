@@ -12,13 +12,15 @@ use tokio::io::AsyncWriteExt;
 
 /// Appends one JSON line per message to a file: `{"kind","to","token","url","expires_at"}`,
 /// `kind` `reset` (which also carries `username` and `reset_url`), `register` or `invitation`.
+/// The lines hold live tokens: a file it creates gets mode 0600 whatever the umask (an existing
+/// file keeps its mode).
 pub struct OutboxMailer {
     path: PathBuf,
     lock: tokio::sync::Mutex<()>,
 }
 
 impl OutboxMailer {
-    /// A mailer writing to `path` (created if missing).
+    /// A mailer writing to `path` (created with mode 0600 if missing).
     pub fn new(path: PathBuf) -> OutboxMailer {
         OutboxMailer {
             path,
@@ -59,16 +61,39 @@ impl OutboxMailer {
         let mut line = message.to_string();
         line.push('\n');
         let _guard = self.lock.lock().await;
-        let mut f = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
+        let mut f = self
+            .open()
             .await
             .map_err(|e| MailError(format!("outbox {}: {e}", self.path.display())))?;
         f.write_all(line.as_bytes())
             .await
             .map_err(|e| MailError(format!("outbox: {e}")))?;
         f.flush().await.map_err(|e| MailError(format!("outbox: {e}")))
+    }
+}
+
+impl OutboxMailer {
+    /// Opens the outbox to append, creating it with mode 0600 if it does not exist.
+    async fn open(&self) -> std::io::Result<tokio::fs::File> {
+        let mut create = tokio::fs::OpenOptions::new();
+        create.append(true).create_new(true);
+        #[cfg(unix)]
+        create.mode(0o600);
+        match create.open(&self.path).await {
+            Ok(f) => {
+                // The umask may have narrowed the mode; set it exactly, on the open file.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    f.set_permissions(std::fs::Permissions::from_mode(0o600)).await?;
+                }
+                Ok(f)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                tokio::fs::OpenOptions::new().append(true).open(&self.path).await
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

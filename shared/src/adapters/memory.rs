@@ -2,6 +2,7 @@
 //! so each is atomic, as the conditional writes of the DynamoDB store are. Expired records
 //! read as absent.
 
+use crate::domain::delivery::{self, Limit, RegistrationCounter, Window};
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ShareId, ShareRecord};
@@ -9,10 +10,11 @@ use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
     KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{CONFUSABLE, Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
@@ -24,9 +26,9 @@ struct Data {
     api_keys: HashMap<KeyId, ApiKeyRecord>,
     families: HashMap<FamilyId, Family>,
     resets: HashMap<TokenHash, ResetRecord>,
-    deliveries: HashMap<UsernameKey, (UnixTime, u32)>,
+    deliveries: HashMap<UsernameKey, Window>,
     invitations: HashMap<InvitationId, InvitationRecord>,
-    registration_deliveries: HashMap<EmailKey, (UnixTime, u32)>,
+    registration_deliveries: HashMap<RegistrationCounter, Window>,
     shares: HashMap<ShareId, ShareRecord>,
     jwks: Option<Jwks>,
 }
@@ -232,7 +234,9 @@ impl Store for MemoryStore {
 
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
         Ok(count_delivery(
-            self.lock().deliveries.entry(key.clone()).or_insert((now, 0)),
+            &mut self.lock().deliveries,
+            key.clone(),
+            delivery::RESET_PER_ACCOUNT,
             now,
         ))
     }
@@ -342,28 +346,48 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let mut d = self.lock();
+        let Some(r) = d
+            .invitations
+            .get_mut(id)
+            .filter(|r| r.is_live(now) && r.token_hash.ct_eq(hash))
+        else {
+            return Ok(None);
+        };
+        r.conflicts += 1;
+        Ok(Some(r.conflicts))
+    }
+
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
         Ok(count_delivery(
-            self.lock()
-                .registration_deliveries
-                .entry(email.clone())
-                .or_insert((now, 0)),
+            &mut self.lock().registration_deliveries,
+            counter.clone(),
+            counter.limit(),
             now,
         ))
     }
 }
 
-/// Counts one mail against a `(window start, count)` counter: whether it is within the limit
-/// ([`RESET_DELIVERY_LIMIT`] per [`RESET_DELIVERY_WINDOW_SECONDS`]).
-fn count_delivery(entry: &mut (UnixTime, u32), now: UnixTime) -> bool {
-    if now >= entry.0 + RESET_DELIVERY_WINDOW_SECONDS {
-        *entry = (now, 0);
+/// Counts one mail on the counter `key` by the domain's window rule: whether it is within
+/// `limit` (nothing changes if not).
+fn count_delivery<K: Eq + Hash>(counters: &mut HashMap<K, Window>, key: K, limit: Limit, now: UnixTime) -> bool {
+    match limit.count(counters.get(&key).copied(), now) {
+        Some(window) => {
+            counters.insert(key, window);
+            true
+        }
+        None => false,
     }
-    if entry.1 >= RESET_DELIVERY_LIMIT {
-        return false;
-    }
-    entry.1 += 1;
-    true
 }
 
 #[async_trait]

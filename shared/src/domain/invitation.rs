@@ -3,7 +3,8 @@
 //! ([`InvitationKind::Invitation`]) is listed while pending and can be withdrawn; a
 //! self-registration ([`InvitationKind::Registration`]) is the same record made by the open
 //! registration flow. The token (`kgi_<invitation id>_<secret>`) is mailed once and stored only
-//! as the hash of its secret; redeeming it spends the record.
+//! as the hash of its secret; redeeming it spends the record. A token that was refused for a
+//! taken username [`MAX_CONFLICTS`] times is dead, so one token cannot probe usernames forever.
 
 use super::secret::{RngError, SECRET_B64_LEN, TokenHash, is_b64, new_secret};
 use super::{Email, Roles, UnixTime};
@@ -65,6 +66,10 @@ impl std::fmt::Debug for InvitationToken {
     }
 }
 
+/// How many times a token may be refused for a taken username (409 `conflict`); after that
+/// it is dead.
+pub const MAX_CONFLICTS: u32 = 5;
+
 /// Who made the record: an admin's invitation or a self-registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -104,12 +109,16 @@ pub struct InvitationRecord {
     pub created_at: UnixTime,
     /// The token redeems while `now < expires_at`.
     pub expires_at: UnixTime,
+    /// How many redemptions were refused for a taken username or e-mail; at
+    /// [`MAX_CONFLICTS`] the token is dead.
+    pub conflicts: u32,
 }
 
 impl InvitationRecord {
-    /// Whether the record is still usable at `now`.
+    /// Whether the record is still usable at `now`: unexpired, and refused for a taken
+    /// username fewer than [`MAX_CONFLICTS`] times.
     pub fn is_live(&self, now: UnixTime) -> bool {
-        now < self.expires_at
+        now < self.expires_at && self.conflicts < MAX_CONFLICTS
     }
 }
 

@@ -2,14 +2,18 @@
 //! invitations from admins (both modes), finished by `POST /auth/register/complete`. The token
 //! is mailed, single-use, stored as a hash, and spent only by a success, in the same atomic
 //! step that creates the account. No answer reveals whether an address has an account.
+//! Registration mails are limited per mailbox and per mail domain (`domain::delivery`), and a
+//! token refused for a taken username `MAX_CONFLICTS` times is dead.
 
 use super::admin::admin_audit;
 use super::{Error, Keygate, Result};
 use crate::config::Registration;
+use crate::domain::delivery::RegistrationCounter;
+use crate::domain::invitation::MAX_CONFLICTS;
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
-    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, NewPassword, Roles, UserId,
-    Username,
+    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, NewPassword, Roles, TokenHash,
+    UserId, Username,
 };
 use crate::ports::{SignupKind, SignupMail, StoreError};
 use serde::Serialize;
@@ -67,8 +71,21 @@ impl Keygate {
             audit("register", "has_account");
             return Ok(());
         }
-        if !self.store.allow_registration_delivery(&email.key(), now).await? {
+        // The mailbox first: mails refused to one mailbox never use up its domain's allowance.
+        if !self
+            .store
+            .allow_registration_delivery(&RegistrationCounter::mailbox(&email), now)
+            .await?
+        {
             audit("register", "rate_limited");
+            return Ok(());
+        }
+        if !self
+            .store
+            .allow_registration_delivery(&RegistrationCounter::domain(&email), now)
+            .await?
+        {
+            audit("register", "domain_rate_limited");
             return Ok(());
         }
         let roles = Roles::parse(&["user"]).map_err(|e| Error::Unavailable(e.to_string()))?;
@@ -103,6 +120,7 @@ impl Keygate {
             token_hash: token.hash(),
             created_at: now,
             expires_at,
+            conflicts: 0,
         };
         self.store.put_invitation(&record).await?;
         let exposed = token.expose();
@@ -122,8 +140,9 @@ impl Keygate {
     /// `POST /auth/register/complete`: creates the account a registration or invitation token
     /// was sent for, with that e-mail address (verified by the token) and the invitation's
     /// roles. Unknown, expired or spent tokens: `InvalidSignupToken` (400 `invalid_token`); a
-    /// taken username: `Conflict`, and the token stays usable; a weak password is refused
-    /// before the token is looked at.
+    /// taken username: `Conflict`, and the token stays usable until it has been refused so
+    /// [`MAX_CONFLICTS`] times (then it is dead: `InvalidSignupToken`); a weak password is
+    /// refused before the token is looked at.
     pub async fn complete_registration(&self, token: &str, username: &str, password: &str) -> Result<Account> {
         let now = now();
         let username = Username::parse(username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
@@ -165,14 +184,34 @@ impl Keygate {
                 audit("register_complete", "invalid_token");
                 return Err(Error::InvalidSignupToken);
             }
-            Err(StoreError::Conflict(what)) => {
-                audit("register_complete", "conflict");
-                return Err(Error::Conflict(format!("{what} already exists")));
-            }
+            Err(StoreError::Conflict(what)) => return Err(self.count_conflict(token.id(), &hash, now, what).await?),
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "keygate::audit", event = "register_complete", outcome = "success", subject = account.user_id.as_str(), "audit");
         Ok(account)
+    }
+
+    /// Counts a redemption refused for a taken username or e-mail against its token: the
+    /// `Conflict` to answer while the token has conflicts left, `InvalidSignupToken` once it
+    /// has none (dead, or killed by concurrent attempts in between).
+    async fn count_conflict(&self, id: &InvitationId, hash: &TokenHash, now: i64, what: &str) -> Result<Error> {
+        match self.store.count_invitation_conflict(id, hash, now).await? {
+            Some(n) => {
+                audit(
+                    "register_complete",
+                    if n >= MAX_CONFLICTS {
+                        "conflict_token_dead"
+                    } else {
+                        "conflict"
+                    },
+                );
+                Ok(Error::Conflict(format!("{what} already exists")))
+            }
+            None => {
+                audit("register_complete", "invalid_token");
+                Ok(Error::InvalidSignupToken)
+            }
+        }
     }
 
     /// Invites `email` with `roles` (admin API, `keygate invite`): stores the invitation and

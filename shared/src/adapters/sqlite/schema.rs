@@ -119,6 +119,14 @@ const MIGRATIONS: &[&str] = &[
         username_key  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 5: how many times each invitation or registration token was refused for a taken
+    // username (at `domain::invitation::MAX_CONFLICTS` it is dead). Touches `invitations` only.
+    // `registration_deliveries.email_key` keeps its name and from here on holds
+    // `RegistrationCounter::key` (a mailbox, or `@domain`); rows under the old keys (lowercased
+    // addresses) lapse with their 15-minute window.
+    r#"
+    ALTER TABLE invitations ADD COLUMN conflicts INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// A migration step that SQL alone cannot do, run in the same transaction after the SQL of
@@ -207,7 +215,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, VERSION);
-        assert_eq!(VERSION, 4);
+        assert_eq!(VERSION, 5);
         let names = tables(&conn);
         assert!(names.contains(&"invitations".to_owned()), "{names:?}");
         assert!(names.contains(&"registration_deliveries".to_owned()), "{names:?}");
@@ -245,7 +253,7 @@ mod tests {
 
         migrate(&mut conn).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, VERSION);
         let accounts: i64 = conn
             .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
             .unwrap();
@@ -269,6 +277,31 @@ mod tests {
         );
         drop(stmt);
         migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn a_version_3_database_gets_conflict_counters_and_keeps_its_invitations() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO invitations (invitation_id, kind, email, roles, token_hash, created_at, expires_at)
+             VALUES ('i1', 'invitation', 'a@example.org', '[]', 'h', 1, 2)",
+            [],
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+        let conflicts: i64 = conn
+            .query_row(
+                "SELECT conflicts FROM invitations WHERE invitation_id = 'i1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(conflicts, 0);
     }
 
     #[test]

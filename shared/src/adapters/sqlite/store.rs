@@ -4,6 +4,8 @@
 //! in-memory store calls them.
 
 use super::Db;
+use crate::domain::delivery::{self, Limit, RegistrationCounter, Window};
+use crate::domain::invitation::MAX_CONFLICTS;
 use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
@@ -12,7 +14,7 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
     Username, UsernameKey,
 };
-use crate::ports::{CONFUSABLE, Inventory, RESET_DELIVERY_LIMIT, RESET_DELIVERY_WINDOW_SECONDS, Store, StoreError};
+use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -51,7 +53,7 @@ impl SqliteStore {
                     .execute([now, FORGET_AFTER_SECONDS])?;
                 gone += tx
                     .prepare_cached("DELETE FROM reset_deliveries WHERE window_start + ?2 <= ?1")?
-                    .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
+                    .execute([now, delivery::WINDOW_SECONDS])?;
                 gone += tx
                     .prepare_cached("DELETE FROM shares WHERE expires_at + 300 <= ?1")?
                     .execute([now])?;
@@ -60,7 +62,7 @@ impl SqliteStore {
                     .execute([now])?;
                 gone += tx
                     .prepare_cached("DELETE FROM registration_deliveries WHERE window_start + ?2 <= ?1")?
-                    .execute([now, RESET_DELIVERY_WINDOW_SECONDS])?;
+                    .execute([now, delivery::WINDOW_SECONDS])?;
                 Ok(gone)
             })
             .await
@@ -311,7 +313,7 @@ fn insert_new_account(tx: &Connection, a: &Account) -> Result<(), StoreError> {
     write_account(tx, a)
 }
 
-const INVITATION_COLUMNS: &str = "invitation_id, kind, email, roles, token_hash, created_at, expires_at";
+const INVITATION_COLUMNS: &str = "invitation_id, kind, email, roles, token_hash, created_at, expires_at, conflicts";
 
 /// Raw column values of an invitation, converted outside rusqlite's row callback (as accounts).
 struct InvitationRow {
@@ -322,6 +324,7 @@ struct InvitationRow {
     token_hash: String,
     created_at: i64,
     expires_at: i64,
+    conflicts: i64,
 }
 
 fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
@@ -333,6 +336,7 @@ fn invitation_row(r: &Row<'_>) -> rusqlite::Result<InvitationRow> {
         token_hash: r.get(4)?,
         created_at: r.get(5)?,
         expires_at: r.get(6)?,
+        conflicts: r.get(7)?,
     })
 }
 
@@ -346,6 +350,7 @@ impl InvitationRow {
             token_hash: TokenHash::from_stored(self.token_hash),
             created_at: self.created_at,
             expires_at: self.expires_at,
+            conflicts: u32::try_from(self.conflicts).map_err(corrupt)?,
         })
     }
 }
@@ -361,14 +366,14 @@ fn read_invitation(conn: &Connection, id: &InvitationId) -> Result<Option<Invita
     .transpose()
 }
 
-/// Counts one mail on a `(key, window_start, count)` counter table inside a write transaction:
-/// whether it is within the limit ([`RESET_DELIVERY_LIMIT`] per
-/// [`RESET_DELIVERY_WINDOW_SECONDS`]).
+/// Counts one mail on a `(key, window_start, count)` counter table inside a write transaction,
+/// by the domain's window rule: whether it is within `limit` (nothing changes if not).
 fn count_delivery(
     tx: &Connection,
     table: &str,
     key_column: &str,
     key: &str,
+    limit: Limit,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
     let stored = tx
@@ -376,18 +381,19 @@ fn count_delivery(
             "SELECT window_start, count FROM {table} WHERE {key_column} = ?1"
         ))?
         .query_row([key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
-        .optional()?;
-    let (start, count) = match stored {
-        Some((start, count)) if now < start + RESET_DELIVERY_WINDOW_SECONDS => (start, count),
-        _ => (now, 0),
-    };
-    if count >= i64::from(RESET_DELIVERY_LIMIT) {
+        .optional()?
+        .map(|(start, count)| {
+            // A count beyond u32 is over any limit.
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            Window { start, count }
+        });
+    let Some(next) = limit.count(stored, now) else {
         return Ok(false);
-    }
+    };
     tx.prepare_cached(&format!(
         "INSERT OR REPLACE INTO {table} ({key_column}, window_start, count) VALUES (?1, ?2, ?3)"
     ))?
-    .execute(params![key, start, count + 1])?;
+    .execute(params![key, next.start, next.count])?;
     Ok(true)
 }
 
@@ -705,7 +711,16 @@ impl Store for SqliteStore {
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
         let key = key.clone();
         self.db
-            .write(move |tx| count_delivery(tx, "reset_deliveries", "username_key", key.as_str(), now))
+            .write(move |tx| {
+                count_delivery(
+                    tx,
+                    "reset_deliveries",
+                    "username_key",
+                    key.as_str(),
+                    delivery::RESET_PER_ACCOUNT,
+                    now,
+                )
+            })
             .await
     }
 
@@ -818,7 +833,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::Conflict("invitation id"));
                 }
                 tx.prepare_cached(&format!(
-                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))?
                 .execute(params![
                     r.invitation_id.as_str(),
@@ -828,6 +843,7 @@ impl Store for SqliteStore {
                     r.token_hash.as_str(),
                     r.created_at,
                     r.expires_at,
+                    r.conflicts,
                 ])?;
                 Ok(())
             })
@@ -846,10 +862,11 @@ impl Store for SqliteStore {
             .call(move |c| {
                 let rows = c
                     .prepare_cached(&format!(
-                        "SELECT {INVITATION_COLUMNS} FROM invitations WHERE kind = 'invitation' AND expires_at > ?1
+                        "SELECT {INVITATION_COLUMNS} FROM invitations
+                         WHERE kind = 'invitation' AND expires_at > ?1 AND conflicts < ?2
                          ORDER BY created_at, invitation_id"
                     ))?
-                    .query_map([now], invitation_row)?
+                    .query_map([now, i64::from(MAX_CONFLICTS)], invitation_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 rows.into_iter().map(InvitationRow::into_record).collect()
             })
@@ -893,10 +910,33 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn allow_registration_delivery(&self, email: &EmailKey, now: UnixTime) -> Result<bool, StoreError> {
-        let email = email.clone();
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let (id, hash) = (id.clone(), hash.clone());
         self.db
-            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", email.as_str(), now))
+            .write(move |tx| {
+                let Some(r) = read_invitation(tx, &id)?.filter(|r| r.is_live(now) && r.token_hash.ct_eq(&hash)) else {
+                    return Ok(None);
+                };
+                tx.prepare_cached("UPDATE invitations SET conflicts = conflicts + 1 WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?;
+                Ok(Some(r.conflicts + 1))
+            })
+            .await
+    }
+
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (key, limit) = (counter.key(), counter.limit());
+        self.db
+            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", &key, limit, now))
             .await
     }
 }
