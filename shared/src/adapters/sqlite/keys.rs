@@ -2,6 +2,10 @@
 //! Secrets Manager's staging labels, in the embedded database (mode 0600), so that
 //! `services::rotation` rotates them with the same four steps as the secret on AWS.
 //!
+//! The first key is made current in one write transaction that checks again that there is none
+//! ([`KeyVersions::put_first_current`]): of processes starting at once on an empty directory,
+//! one stores its key and the others take it.
+//!
 //! Moving `AWSCURRENT` is a compare-and-swap under the write lock: of two processes rotating
 //! at once, one finishes and the other's pending key is refused, so a key that signed live
 //! tokens is never pushed out of the published set by a double rotation. A version that holds
@@ -152,6 +156,23 @@ impl KeyVersions for SqliteKeys {
                     }
                 }
                 save(tx, &versions)
+            })
+            .await
+            .map_err(key_error)
+    }
+
+    async fn put_first_current(&self, version_id: &str, key: &SigningKey) -> Result<bool, KeyError> {
+        let (id, jwk, at) = (version_id.to_owned(), key.to_jwk_json(), now());
+        self.db
+            .write(move |tx| {
+                if staged(tx)?.iter().any(|(_, s)| s.iter().any(|l| l == CURRENT)) {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO signing_keys (version_id, jwk, stages, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, jwk, CURRENT, at])?;
+                Ok(true)
             })
             .await
             .map_err(key_error)
