@@ -192,3 +192,36 @@ impl KeyVersions for SqliteKeys {
             .map_err(key_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::keys::Alg;
+
+    #[tokio::test]
+    async fn of_first_keys_stored_at_once_by_several_connections_one_becomes_current() {
+        let dir = std::env::temp_dir().join(format!("keygate-first-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Each connection behaves as another process on the directory would.
+        let keys = SqliteKeys::new(Db::open_with_connections(&dir, 3).unwrap());
+        let racers: Vec<_> = (0..6)
+            .map(|i| {
+                let keys = keys.clone();
+                tokio::spawn(async move {
+                    let key = SigningKey::generate(Alg::ES256).unwrap();
+                    keys.put_first_current(&format!("v{i}"), &key).await.unwrap()
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for r in racers {
+            stored += usize::from(r.await.unwrap());
+        }
+        assert_eq!(stored, 1);
+        let versions = keys.versions().await.unwrap();
+        assert_eq!(versions.len(), 1, "no loser's key is kept");
+        assert_eq!(versions[0].stages, [CURRENT]);
+        drop(keys);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
