@@ -79,6 +79,8 @@ pub struct Config {
     /// `KEYGATE_SHARE_MAX_PER_ACCOUNT`: most unexpired share links (revoked ones included) one
     /// account may hold.
     pub share_max_per_account: u32,
+    /// `KEYGATE_MAX_CONNECTIONS`: most connections `keygate serve` keeps open at once.
+    pub max_connections: usize,
 }
 
 /// `origin` as a browser sends it in `Origin` (`scheme://host[:port]`, lower case, no path),
@@ -160,6 +162,10 @@ impl BootstrapAdmin {
         }
     }
 }
+
+/// The largest `KEYGATE_MAX_CONNECTIONS`: far above what one process's descriptors allow, so
+/// a bigger value is a typo, not a plan.
+const MAX_CONNECTIONS_LIMIT: usize = 1_000_000;
 
 /// Where keygate runs: on Lambda some defaults differ (the mailer is `ses`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,6 +343,20 @@ impl Config {
                 }
             },
         };
+        let max_connections = match get("KEYGATE_MAX_CONNECTIONS") {
+            None => 4096,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "KEYGATE_MAX_CONNECTIONS",
+                        reason: format!(
+                            "expected a number of connections from 1 to {MAX_CONNECTIONS_LIMIT}, got {v:?}"
+                        ),
+                    });
+                }
+            },
+        };
         let route_policy = match get("KEYGATE_ROUTE_ROLES") {
             None => RoutePolicy::default(),
             Some(json) => RoutePolicy::parse(&json).map_err(|reason| ConfigError {
@@ -345,6 +365,7 @@ impl Config {
             })?,
         };
         Ok(Config {
+            max_connections,
             share_max_ttl,
             share_max_per_account,
             share_revocations_url,
@@ -414,6 +435,21 @@ mod tests {
         }
         let lambda = Config::from_lookup(Host::Lambda, |_| None).unwrap();
         assert_eq!(lambda.mailer, MailerKind::Ses);
+    }
+
+    #[test]
+    fn max_connections_defaults_to_4096_and_refuses_what_is_not_a_count() {
+        assert_eq!(cfg(&[]).unwrap().max_connections, 4096);
+        assert_eq!(cfg(&[("KEYGATE_MAX_CONNECTIONS", " 20 ")]).unwrap().max_connections, 20);
+        assert_eq!(
+            cfg(&[("KEYGATE_MAX_CONNECTIONS", "1000000")]).unwrap().max_connections,
+            1_000_000
+        );
+        for bad in ["0", "-1", "many", "4096.5", "1000001", "99999999999999999999999"] {
+            let e = cfg(&[("KEYGATE_MAX_CONNECTIONS", bad)]).unwrap_err();
+            assert_eq!(e.var, "KEYGATE_MAX_CONNECTIONS", "{bad}");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+        }
     }
 
     #[test]

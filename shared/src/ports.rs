@@ -339,6 +339,18 @@ pub trait KeyVersions: Send + Sync {
     async fn make_current(&self, version_id: &str, current: Option<&str>) -> Result<(), KeyError>;
     /// Removes `AWSPREVIOUS` from `version_id`: its key is no longer published nor trusted.
     async fn retire(&self, version_id: &str) -> Result<(), KeyError>;
+    /// Stores `key` as version `version_id`, staged `AWSCURRENT`, if no version is current: the
+    /// check and the write under the store's own lock, so that processes starting at once on an
+    /// empty store agree on one first key. `Ok(false)` when a version was current already.
+    ///
+    /// Only a store with such a lock can do it; the default refuses (a Secrets Manager secret's
+    /// first key comes from `keygate bootstrap` or its first rotation).
+    async fn put_first_current(&self, version_id: &str, key: &SigningKey) -> Result<bool, KeyError> {
+        let _ = (version_id, key);
+        Err(KeyError::Invalid(
+            "this key store makes no first key by itself: run `keygate bootstrap`".into(),
+        ))
+    }
 }
 
 /// A password-reset message.

@@ -225,6 +225,56 @@ fn two_servers_on_one_directory_give_one_refresh_winner_and_one_lockout_count() 
     assert_eq!(login(a.addr, "iris", PW).status, 429);
 }
 
+#[test]
+fn three_servers_started_at_once_on_an_empty_directory_agree_on_one_key_and_one_admin() {
+    let dir = TempDir::new("three");
+    let data = dir.join("data");
+    let at_once = std::sync::Barrier::new(3);
+    // Each `serve` ensures the same --admin; none may fail on the others' account.
+    let servers: Vec<Server> = std::thread::scope(|scope| {
+        let started: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    at_once.wait();
+                    serve(&data)
+                })
+            })
+            .collect();
+        started
+            .into_iter()
+            .map(|s| s.join().expect("a server did not start"))
+            .collect()
+    });
+
+    let published: Vec<Value> = servers
+        .iter()
+        .map(|s| http(s.addr, "GET", "/.well-known/jwks.json", &[], "").json())
+        .collect();
+    assert_eq!(
+        published[0]["keys"].as_array().map(Vec::len),
+        Some(1),
+        "one first key: {published:?}"
+    );
+    assert!(
+        published.iter().all(|j| *j == published[0]),
+        "the same key everywhere: {published:?}"
+    );
+    let kid = published[0]["keys"][0]["kid"].as_str().unwrap().to_owned();
+    for s in &servers {
+        let token = admin_token(s.addr);
+        assert_eq!(kid_of(&token), kid, "signed with the one key");
+        assert_eq!(validate(s.addr, &token), 200);
+    }
+    drop(servers);
+    let exported = ok(&keygate(&data, &["export"], None, &[]));
+    let accounts = exported
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["kind"] == "account")
+        .count();
+    assert_eq!(accounts, 1, "one admin account: {exported}");
+}
+
 #[cfg(unix)]
 #[test]
 fn every_file_in_the_data_directory_is_private_whatever_the_umask() {

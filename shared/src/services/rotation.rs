@@ -234,7 +234,11 @@ pub async fn ensure_current(
     };
     let mut attempt = 0;
     loop {
-        if !due(&secret.versions().await?) {
+        let versions = secret.versions().await?;
+        if !versions.iter().any(|v| v.has(CURRENT)) {
+            return first_key(secret, publish_to).await;
+        }
+        if !due(&versions) {
             return Ok(None);
         }
         match rotate_now(secret, publish_to).await {
@@ -252,6 +256,23 @@ pub async fn ensure_current(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The first key, made current at once: nothing was signed before it, so there is nothing to
+/// announce first. Not through the rotation steps: processes starting together would each
+/// stage a key of their own, and a loser's pending key would stay published beside the
+/// winner's.
+async fn first_key(secret: &dyn KeyVersions, publish_to: Option<&dyn Store>) -> Result<Option<String>, KeyError> {
+    let key = SigningKey::generate(Alg::RS256).map_err(|e| KeyError::Invalid(e.to_string()))?;
+    let version = crate::domain::UserId::generate().as_str().to_owned();
+    if !secret.put_first_current(&version, &key).await? {
+        return Ok(None);
+    }
+    if let Some(store) = publish_to {
+        publish(secret, store).await?;
+    }
+    tracing::info!(target: "keygate::audit", event = "key_rotation", kid = %key.kid(), "audit");
+    Ok(Some(key.kid().to_owned()))
 }
 
 /// The published keys with their states, current first, for `keygate keys list`.

@@ -2,6 +2,10 @@
 //! Secrets Manager's staging labels, in the embedded database (mode 0600), so that
 //! `services::rotation` rotates them with the same four steps as the secret on AWS.
 //!
+//! The first key is made current in one write transaction that checks again that there is none
+//! ([`KeyVersions::put_first_current`]): of processes starting at once on an empty directory,
+//! one stores its key and the others take it.
+//!
 //! Moving `AWSCURRENT` is a compare-and-swap under the write lock: of two processes rotating
 //! at once, one finishes and the other's pending key is refused, so a key that signed live
 //! tokens is never pushed out of the published set by a double rotation. A version that holds
@@ -157,6 +161,23 @@ impl KeyVersions for SqliteKeys {
             .map_err(key_error)
     }
 
+    async fn put_first_current(&self, version_id: &str, key: &SigningKey) -> Result<bool, KeyError> {
+        let (id, jwk, at) = (version_id.to_owned(), key.to_jwk_json(), now());
+        self.db
+            .write(move |tx| {
+                if staged(tx)?.iter().any(|(_, s)| s.iter().any(|l| l == CURRENT)) {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO signing_keys (version_id, jwk, stages, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![id, jwk, CURRENT, at])?;
+                Ok(true)
+            })
+            .await
+            .map_err(key_error)
+    }
+
     async fn retire(&self, version_id: &str) -> Result<(), KeyError> {
         let id = version_id.to_owned();
         self.db
@@ -169,5 +190,38 @@ impl KeyVersions for SqliteKeys {
             })
             .await
             .map_err(key_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::keys::Alg;
+
+    #[tokio::test]
+    async fn of_first_keys_stored_at_once_by_several_connections_one_becomes_current() {
+        let dir = std::env::temp_dir().join(format!("keygate-first-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // Each connection behaves as another process on the directory would.
+        let keys = SqliteKeys::new(Db::open_with_connections(&dir, 3).unwrap());
+        let racers: Vec<_> = (0..6)
+            .map(|i| {
+                let keys = keys.clone();
+                tokio::spawn(async move {
+                    let key = SigningKey::generate(Alg::ES256).unwrap();
+                    keys.put_first_current(&format!("v{i}"), &key).await.unwrap()
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for r in racers {
+            stored += usize::from(r.await.unwrap());
+        }
+        assert_eq!(stored, 1);
+        let versions = keys.versions().await.unwrap();
+        assert_eq!(versions.len(), 1, "no loser's key is kept");
+        assert_eq!(versions[0].stages, [CURRENT]);
+        drop(keys);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
