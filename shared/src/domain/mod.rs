@@ -9,6 +9,7 @@ pub mod device_cookie;
 pub mod invitation;
 pub mod keys;
 pub mod lockout;
+pub mod oidc;
 pub mod password;
 pub mod refresh;
 pub mod roles;
