@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_key_name;
 pub mod client;
 pub mod delivery;
+pub mod device;
 pub mod device_cookie;
 pub mod invitation;
 pub mod keys;
