@@ -339,6 +339,12 @@ pub trait KeyVersions: Send + Sync {
     async fn make_current(&self, version_id: &str, current: Option<&str>) -> Result<(), KeyError>;
     /// Removes `AWSPREVIOUS` from `version_id`: its key is no longer published nor trusted.
     async fn retire(&self, version_id: &str) -> Result<(), KeyError>;
+    /// Starts a rotation run by the key store's own machinery (Secrets Manager's `RotateSecret`
+    /// runs the rotation function) and returns the new version's id; `Ok(None)` (the default)
+    /// when there is none and the caller runs the four steps itself.
+    async fn start_rotation(&self) -> Result<Option<String>, KeyCommandError> {
+        Ok(None)
+    }
 }
 
 /// A password-reset message.
