@@ -77,6 +77,12 @@ fn unavailable<E: std::error::Error>(e: E) -> KeyError {
     KeyError::Unavailable(super::aws::describe(&e))
 }
 
+/// The private JWK a secret version holds.
+fn parse_key(secret_id: &str, value: Option<&str>) -> Result<SigningKey, KeyError> {
+    let s = value.ok_or_else(|| KeyError::Invalid("the secret has no string value".into()))?;
+    SigningKey::from_jwk_json(s).map_err(|e| KeyError::Invalid(format!("secret {secret_id}: {e}")))
+}
+
 impl SecretsManagerKeySource {
     /// A key source for `secret_id` (name or ARN). Makes no call until first used.
     pub fn new(sdk: &SdkConfig, secret_id: String) -> SecretsManagerKeySource {
@@ -105,10 +111,7 @@ impl SecretsManagerKeySource {
             .send()
             .await
             .map_err(unavailable)?;
-        let s = out
-            .secret_string()
-            .ok_or_else(|| KeyError::Invalid("the secret has no string value".into()))?;
-        SigningKey::from_jwk_json(s).map_err(|e| KeyError::Invalid(format!("secret {}: {e}", self.secret_id)))
+        parse_key(&self.secret_id, out.secret_string())
     }
 
     async fn fetch_jwks(&self) -> Result<Jwks, KeyError> {
@@ -200,8 +203,8 @@ pub async fn create_signing_secret(
     }
 }
 
-/// The signing-key secret's versions, for the rotation protocol (`services::rotation`) and
-/// `keygate bootstrap`.
+/// The signing-key secret's versions, for the rotation protocol and the operator's key commands
+/// (`services::rotation`) and `keygate bootstrap`.
 pub struct SecretVersions {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
@@ -217,25 +220,31 @@ impl SecretVersions {
 #[async_trait]
 impl KeyVersions for SecretVersions {
     async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
-        let described = self
-            .client
-            .describe_secret()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(described
-            .version_ids_to_stages()
-            .map(|m| {
-                m.iter()
-                    .map(|(id, stages)| KeyVersion {
-                        id: id.clone(),
-                        stages: stages.clone(),
-                        created_at: None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
+        let mut versions = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .list_secret_version_ids()
+                .secret_id(&self.secret_id)
+                .set_next_token(next_token.clone())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            versions.extend(page.versions().iter().filter_map(|v| {
+                Some(KeyVersion {
+                    id: v.version_id()?.to_owned(),
+                    stages: v.version_stages().to_vec(),
+                    created_at: v.created_date().map(|d| d.secs()),
+                })
+            }));
+            // An empty token also ends the list (moto sends one); a repeated one would loop.
+            let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if next.is_none() || next == next_token {
+                return Ok(versions);
+            }
+            next_token = next;
+        }
     }
 
     async fn key(&self, version_id: &str) -> Result<Option<SigningKey>, KeyError> {
@@ -247,14 +256,7 @@ impl KeyVersions for SecretVersions {
             .send()
             .await;
         match out {
-            Ok(v) => {
-                let s = v
-                    .secret_string()
-                    .ok_or_else(|| KeyError::Invalid("the secret version has no string value".into()))?;
-                SigningKey::from_jwk_json(s)
-                    .map(Some)
-                    .map_err(|e| KeyError::Invalid(e.to_string()))
-            }
+            Ok(v) => parse_key(&self.secret_id, v.secret_string()).map(Some),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -301,6 +303,21 @@ impl KeyVersions for SecretVersions {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// `RotateSecret`: Secrets Manager runs the rotation function's steps.
+    async fn start_rotation(&self) -> Result<Option<String>, KeyCommandError> {
+        match self.client.rotate_secret().secret_id(&self.secret_id).send().await {
+            Ok(out) => Ok(Some(out.version_id().unwrap_or_default().to_owned())),
+            Err(e) => match e.as_service_error() {
+                // Refusals (a rotation in progress, no rotation function, no such secret) say why.
+                Some(s) => Err(KeyCommandError::Refused(format!(
+                    "Secrets Manager refused the rotation: {}",
+                    s.meta().message().unwrap_or("no reason given")
+                ))),
+                None => Err(unavailable(e).into()),
+            },
+        }
     }
 }
 
