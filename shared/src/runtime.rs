@@ -248,9 +248,10 @@ fn secret_key_source(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeySour
     }
 }
 
+/// The secret's versions for the operator, with their creation dates.
 fn secret_versions(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeyVersions>, StartError> {
     #[cfg(feature = "secrets-manager")]
-    return Ok(Arc::new(adapters::secrets_manager::SecretVersions::new(
+    return Ok(Arc::new(adapters::secrets_manager::SecretVersions::dated(
         aws_sdk_secretsmanager::Client::new(sdk),
         secret_id.to_owned(),
     )));

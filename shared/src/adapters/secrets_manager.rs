@@ -208,18 +208,53 @@ pub async fn create_signing_secret(
 pub struct SecretVersions {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
+    /// Read the versions with `ListSecretVersionIds`, which gives their creation dates, rather
+    /// than `DescribeSecret`, the one call the rotation function's IAM policy allows.
+    dated: bool,
 }
 
 impl SecretVersions {
-    /// The versions of `secret_id` (name or ARN).
+    /// The versions of `secret_id` (name or ARN), without their creation dates (`DescribeSecret`).
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: String) -> SecretVersions {
-        SecretVersions { client, secret_id }
+        SecretVersions {
+            client,
+            secret_id,
+            dated: false,
+        }
     }
-}
 
-#[async_trait]
-impl KeyVersions for SecretVersions {
-    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
+    /// The versions of `secret_id` with their creation dates (`ListSecretVersionIds`), for the
+    /// operator's `keygate keys list`.
+    pub fn dated(client: aws_sdk_secretsmanager::Client, secret_id: String) -> SecretVersions {
+        SecretVersions {
+            dated: true,
+            ..SecretVersions::new(client, secret_id)
+        }
+    }
+
+    async fn described(&self) -> Result<Vec<KeyVersion>, KeyError> {
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(described
+            .version_ids_to_stages()
+            .map(|m| {
+                m.iter()
+                    .map(|(id, stages)| KeyVersion {
+                        id: id.clone(),
+                        stages: stages.clone(),
+                        created_at: None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn listed(&self) -> Result<Vec<KeyVersion>, KeyError> {
         let mut versions = Vec::new();
         let mut next_token = None;
         loop {
@@ -244,6 +279,17 @@ impl KeyVersions for SecretVersions {
                 return Ok(versions);
             }
             next_token = next;
+        }
+    }
+}
+
+#[async_trait]
+impl KeyVersions for SecretVersions {
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
+        if self.dated {
+            self.listed().await
+        } else {
+            self.described().await
         }
     }
 
