@@ -1,17 +1,13 @@
 //! `keygate`: the local server and the operator's tools (`docs/cli.md`).
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use keygate_shared::config::{BootstrapAdmin, Config, DataDir};
+use commands::{apikey, bootstrap, invite, keys, serve, sessions, token, transfer, user};
+use keygate_shared::config::Config;
 use keygate_shared::domain::ApiKeyName;
-use keygate_shared::domain::keys::{Alg, SigningKey};
-use keygate_shared::runtime::{Mode, build};
-use keygate_shared::services::{Keygate, NewUser};
-use std::io::Read as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-mod local_keys;
-mod transfer;
+mod commands;
 
 /// keygate: JWT authentication for APIs on AWS.
 ///
@@ -153,267 +149,39 @@ pub(crate) enum KeysCommand {
     Retire { kid: String },
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("keygate: {msg}");
-    ExitCode::FAILURE
-}
-
-fn parse_alg(s: &str) -> Result<Alg, String> {
-    s.parse::<Alg>()
-        .map_err(|_| format!("--alg: expected RS256, ES256 or EdDSA, got {s:?}"))
-}
-
-/// keygate wired to the configured store and keys, for operator commands.
-async fn operator(config: Config, keys: bool) -> Result<Keygate, String> {
-    if config.table.is_none() && config.data_dir == DataDir::Memory {
-        return Err(
-            "KEYGATE_DATA_DIR: `:memory:` keeps nothing: operator commands need a data directory or KEYGATE_TABLE"
-                .into(),
-        );
-    }
-    build(config, Mode::Operator { keys }).await.map_err(|e| e.to_string())
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     keygate_shared::telemetry::init();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => return fail(format!("configuration error: {e}")),
+    let done = match Config::from_env().context("configuration error") {
+        Ok(config) => run(cli.command, config).await,
+        Err(e) => Err(e),
     };
-    match run(cli.command, config).await {
+    match done {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
+        Err(e) => {
+            eprintln!("keygate: {}", commands::one_line(&e));
+            ExitCode::FAILURE
+        }
     }
 }
 
-async fn run(command: Command, mut config: Config) -> Result<(), String> {
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
-        Command::Serve { addr, admin, data_dir } => {
-            if let Some(dir) = data_dir {
-                config.data_dir = match dir.as_str() {
-                    ":memory:" => DataDir::Memory,
-                    _ => DataDir::Path(dir.into()),
-                };
-            }
-            if let Some(a) = admin {
-                config.bootstrap_admin = Some(BootstrapAdmin::parse("--admin", &a).map_err(|e| e.to_string())?);
-            }
-            serve(config, &addr).await
-        }
-        Command::Bootstrap { alg } => {
-            let alg = parse_alg(&alg)?;
-            let table = config
-                .table
-                .clone()
-                .ok_or("KEYGATE_TABLE: required: the name of the table to create")?;
-            let secret = config
-                .signing_secret_id
-                .clone()
-                .ok_or("KEYGATE_SIGNING_SECRET_ID: required: the name of the secret to create")?;
-            let sdk = keygate_shared::adapters::aws::sdk_config().await;
-            let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-            let created = keygate_shared::adapters::dynamodb::create_table(&dynamo, &table)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("table {table}: {}", if created { "created (TTL on)" } else { "exists" });
-            let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-            let created = keygate_shared::adapters::secrets_manager::create_signing_secret(&sm, &secret, alg)
-                .await
-                .map_err(|e| e.to_string())?;
-            let repaired = !created
-                && keygate_shared::adapters::secrets_manager::repair_signing_secret(&sm, &secret, alg)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            println!(
-                "secret {secret}: {}",
-                match (created, repaired) {
-                    (true, _) => "created with a first key",
-                    (false, true) => "held no key: a first key is now current",
-                    (false, false) => "exists",
-                }
-            );
-            let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
-            let versions = keygate_shared::adapters::secrets_manager::SecretVersions::new(sm.clone(), secret.clone());
-            let jwks = keygate_shared::services::rotation::publish(&versions, &store)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("public keys published in {table}: {}", jwks.keys.len());
-            let claimed = store.claim_skeletons().await.map_err(|e| e.to_string())?;
-            println!("username skeletons claimed in {table}: {claimed} (accounts created before they were kept)");
-            Ok(())
-        }
-        Command::User(UserCommand::Add(u)) => {
-            if !u.password_stdin {
-                return Err("the password is read from standard input: pass --password-stdin".into());
-            }
-            let mut input = String::new();
-            std::io::stdin()
-                .take(64 * 1024)
-                .read_to_string(&mut input)
-                .map_err(|e| format!("reading stdin: {e}"))?;
-            let password = input
-                .strip_suffix('\n')
-                .map(|s| s.strip_suffix('\r').unwrap_or(s))
-                .unwrap_or(&input)
-                .to_owned();
-            let app = operator(config, false).await?;
-            let account = app
-                .create_user(NewUser {
-                    username: u.username,
-                    password,
-                    email: u.email,
-                    roles: u.roles,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()})
-            );
-            Ok(())
-        }
-        Command::User(UserCommand::Unlock { username }) => {
-            let app = operator(config, false).await?;
-            app.unlock_user(&username).await.map_err(|e| e.to_string())?;
-            println!("{username} unlocked");
-            Ok(())
-        }
-        Command::ApiKey(ApiKeyCommand::Create {
-            name,
-            roles,
-            expires_in,
-        }) => {
-            let app = operator(config, false).await?;
-            let created = app
-                .create_api_key(name.as_str(), &roles, expires_in)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&created).map_err(|e| e.to_string())?);
-            Ok(())
-        }
-        Command::ApiKey(ApiKeyCommand::Revoke { key_id }) => {
-            let app = operator(config, false).await?;
-            app.delete_api_key(&key_id).await.map_err(|e| e.to_string())?;
-            println!("API key {key_id} revoked");
-            Ok(())
-        }
-        Command::Sessions(SessionsCommand::Revoke { username }) => {
-            let app = operator(config, false).await?;
-            app.revoke_sessions(&username).await.map_err(|e| e.to_string())?;
-            println!("every session of {username} revoked");
-            Ok(())
-        }
-        Command::Invite { email, roles } => {
-            let app = operator(config, false).await?;
-            let created = app.invite(&email, &roles).await.map_err(|e| e.to_string())?;
-            let mut out = serde_json::to_value(&created.view).map_err(|e| e.to_string())?;
-            out["url"] = created.url.into();
-            println!("{out}");
-            Ok(())
-        }
-        Command::Token(TokenCommand::Issue { username }) => {
-            let app = operator(config, true).await?;
-            println!("{}", app.issue_token(&username).await.map_err(|e| e.to_string())?);
-            Ok(())
-        }
-        Command::Keys(cmd) if config.signing_secret_id.is_some() => keys(cmd, &config).await,
-        Command::Keys(cmd) => local_keys::run(cmd, &config).await,
-        Command::Export => transfer::export(operator(config, false).await?).await,
-        Command::Import => transfer::import(operator(config, false).await?).await,
+        Command::Serve { addr, admin, data_dir } => serve::run(config, &addr, data_dir, admin).await,
+        Command::Bootstrap { alg } => bootstrap::run(&config, &alg).await,
+        Command::User(UserCommand::Add(u)) => user::add(config, u).await,
+        Command::User(UserCommand::Unlock { username }) => user::unlock(config, &username).await,
+        Command::ApiKey(cmd) => apikey::run(config, cmd).await,
+        Command::Sessions(SessionsCommand::Revoke { username }) => sessions::revoke(config, &username).await,
+        Command::Invite { email, roles } => invite::run(config, &email, &roles).await,
+        Command::Token(TokenCommand::Issue { username }) => token::issue(config, &username).await,
+        Command::Keys(cmd) => keys::run(cmd, &config).await,
+        Command::Export => transfer::export(config).await,
+        Command::Import => transfer::import(config).await,
         Command::Backup { file } => transfer::backup(&config, file).await,
-        Command::Keygen { alg } => {
-            let key = SigningKey::generate(parse_alg(&alg)?).map_err(|e| e.to_string())?;
-            println!("{}", key.to_jwk_json());
-            Ok(())
-        }
+        Command::Keygen { alg } => keys::keygen(&alg),
     }
-}
-
-/// `keygate keys`: on the Secrets Manager secret (the embedded store's keys are not handled here).
-async fn keys(command: KeysCommand, config: &Config) -> Result<(), String> {
-    use keygate_shared::adapters::secrets_manager as sm;
-    let secret = config
-        .signing_secret_id
-        .clone()
-        .ok_or("KEYGATE_SIGNING_SECRET_ID: required: `keygate keys` works on the signing secret in Secrets Manager")?;
-    let sdk = keygate_shared::adapters::aws::sdk_config().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    match command {
-        KeysCommand::List => {
-            for key in sm::list_signing_keys(&client, &secret)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                println!("{}", serde_json::to_string(&key).map_err(|e| e.to_string())?);
-            }
-        }
-        KeysCommand::Rotate => {
-            let version = sm::start_rotation(&client, &secret).await.map_err(|e| e.to_string())?;
-            println!("rotation of {secret} started (new version {version})");
-        }
-        KeysCommand::Retire { kid } => {
-            let table = config
-                .table
-                .clone()
-                .ok_or("KEYGATE_TABLE: required: retiring a key republishes the public keys in the table")?;
-            let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
-            let jwks = sm::retire_signing_key(&client, &secret, &kid, &store)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "key {kid} retired; public keys published in {table}: {}",
-                jwks.keys.len()
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn serve(config: Config, addr: &str) -> Result<(), String> {
-    keygate_shared::runtime::return_big_blocks_to_the_os();
-    let admin = config.bootstrap_admin.clone();
-    let dir = match &config.data_dir {
-        DataDir::Path(dir) => Some(dir.clone()),
-        DataDir::Memory => None,
-    };
-    let place = match &dir {
-        Some(dir) => format!("in {}", dir.display()),
-        None => "in memory: nothing is kept".into(),
-    };
-    let store = match &config.table {
-        Some(table) => format!("DynamoDB table {table}"),
-        None => format!("embedded store {place}"),
-    };
-    let key = match &config.signing_secret_id {
-        Some(_) => "Secrets Manager key".to_owned(),
-        None => format!("local keys {place}"),
-    };
-    let issuer = config.issuer.clone();
-    let maintenance = keygate_shared::runtime::maintain_data_dir(&config).map_err(|e| e.to_string())?;
-    let app = Arc::new(build(config, Mode::Local).await.map_err(|e| e.to_string())?);
-    // A long-running server reads its signing key at start: a missing or invalid key is a clear
-    // start-up error here (Lambda functions read it on first use, to keep their init fast).
-    app.keys
-        .signing_key()
-        .await
-        .map_err(|e| format!("the signing key could not be loaded: {e}"))?;
-    if let Some(a) = admin {
-        app.ensure_admin(&a.username, &a.password)
-            .await
-            .map_err(|e| format!("--admin / KEYGATE_BOOTSTRAP_ADMIN: {e}"))?;
-    }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("--addr {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    eprintln!("keygate listening on http://{local} ({store}, {key}; issuer {issuer})");
-    let served = keygate_shared::http::server::serve(app, listener).await;
-    if let Some(task) = maintenance {
-        task.abort();
-    }
-    served.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

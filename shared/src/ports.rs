@@ -333,6 +333,12 @@ pub trait KeyVersions: Send + Sync {
     /// The key stored in a version: `Ok(None)` if there is no such version, `Err(Invalid)` if
     /// its value is not a private JWK (the placeholder of a freshly deployed secret).
     async fn key(&self, version_id: &str) -> Result<Option<SigningKey>, KeyError>;
+    /// Starts a rotation run by the key store's own machinery (Secrets Manager's `RotateSecret`
+    /// runs the rotation function) and returns the new version's id; `Ok(None)` (the default)
+    /// when there is none and the caller runs the four steps itself.
+    async fn start_rotation(&self) -> Result<Option<String>, KeyCommandError> {
+        Ok(None)
+    }
     /// Stores `key` as version `version_id`, staged `AWSPENDING`.
     async fn put_pending(&self, version_id: &str, key: &SigningKey) -> Result<(), KeyError>;
     /// Moves `AWSCURRENT` to `version_id`, from `current` (which becomes `AWSPREVIOUS`).

@@ -248,6 +248,110 @@ fn secret_key_source(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeySour
     }
 }
 
+/// The secret's versions for the operator, with their creation dates.
+fn secret_versions(sdk: &AwsConfig, secret_id: &str) -> Result<Arc<dyn KeyVersions>, StartError> {
+    #[cfg(feature = "secrets-manager")]
+    return Ok(Arc::new(adapters::secrets_manager::SecretVersions::dated(
+        aws_sdk_secretsmanager::Client::new(sdk),
+        secret_id.to_owned(),
+    )));
+    #[cfg(not(feature = "secrets-manager"))]
+    {
+        let _ = (sdk, secret_id);
+        Err(StartError::Other(
+            adapters::NotBuiltIn("Secrets Manager", "secrets-manager").to_string(),
+        ))
+    }
+}
+
+/// The signing keys the operator's `keygate keys` works on.
+pub struct SigningKeys {
+    /// The versions of the secret named by `KEYGATE_SIGNING_SECRET_ID`, else the local keys in
+    /// `KEYGATE_DATA_DIR`.
+    pub versions: Arc<dyn KeyVersions>,
+    /// Where a change republishes the public keys: the table named by `KEYGATE_TABLE`, for the
+    /// secret's keys (the local keys are served from their versions directly).
+    pub publish_to: Option<Arc<dyn Store>>,
+}
+
+/// The configured signing keys, for `keygate keys`. Makes no network call.
+pub async fn signing_keys(config: &Config) -> Result<SigningKeys, StartError> {
+    if let Some(secret_id) = &config.signing_secret_id {
+        let sdk = aws_config().await?;
+        let publish_to = match &config.table {
+            Some(table) => Some(dynamo_store(&sdk, table)?),
+            None => None,
+        };
+        let versions = secret_versions(&sdk, secret_id)?;
+        return Ok(SigningKeys { versions, publish_to });
+    }
+    let DataDir::Path(dir) = &config.data_dir else {
+        return Err(StartError::Other(
+            "KEYGATE_DATA_DIR: `:memory:` keeps no keys: name a data directory or set KEYGATE_SIGNING_SECRET_ID".into(),
+        ));
+    };
+    let versions = open_data_dir(dir)?.key_versions();
+    Ok(SigningKeys {
+        versions,
+        publish_to: None,
+    })
+}
+
+/// One finished step of [`bootstrap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// The table: created (TTL on), or it existed.
+    Table { created: bool },
+    /// The signing secret: created with a first key, given one (it held none), or left alone.
+    Secret { created: bool, repaired: bool },
+    /// How many public keys are now published in the table.
+    Published(usize),
+    /// How many username skeletons were claimed for accounts created before they were kept.
+    SkeletonsClaimed(u64),
+}
+
+fn other(e: impl std::fmt::Display) -> StartError {
+    StartError::Other(e.to_string())
+}
+
+/// `keygate bootstrap`: the table named by `KEYGATE_TABLE` and the secret named by
+/// `KEYGATE_SIGNING_SECRET_ID` (a first key of `alg`) where absent, the public keys published,
+/// old accounts' skeletons claimed. Each step is reported as it finishes.
+#[cfg(all(feature = "dynamodb", feature = "secrets-manager"))]
+pub async fn bootstrap(config: &Config, alg: Alg, report: &mut dyn FnMut(Bootstrapped)) -> Result<(), StartError> {
+    let table = config
+        .table
+        .as_deref()
+        .ok_or_else(|| other("KEYGATE_TABLE: required: the name of the table to create"))?;
+    let secret_id = config
+        .signing_secret_id
+        .as_deref()
+        .ok_or_else(|| other("KEYGATE_SIGNING_SECRET_ID: required: the name of the secret to create"))?;
+    let sdk = adapters::aws::sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let created = adapters::dynamodb::create_table(&dynamo, table).await.map_err(other)?;
+    report(Bootstrapped::Table { created });
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let created = adapters::secrets_manager::create_signing_secret(&sm, secret_id, alg)
+        .await
+        .map_err(other)?;
+    let repaired = !created
+        && adapters::secrets_manager::repair_signing_secret(&sm, secret_id, alg)
+            .await
+            .map_err(other)?;
+    report(Bootstrapped::Secret { created, repaired });
+    let store = adapters::dynamodb::DynamoStore::new(&sdk, table.to_owned());
+    let versions = adapters::secrets_manager::SecretVersions::new(sm, secret_id.to_owned());
+    let jwks = crate::services::rotation::publish(&versions, &store)
+        .await
+        .map_err(other)?;
+    report(Bootstrapped::Published(jwks.keys.len()));
+    report(Bootstrapped::SkeletonsClaimed(
+        store.claim_skeletons().await.map_err(other)?,
+    ));
+    Ok(())
+}
+
 /// The whole `main` of a Lambda function: configuration and clients once, then the handler
 /// loop. Bad configuration is one line on stderr and exit status 1, never a panic trace.
 pub async fn lambda_main(function: Function) {

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::domain::keys::{Alg, SigningKey};
-use keygate_shared::ports::{KeyError, KeyVersion, KeyVersions, Store};
-use keygate_shared::services::rotation::{Step, public_keys, rotate};
+use keygate_shared::ports::{KeyCommandError, KeyError, KeyVersion, KeyVersions, Store};
+use keygate_shared::services::rotation::{Rotation, Step, public_keys, retire, rotate, rotate_command};
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
@@ -16,6 +16,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 struct FakeSecret {
     versions: Mutex<Vec<(KeyVersion, String)>>,
+    /// The version id a rotation run elsewhere would make (Secrets Manager's `RotateSecret`).
+    rotated_elsewhere: Option<String>,
 }
 
 impl FakeSecret {
@@ -30,6 +32,18 @@ impl FakeSecret {
             value.into(),
         ));
         s
+    }
+
+    /// Adds a version holding `key` with `stages`.
+    fn push(&self, id: &str, stages: &[&str], key: &SigningKey) {
+        self.versions.lock().unwrap().push((
+            KeyVersion {
+                id: id.into(),
+                stages: stages.iter().map(|s| (*s).to_owned()).collect(),
+                created_at: None,
+            },
+            key.to_jwk_json(),
+        ));
     }
 }
 
@@ -83,6 +97,9 @@ impl KeyVersions for FakeSecret {
             v.stages.retain(|s| s != PREVIOUS);
         }
         Ok(())
+    }
+    async fn start_rotation(&self) -> Result<Option<String>, KeyCommandError> {
+        Ok(self.rotated_elsewhere.clone())
     }
 }
 
@@ -138,4 +155,51 @@ async fn steps_for_an_unknown_version_fail_and_change_nothing() {
 async fn a_secret_with_no_key_at_all_cannot_be_published() {
     let secret = FakeSecret::with_current("placeholder");
     assert!(matches!(public_keys(&secret).await, Err(KeyError::Invalid(_))));
+}
+
+#[tokio::test]
+async fn keys_rotate_runs_the_four_steps_on_a_key_store_without_its_own_rotation() {
+    let first = SigningKey::generate(Alg::ES256).unwrap();
+    let secret = FakeSecret::with_current(&first.to_jwk_json());
+    let store = MemoryStore::new();
+    let Rotation::Finished { kid } = rotate_command(&secret, Some(&store)).await.unwrap() else {
+        panic!("the steps ran here");
+    };
+    let published = store.published_jwks().await.unwrap().unwrap();
+    assert_eq!(published.keys[0].kid, kid, "the new key is current");
+    assert!(published.find(first.kid()).is_some(), "the old one stays published");
+}
+
+#[tokio::test]
+async fn keys_rotate_only_starts_the_rotation_of_a_key_store_that_has_its_own() {
+    let secret = FakeSecret {
+        rotated_elsewhere: Some("v1".into()),
+        ..FakeSecret::with_current(&SigningKey::generate(Alg::RS256).unwrap().to_jwk_json())
+    };
+    let started = rotate_command(&secret, None).await.unwrap();
+    assert_eq!(started, Rotation::Started { version: "v1".into() });
+    assert_eq!(secret.versions().await.unwrap().len(), 1, "no step ran here");
+}
+
+#[tokio::test]
+async fn retire_takes_only_a_previous_key_that_no_other_version_holds() {
+    let keys: Vec<SigningKey> = (0..3).map(|_| SigningKey::generate(Alg::RS256).unwrap()).collect();
+    let secret = FakeSecret::with_current(&keys[0].to_jwk_json());
+    secret.push("v1", &[PENDING], &keys[1]);
+    secret.push("v2", &[PREVIOUS], &keys[2]);
+    secret.push("v3", &[PREVIOUS], &keys[2]);
+    let refusal = |r: Result<_, KeyCommandError>| match r {
+        Err(KeyCommandError::Refused(why)) => why,
+        other => panic!("{:?}", other.map(|_| ())),
+    };
+    let current = refusal(retire(&secret, keys[0].kid(), None).await);
+    assert!(current.contains("current signing key"), "{current}");
+    let pending = refusal(retire(&secret, keys[1].kid(), None).await);
+    assert!(pending.contains("pending key"), "{pending}");
+    assert!(refusal(retire(&secret, "no-such-kid", None).await).contains("no published key"));
+    let held = refusal(retire(&secret, keys[2].kid(), None).await);
+    assert!(held.contains("still published"), "{held}");
+    let jwks = retire(&secret, keys[2].kid(), None).await.unwrap();
+    assert!(jwks.find(keys[2].kid()).is_none());
+    assert_eq!(jwks.keys.len(), 2);
 }

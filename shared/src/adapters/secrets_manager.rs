@@ -4,7 +4,7 @@
 //! [`REFRESH_AFTER`], never per request; if a re-read fails, the cached keys keep serving.
 
 use crate::domain::keys::{Alg, SigningKey};
-use crate::ports::{KeyCommandError, KeyError, KeySource, KeyState, KeyVersion, KeyVersions, PublishedKey};
+use crate::ports::{KeyCommandError, KeyError, KeySource, KeyVersion, KeyVersions};
 use async_trait::async_trait;
 use aws_types::SdkConfig;
 use keygate_sdk::Jwks;
@@ -77,6 +77,12 @@ fn unavailable<E: std::error::Error>(e: E) -> KeyError {
     KeyError::Unavailable(super::aws::describe(&e))
 }
 
+/// The private JWK a secret version holds.
+fn parse_key(secret_id: &str, value: Option<&str>) -> Result<SigningKey, KeyError> {
+    let s = value.ok_or_else(|| KeyError::Invalid("the secret has no string value".into()))?;
+    SigningKey::from_jwk_json(s).map_err(|e| KeyError::Invalid(format!("secret {secret_id}: {e}")))
+}
+
 impl SecretsManagerKeySource {
     /// A key source for `secret_id` (name or ARN). Makes no call until first used.
     pub fn new(sdk: &SdkConfig, secret_id: String) -> SecretsManagerKeySource {
@@ -105,10 +111,7 @@ impl SecretsManagerKeySource {
             .send()
             .await
             .map_err(unavailable)?;
-        let s = out
-            .secret_string()
-            .ok_or_else(|| KeyError::Invalid("the secret has no string value".into()))?;
-        SigningKey::from_jwk_json(s).map_err(|e| KeyError::Invalid(format!("secret {}: {e}", self.secret_id)))
+        parse_key(&self.secret_id, out.secret_string())
     }
 
     async fn fetch_jwks(&self) -> Result<Jwks, KeyError> {
@@ -200,23 +203,36 @@ pub async fn create_signing_secret(
     }
 }
 
-/// The signing-key secret's versions, for the rotation protocol (`services::rotation`) and
-/// `keygate bootstrap`.
+/// The signing-key secret's versions, for the rotation protocol and the operator's key commands
+/// (`services::rotation`) and `keygate bootstrap`.
 pub struct SecretVersions {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
+    /// Read the versions with `ListSecretVersionIds`, which gives their creation dates, rather
+    /// than `DescribeSecret`, the one call the rotation function's IAM policy allows.
+    dated: bool,
 }
 
 impl SecretVersions {
-    /// The versions of `secret_id` (name or ARN).
+    /// The versions of `secret_id` (name or ARN), without their creation dates (`DescribeSecret`).
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: String) -> SecretVersions {
-        SecretVersions { client, secret_id }
+        SecretVersions {
+            client,
+            secret_id,
+            dated: false,
+        }
     }
-}
 
-#[async_trait]
-impl KeyVersions for SecretVersions {
-    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
+    /// The versions of `secret_id` with their creation dates (`ListSecretVersionIds`), for the
+    /// operator's `keygate keys list`.
+    pub fn dated(client: aws_sdk_secretsmanager::Client, secret_id: String) -> SecretVersions {
+        SecretVersions {
+            dated: true,
+            ..SecretVersions::new(client, secret_id)
+        }
+    }
+
+    async fn described(&self) -> Result<Vec<KeyVersion>, KeyError> {
         let described = self
             .client
             .describe_secret()
@@ -238,6 +254,45 @@ impl KeyVersions for SecretVersions {
             .unwrap_or_default())
     }
 
+    async fn listed(&self) -> Result<Vec<KeyVersion>, KeyError> {
+        let mut versions = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .list_secret_version_ids()
+                .secret_id(&self.secret_id)
+                .set_next_token(next_token.clone())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            versions.extend(page.versions().iter().filter_map(|v| {
+                Some(KeyVersion {
+                    id: v.version_id()?.to_owned(),
+                    stages: v.version_stages().to_vec(),
+                    created_at: v.created_date().map(|d| d.secs()),
+                })
+            }));
+            // An empty token also ends the list (moto sends one); a repeated one would loop.
+            let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if next.is_none() || next == next_token {
+                return Ok(versions);
+            }
+            next_token = next;
+        }
+    }
+}
+
+#[async_trait]
+impl KeyVersions for SecretVersions {
+    async fn versions(&self) -> Result<Vec<KeyVersion>, KeyError> {
+        if self.dated {
+            self.listed().await
+        } else {
+            self.described().await
+        }
+    }
+
     async fn key(&self, version_id: &str) -> Result<Option<SigningKey>, KeyError> {
         let out = self
             .client
@@ -247,14 +302,7 @@ impl KeyVersions for SecretVersions {
             .send()
             .await;
         match out {
-            Ok(v) => {
-                let s = v
-                    .secret_string()
-                    .ok_or_else(|| KeyError::Invalid("the secret version has no string value".into()))?;
-                SigningKey::from_jwk_json(s)
-                    .map(Some)
-                    .map_err(|e| KeyError::Invalid(e.to_string()))
-            }
+            Ok(v) => parse_key(&self.secret_id, v.secret_string()).map(Some),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -302,6 +350,21 @@ impl KeyVersions for SecretVersions {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    /// `RotateSecret`: Secrets Manager runs the rotation function's steps.
+    async fn start_rotation(&self) -> Result<Option<String>, KeyCommandError> {
+        match self.client.rotate_secret().secret_id(&self.secret_id).send().await {
+            Ok(out) => Ok(Some(out.version_id().unwrap_or_default().to_owned())),
+            Err(e) => match e.as_service_error() {
+                // Refusals (a rotation in progress, no rotation function, no such secret) say why.
+                Some(s) => Err(KeyCommandError::Refused(format!(
+                    "Secrets Manager refused the rotation: {}",
+                    s.meta().message().unwrap_or("no reason given")
+                ))),
+                None => Err(unavailable(e).into()),
+            },
+        }
+    }
 }
 
 /// Gives a secret that holds no usable key (a stack whose first rotation failed, or a secret
@@ -331,145 +394,4 @@ pub async fn repair_signing_secret(
         }
         Err(e) => Err(e),
     }
-}
-
-/// A readable key version holding one of the three staging labels.
-struct StagedVersion {
-    version_id: String,
-    key: PublishedKey,
-}
-
-/// The staged versions of the secret, current first, then pending, then previous; a key that
-/// two versions hold is listed once, with its first state. An unreadable pending or previous
-/// version is skipped (it is not published either); an unreadable current one is an error.
-async fn staged_versions(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<Vec<StagedVersion>, KeyError> {
-    let source = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned());
-    let mut listed = Vec::new();
-    let mut next_token = None;
-    loop {
-        let page = client
-            .list_secret_version_ids()
-            .secret_id(secret_id)
-            .set_next_token(next_token.clone())
-            .send()
-            .await
-            .map_err(unavailable)?;
-        for v in page.versions() {
-            if let (Some(id), Some(state)) = (v.version_id(), KeyState::of(v.version_stages())) {
-                let created_at = v.created_date().map(|d| crate::domain::time::rfc3339(d.secs()));
-                listed.push((id.to_owned(), state, created_at));
-            }
-        }
-        // An empty token also ends the list (moto sends one); a repeated one would loop.
-        let next = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
-        if next.is_none() || next == next_token {
-            break;
-        }
-        next_token = next;
-    }
-    listed.sort_by_key(|(_, state, _)| *state);
-    let mut staged: Vec<StagedVersion> = Vec::new();
-    for (version_id, state, created_at) in listed {
-        let key = match source.value(Some(&version_id)).await {
-            Ok(k) => k,
-            Err(e) if state != KeyState::Current => {
-                tracing::warn!(error = %e, "skipping an unusable signing key version");
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        if staged.iter().any(|s| s.key.kid == key.kid()) {
-            continue;
-        }
-        staged.push(StagedVersion {
-            version_id,
-            key: PublishedKey {
-                kid: key.kid().to_owned(),
-                alg: key.alg().as_str(),
-                state,
-                created_at,
-            },
-        });
-    }
-    Ok(staged)
-}
-
-/// The keys the secret publishes (current, pending, previous), for `keygate keys list`.
-pub async fn list_signing_keys(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<Vec<PublishedKey>, KeyError> {
-    Ok(staged_versions(client, secret_id)
-        .await?
-        .into_iter()
-        .map(|s| s.key)
-        .collect())
-}
-
-/// Starts the secret's rotation (`RotateSecret`: Secrets Manager runs the rotation function's
-/// steps). Returns the new version's id.
-pub async fn start_rotation(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<String, KeyCommandError> {
-    match client.rotate_secret().secret_id(secret_id).send().await {
-        Ok(out) => Ok(out.version_id().unwrap_or_default().to_owned()),
-        Err(e) => match e.as_service_error() {
-            // Refusals (a rotation in progress, no rotation function, no such secret) say why.
-            Some(s) => Err(KeyCommandError::Refused(format!(
-                "Secrets Manager refused the rotation: {}",
-                s.meta().message().unwrap_or("no reason given")
-            ))),
-            None => Err(unavailable(e).into()),
-        },
-    }
-}
-
-/// Retires a `previous` key believed compromised: removes `AWSPREVIOUS` from its version, so it
-/// is no longer published, then republishes the key set in `store`. Refused for the current or
-/// pending key, and for a kid the secret does not publish. Returns the key set now published.
-pub async fn retire_signing_key(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-    kid: &str,
-    store: &dyn crate::ports::Store,
-) -> Result<Jwks, KeyCommandError> {
-    let staged = staged_versions(client, secret_id).await?;
-    let Some(version) = staged.iter().find(|s| s.key.kid == kid) else {
-        return Err(KeyCommandError::Refused(format!(
-            "no published key has kid {kid:?} (see `keygate keys list`)"
-        )));
-    };
-    match version.key.state {
-        KeyState::Current => {
-            return Err(KeyCommandError::Refused(format!(
-                "{kid} is the current signing key: rotate first, then retire it as the previous key"
-            )));
-        }
-        KeyState::Pending => {
-            return Err(KeyCommandError::Refused(format!(
-                "{kid} is the pending key of a rotation in progress: let the rotation finish, or cancel it"
-            )));
-        }
-        KeyState::Previous => {}
-    }
-    SecretVersions::new(client.clone(), secret_id.to_owned())
-        .retire(&version.version_id)
-        .await?;
-    let jwks = SecretsManagerKeySource::from_client(client.clone(), secret_id.to_owned())
-        .jwks()
-        .await?;
-    store
-        .put_published_jwks(&jwks)
-        .await
-        .map_err(|e| KeyError::Unavailable(e.to_string()))?;
-    if jwks.find(kid).is_some() {
-        return Err(KeyCommandError::Refused(format!(
-            "{kid} is still published: another version of the secret holds it"
-        )));
-    }
-    Ok((*jwks).clone())
 }

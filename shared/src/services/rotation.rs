@@ -346,8 +346,39 @@ pub async fn retire(
         Some(store) => publish(secret, store).await?,
         None => public_keys(secret).await?,
     };
+    if jwks.find(kid).is_some() {
+        return Err(KeyCommandError::Refused(format!(
+            "{kid} is still published: another version of the secret holds it"
+        )));
+    }
     tracing::info!(target: "keygate::audit", event = "key_retired", kid = %kid, "audit");
     Ok(jwks)
+}
+
+/// What `keygate keys rotate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The key store's own rotation started (Secrets Manager runs the rotation function): the
+    /// new version's id.
+    Started { version: String },
+    /// The four steps ran here (the embedded store's keys): the new current key's kid.
+    Finished { kid: String },
+}
+
+/// Rotates for an operator: starts the key store's own rotation where it has one, else runs the
+/// four steps now ([`rotate_now`]), publishing in `publish_to`.
+pub async fn rotate_command(
+    secret: &dyn KeyVersions,
+    publish_to: Option<&dyn Store>,
+) -> Result<Rotation, KeyCommandError> {
+    if let Some(version) = secret.start_rotation().await? {
+        return Ok(Rotation::Started { version });
+    }
+    match rotate_now(secret, publish_to).await {
+        Ok(kid) => Ok(Rotation::Finished { kid }),
+        // Mostly a race lost to another process's rotation: the reason says which.
+        Err(e) => Err(KeyCommandError::Refused(format!("the rotation failed: {e}"))),
+    }
 }
 
 /// How often a [`RotatingKeySource`] looks for a rotation made by another process.
