@@ -1,7 +1,7 @@
 //! Operator use cases: accounts, sessions and API keys (the admin API of `openapi.yaml`, and
 //! `docs/cli.md`).
 
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
     Account, AccountUpdate, ApiKey, ApiKeyName, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username,
@@ -49,10 +49,6 @@ pub fn account_view(a: &Account) -> serde_json::Value {
     })
 }
 
-pub(super) fn admin_audit(action: &'static str, outcome: &'static str, object: &str) {
-    tracing::info!(target: "keygate::audit", event = "admin", action, outcome, object, "audit");
-}
-
 /// Where the admin role of a token came from, read again at each admin call.
 enum Grounds<'a> {
     Account { sub: &'a str, username: &'a str },
@@ -72,10 +68,6 @@ impl<'a> Grounds<'a> {
     }
 }
 
-fn refused(outcome: &'static str, subject: &str) {
-    tracing::info!(target: "keygate::audit", event = "admin", outcome, subject, "audit");
-}
-
 impl Keygate {
     /// Admits a caller of the admin API (`/admin/*` in `openapi.yaml`): a valid access token whose
     /// `roles` include `admin` (else 401 / 403), whose account is then read again, so that
@@ -86,7 +78,7 @@ impl Keygate {
         let token = bearer.ok_or_else(|| Error::Unauthorized("a Bearer access token is required".into()))?;
         let claims = self.verify_access_token(token).await?;
         if !claims.has_role("admin") {
-            refused("forbidden", &claims.sub);
+            audit::subject("admin", "forbidden", &claims.sub);
             return Err(Error::Forbidden("admin"));
         }
         let roles = match Grounds::of(&claims) {
@@ -109,11 +101,11 @@ impl Keygate {
         };
         match roles {
             None => {
-                refused("account_gone_or_disabled", &claims.sub);
+                audit::subject("admin", "account_gone_or_disabled", &claims.sub);
                 Err(Error::Unauthorized("the token's account is disabled or gone".into()))
             }
             Some(r) if !r.contains("admin") => {
-                refused("forbidden", &claims.sub);
+                audit::subject("admin", "forbidden", &claims.sub);
                 Err(Error::Forbidden("admin"))
             }
             Some(_) => Ok(claims),
@@ -152,12 +144,12 @@ impl Keygate {
         match self.store.create_account(&account).await {
             Ok(()) => {}
             Err(crate::ports::StoreError::Conflict(what)) => {
-                admin_audit("create_user", "conflict", account.username.as_str());
+                audit::admin("create_user", "conflict", account.username.as_str());
                 return Err(Error::Conflict(format!("{what} already exists")));
             }
             Err(e) => return Err(e.into()),
         }
-        admin_audit("create_user", "success", account.user_id.as_str());
+        audit::admin("create_user", "success", account.user_id.as_str());
         Ok(account)
     }
 
@@ -203,7 +195,7 @@ impl Keygate {
             // `/auth/share/revoked` until they expire.
             let n = self.store.revoke_shares_by(&account.user_id, now()).await?;
             if n > 0 {
-                admin_audit("revoke_shares", "success", account.user_id.as_str());
+                audit::admin("revoke_shares", "success", account.user_id.as_str());
             }
         }
         Ok(account)
@@ -221,7 +213,7 @@ impl Keygate {
             .update_account(&UsernameKey::of_any(username), &update)
             .await?;
         let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
-        admin_audit(event, "success", account.user_id.as_str());
+        audit::admin(event, "success", account.user_id.as_str());
         Ok(account)
     }
 
@@ -243,7 +235,7 @@ impl Keygate {
             .await?
             .ok_or_else(|| Error::NotFound("no such user".into()))?;
         self.store.clear_login_failures(account.key()).await?;
-        admin_audit("unlock_user", "success", account.user_id.as_str());
+        audit::admin("unlock_user", "success", account.user_id.as_str());
         Ok(())
     }
 
@@ -271,7 +263,7 @@ impl Keygate {
             expires_at,
         };
         self.store.put_api_key(&record).await?;
-        admin_audit("create_api_key", "success", record.key_id.as_str());
+        audit::admin("create_api_key", "success", record.key_id.as_str());
         Ok(ApiKeyCreated {
             key_id: record.key_id.to_string(),
             api_key: key.expose(),
@@ -287,7 +279,7 @@ impl Keygate {
         if !self.store.delete_api_key(&id).await? {
             return Err(Error::NotFound("no such API key".into()));
         }
-        admin_audit("delete_api_key", "success", id.as_str());
+        audit::admin("delete_api_key", "success", id.as_str());
         Ok(())
     }
 }

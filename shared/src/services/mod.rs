@@ -2,6 +2,7 @@
 //! ports. Each returns a typed [`Error`]; `http::error` maps it to its HTTP answer.
 
 mod admin;
+pub mod audit;
 mod devices;
 mod discovery;
 mod registration;

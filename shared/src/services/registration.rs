@@ -5,8 +5,7 @@
 //! Registration mails are limited per mailbox and per mail domain (`domain::delivery`), and a
 //! token refused for a taken username `MAX_CONFLICTS` times is dead.
 
-use super::admin::admin_audit;
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::config::Registration;
 use crate::domain::delivery::RegistrationCounter;
 use crate::domain::invitation::MAX_CONFLICTS;
@@ -47,10 +46,6 @@ pub struct InvitationCreated {
     pub url: String,
 }
 
-fn audit(event: &'static str, outcome: &'static str) {
-    tracing::info!(target: "keygate::audit", event, outcome, "audit");
-}
-
 impl Keygate {
     /// `POST /auth/register`: in `open` mode, mails a registration token to an address that has
     /// no account. Answers alike (and no sooner than `forgot_floor`) whether or not it has one.
@@ -68,7 +63,7 @@ impl Keygate {
     async fn deliver_registration(&self, email: Email) -> Result<()> {
         let now = now();
         if self.store.account_by_email(&email.key()).await?.is_some() {
-            audit("register", "has_account");
+            audit::event("register", "has_account");
             return Ok(());
         }
         // The mailbox first: mails refused to one mailbox never use up its domain's allowance.
@@ -77,7 +72,7 @@ impl Keygate {
             .allow_registration_delivery(&RegistrationCounter::mailbox(&email), now)
             .await?
         {
-            audit("register", "rate_limited");
+            audit::event("register", "rate_limited");
             return Ok(());
         }
         if !self
@@ -85,18 +80,16 @@ impl Keygate {
             .allow_registration_delivery(&RegistrationCounter::domain(&email), now)
             .await?
         {
-            audit("register", "domain_rate_limited");
+            audit::event("register", "domain_rate_limited");
             return Ok(());
         }
         let roles = Roles::parse(&["user"]).map_err(|e| Error::Unavailable(e.to_string()))?;
         let (_, mail) = self.issue(InvitationKind::Registration, email, roles, now).await?;
         match self.mailer.send_signup(&mail).await {
-            Ok(()) => audit("register", "delivered"),
+            Ok(()) => audit::event("register", "delivered"),
             // Still 202: a failing mailer must not tell this address apart from one with an
             // account.
-            Err(e) => {
-                tracing::error!(target: "keygate::audit", event = "register", outcome = "mail_failed", error = %e, "audit")
-            }
+            Err(e) => audit::mail_failed("register", None, &e),
         }
         Ok(())
     }
@@ -149,7 +142,7 @@ impl Keygate {
         let password = NewPassword::parse(password, &self.policy, &[username.as_str(), "keygate"])
             .map_err(|e| Error::WeakPassword(e.to_string()))?;
         let Some(token) = InvitationToken::parse(token) else {
-            audit("register_complete", "invalid_token");
+            audit::event("register_complete", "invalid_token");
             return Err(Error::InvalidSignupToken);
         };
         let hash = token.hash();
@@ -159,7 +152,7 @@ impl Keygate {
             .await?
             .filter(|r| r.token_hash.ct_eq(&hash));
         let Some(record) = record else {
-            audit("register_complete", "invalid_token");
+            audit::event("register_complete", "invalid_token");
             return Err(Error::InvalidSignupToken);
         };
         let password_hash = self
@@ -181,13 +174,13 @@ impl Keygate {
         match self.store.redeem_invitation(token.id(), &hash, now, &account).await {
             Ok(true) => {}
             Ok(false) => {
-                audit("register_complete", "invalid_token");
+                audit::event("register_complete", "invalid_token");
                 return Err(Error::InvalidSignupToken);
             }
             Err(StoreError::Conflict(what)) => return Err(self.count_conflict(token.id(), &hash, now, what).await?),
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(target: "keygate::audit", event = "register_complete", outcome = "success", subject = account.user_id.as_str(), "audit");
+        audit::subject("register_complete", "success", account.user_id.as_str());
         Ok(account)
     }
 
@@ -197,7 +190,7 @@ impl Keygate {
     async fn count_conflict(&self, id: &InvitationId, hash: &TokenHash, now: i64, what: &str) -> Result<Error> {
         match self.store.count_invitation_conflict(id, hash, now).await? {
             Some(n) => {
-                audit(
+                audit::event(
                     "register_complete",
                     if n >= MAX_CONFLICTS {
                         "conflict_token_dead"
@@ -208,7 +201,7 @@ impl Keygate {
                 Ok(Error::Conflict(format!("{what} already exists")))
             }
             None => {
-                audit("register_complete", "invalid_token");
+                audit::event("register_complete", "invalid_token");
                 Ok(Error::InvalidSignupToken)
             }
         }
@@ -221,16 +214,16 @@ impl Keygate {
         let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
         if self.store.account_by_email(&email.key()).await?.is_some() {
-            admin_audit("invite", "conflict", "email");
+            audit::admin("invite", "conflict", "email");
             return Err(Error::Conflict("email already exists".into()));
         }
         let (record, mail) = self.issue(InvitationKind::Invitation, email, roles, now).await?;
         if let Err(e) = self.mailer.send_signup(&mail).await {
             // The invitation stands: `keygate invite` prints its link, and the admin may
             // cancel it. The answer says nothing else.
-            tracing::error!(target: "keygate::audit", event = "admin", action = "invite", outcome = "mail_failed", object = record.invitation_id.as_str(), error = %e, "audit");
+            audit::admin_mail_failed("invite", record.invitation_id.as_str(), &e);
         }
-        admin_audit("invite", "success", record.invitation_id.as_str());
+        audit::admin("invite", "success", record.invitation_id.as_str());
         Ok(InvitationCreated {
             view: InvitationView::of(&record),
             url: mail.url,
@@ -261,7 +254,7 @@ impl Keygate {
         if !pending || !self.store.delete_invitation(&id).await? {
             return Err(Error::NotFound("no such invitation".into()));
         }
-        admin_audit("cancel_invitation", "success", id.as_str());
+        audit::admin("cancel_invitation", "success", id.as_str());
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Login (password, API key, client credentials), refresh rotation, logout, and token issuance.
 
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::time::now;
@@ -23,10 +23,6 @@ pub struct TokenPair {
     pub refresh_expires_in: Option<i64>,
 }
 
-fn audit(event: &'static str, outcome: &'static str, subject: &str) {
-    tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
-}
-
 /// The refresh token that succeeds `presented`, keyed by the private signing key (the one secret
 /// every refresh already holds). Should the key ever serialize to nothing, a random successor
 /// (no idempotent grace re-issue) rather than an unkeyed one.
@@ -43,18 +39,14 @@ fn bound_to(client: &Client, family: &Family) -> Result<()> {
     match client.may_refresh(&family.client_id) {
         Ok(()) => Ok(()),
         Err(RefreshRefusal::ClientAuthenticationRequired) => {
-            audit("refresh", "failure", "client_unauthenticated");
+            audit::subject("refresh", "failure", "client_unauthenticated");
             Err(Error::InvalidClient)
         }
         Err(RefreshRefusal::OtherClient) => {
-            audit("refresh", "failure", "other_client");
+            audit::subject("refresh", "failure", "other_client");
             Err(Error::IssuedToAnotherClient)
         }
     }
-}
-
-fn reuse_detected() {
-    tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
 }
 
 impl Keygate {
@@ -154,7 +146,7 @@ impl Keygate {
             None => self.store.reserve_login_attempt(&bucket, failures, now).await?,
         };
         if let Attempt::Throttled { retry_after } = reserved {
-            audit(
+            audit::subject(
                 "login",
                 if bucket == key { "throttled" } else { "device_throttled" },
                 &crate::domain::secret::log_fingerprint(key.as_str()),
@@ -169,7 +161,7 @@ impl Keygate {
             _ => {
                 // The reservation already counted this failure. An unknown account's name is
                 // logged as a fingerprint: people type passwords into the username field.
-                audit(
+                audit::subject(
                     "login",
                     "failure",
                     &account.as_ref().map_or_else(
@@ -183,7 +175,7 @@ impl Keygate {
         self.store.clear_login_failures(&bucket).await?;
         let client_id = client.map_or(DEFAULT_CLIENT_ID, Client::id);
         let pair = self.start_session(&account, client_id, now).await?;
-        audit("login", "success", account.user_id.as_str());
+        audit::subject("login", "success", account.user_id.as_str());
         Ok((pair, account))
     }
 
@@ -228,13 +220,13 @@ impl Keygate {
         match client {
             ClientAuth::Anonymous => Ok(Client::Default),
             ClientAuth::Public(id) if id.names_api_key() => {
-                audit("client_auth", "failure", "unauthenticated");
+                audit::subject("client_auth", "failure", "unauthenticated");
                 Err(Error::InvalidClient)
             }
             ClientAuth::Public(id) => Ok(Client::Public(id.clone())),
             ClientAuth::Confidential(c) => {
                 let record = self.live_key(c.api_key(), "client_auth", Error::InvalidClient).await?;
-                audit("client_auth", "success", record.key_id.as_str());
+                audit::subject("client_auth", "success", record.key_id.as_str());
                 Ok(Client::Confidential(record.key_id))
             }
         }
@@ -244,13 +236,13 @@ impl Keygate {
     async fn live_key(&self, key: Option<ApiKey>, event: &'static str, failure: Error) -> Result<ApiKeyRecord> {
         let now = now();
         let Some(key) = key else {
-            audit(event, "failure", "malformed");
+            audit::subject(event, "failure", "malformed");
             return Err(failure);
         };
         match self.store.api_key(key.key_id()).await? {
             Some(r) if r.secret_hash.ct_eq(&key.hash()) && r.is_live(now) => Ok(r),
             _ => {
-                audit(event, "failure", key.key_id().as_str());
+                audit::subject(event, "failure", key.key_id().as_str());
                 Err(failure)
             }
         }
@@ -282,7 +274,7 @@ impl Keygate {
             preferred_username: None,
         };
         let access_token = self.sign(&claims).await?;
-        audit(event, "success", record.key_id.as_str());
+        audit::subject(event, "success", record.key_id.as_str());
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -329,7 +321,7 @@ impl Keygate {
             .refresh_preview(token.family(), &presented_hash, now, grace)
             .await?
         else {
-            audit("refresh", "failure", "invalid");
+            audit::subject("refresh", "failure", "invalid");
             return Err(Error::InvalidGrant);
         };
         // A dead family answers alike for every client; any other is checked against its
@@ -339,12 +331,12 @@ impl Keygate {
         }
         match decision {
             Decision::Reject => {
-                audit("refresh", "failure", "invalid");
+                audit::subject("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
             }
             Decision::RevokeFamily => {
                 self.store.revoke_family(&family.family_id).await?;
-                reuse_detected();
+                audit::refresh_reuse_detected();
                 return Err(Error::InvalidGrant);
             }
             Decision::Rotate | Decision::GraceReissue => {}
@@ -353,7 +345,7 @@ impl Keygate {
             Some(a) if !a.disabled && a.session_epoch == family.session_epoch => a,
             _ => {
                 self.store.revoke_family(&family.family_id).await?;
-                audit("refresh", "failure", family.user_id.as_str());
+                audit::subject("refresh", "failure", family.user_id.as_str());
                 return Err(Error::InvalidGrant);
             }
         };
@@ -373,15 +365,15 @@ impl Keygate {
         match outcome {
             RotateOutcome::Rotated(_) => {}
             RotateOutcome::Reused => {
-                reuse_detected();
+                audit::refresh_reuse_detected();
                 return Err(Error::InvalidGrant);
             }
             RotateOutcome::Invalid => {
-                audit("refresh", "failure", "invalid");
+                audit::subject("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
             }
         }
-        audit("refresh", "success", account.user_id.as_str());
+        audit::subject("refresh", "success", account.user_id.as_str());
         Ok(TokenPair {
             access_token,
             token_type: "Bearer",
@@ -396,7 +388,7 @@ impl Keygate {
     pub async fn revoke(&self, presented: &str) -> Result<()> {
         if let Some(token) = RefreshToken::parse(presented) {
             self.store.revoke_family(token.family()).await?;
-            audit("revoke", "success", "session");
+            audit::subject("revoke", "success", "session");
         }
         Ok(())
     }
@@ -413,7 +405,7 @@ impl Keygate {
         if account.disabled {
             return Err(Error::Conflict("the account is disabled".into()));
         }
-        audit("token_issue", "success", account.user_id.as_str());
+        audit::subject("token_issue", "success", account.user_id.as_str());
         self.sign(&self.claims_for_account(&account, "keygate-cli", now)?).await
     }
 }
