@@ -262,7 +262,7 @@ async fn run(command: Command, mut config: Config) -> Result<(), String> {
             let account = app
                 .create_user(NewUser {
                     username: u.username,
-                    password,
+                    password: password.into(),
                     email: u.email,
                     roles: u.roles,
                 })

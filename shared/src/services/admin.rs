@@ -4,8 +4,7 @@
 use super::{Error, Keygate, Result, audit};
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
-    Account, AccountUpdate, ApiKey, ApiKeyName, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username,
-    UsernameKey,
+    Account, AccountUpdate, ApiKey, ApiKeyName, ApiKeyRecord, Email, KeyId, Password, Roles, Username, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -14,7 +13,8 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub username: String,
-    pub password: String,
+    /// Build it with `.into()` from a `String` or `&str`; its `Debug` shows nothing of it.
+    pub password: Password,
     pub email: Option<String>,
     pub roles: Vec<String>,
 }
@@ -115,32 +115,11 @@ impl Keygate {
     /// Creates an account. 409 if the username (after NFKC and case folding) or email exists.
     pub async fn create_user(&self, new: NewUser) -> Result<Account> {
         let now = now();
-        let username = Username::parse(&new.username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let email = new
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let roles = Roles::parse(&new.roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let password = NewPassword::parse(&new.password, &self.policy, &[username.as_str(), "keygate"])
-            .map_err(|e| Error::WeakPassword(e.to_string()))?;
-        let password_hash = self
-            .blocking(move |h| h.hash(&password))
-            .await?
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let account = Account {
-            user_id: UserId::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?,
-            username,
-            email,
-            roles,
-            disabled: false,
-            password_hash,
-            session_epoch: 0,
-            reset_epoch: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let username = Username::parse(&new.username)?;
+        let email = new.email.as_deref().map(Email::parse).transpose()?;
+        let roles = Roles::parse(&new.roles)?;
+        let password = self.new_password(&new.password, Some(&username))?;
+        let account = self.new_account(username, email, roles, password, now).await?;
         match self.store.create_account(&account).await {
             Ok(()) => {}
             Err(crate::ports::StoreError::Conflict(what)) => {
@@ -155,14 +134,14 @@ impl Keygate {
 
     /// Ensures an admin account exists (for `--admin` and `KEYGATE_BOOTSTRAP_ADMIN`): creates it
     /// with the `admin` role if absent; an existing account is left as it is.
-    pub async fn ensure_admin(&self, username: &str, password: &str) -> Result<Account> {
+    pub async fn ensure_admin(&self, username: &str, password: impl Into<Password>) -> Result<Account> {
         let key = UsernameKey::of_any(username);
         if let Some(existing) = self.store.account(&key).await? {
             return Ok(existing);
         }
         let new = NewUser {
             username: username.to_owned(),
-            password: password.to_owned(),
+            password: password.into(),
             email: None,
             roles: vec!["admin".into()],
         };
@@ -178,12 +157,7 @@ impl Keygate {
 
     /// Changes an account's roles or disabled flag.
     pub async fn update_user(&self, username: &str, change: UserChange) -> Result<Account> {
-        let roles = change
-            .roles
-            .as_deref()
-            .map(Roles::parse)
-            .transpose()
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let roles = change.roles.as_deref().map(Roles::parse).transpose()?;
         let update = AccountUpdate {
             roles,
             disabled: change.disabled,
@@ -242,8 +216,8 @@ impl Keygate {
     /// Creates an API key; the answer is the only place the key appears.
     pub async fn create_api_key(&self, name: &str, roles: &[String], expires_in: Option<i64>) -> Result<ApiKeyCreated> {
         let now = now();
-        let name = ApiKeyName::parse(name).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let name = ApiKeyName::parse(name)?;
+        let roles = Roles::parse(roles)?;
         let expires_at = match expires_in {
             None => None,
             Some(s) if (1..=315_360_000).contains(&s) => Some(now + s),
@@ -253,7 +227,7 @@ impl Keygate {
                 ));
             }
         };
-        let key = ApiKey::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
+        let key = ApiKey::try_generate()?;
         let record = ApiKeyRecord {
             key_id: key.key_id().clone(),
             name: name.into_string(),

@@ -23,7 +23,11 @@ pub use tokens::TokenPair;
 
 use crate::config::Config;
 use crate::domain::keys::SigningKey;
-use crate::domain::{PasswordHasher, PasswordPolicy};
+use crate::domain::password::HashError;
+use crate::domain::{
+    Account, Email, NewPassword, Password, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy, Roles,
+    UnixTime, UserId, Username,
+};
 use crate::ports::{KeyError, KeySource, Mailer, StoreError};
 use keygate_sdk::{AccessClaims, Verifier, VerifyOptions};
 use std::sync::Arc;
@@ -100,6 +104,24 @@ pub enum Error {
 
 impl From<crate::domain::secret::RngError> for Error {
     fn from(e: crate::domain::secret::RngError) -> Error {
+        Error::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::domain::Invalid> for Error {
+    fn from(e: crate::domain::Invalid) -> Error {
+        Error::InvalidRequest(e.to_string())
+    }
+}
+
+impl From<PasswordError> for Error {
+    fn from(e: PasswordError) -> Error {
+        Error::WeakPassword(e.to_string())
+    }
+}
+
+impl From<HashError> for Error {
+    fn from(e: HashError) -> Error {
         Error::Unavailable(e.to_string())
     }
 }
@@ -212,6 +234,46 @@ impl Keygate {
         tokio::task::spawn_blocking(move || f(hasher))
             .await
             .map_err(|e| Error::Unavailable(format!("hashing task failed: {e}")))
+    }
+
+    /// `password` checked against the policy as a new password, of the account `username` when
+    /// there is one (a weak one: `WeakPassword`).
+    fn new_password(&self, password: &Password, username: Option<&Username>) -> Result<NewPassword> {
+        let context = match username {
+            Some(u) => vec![u.as_str(), "keygate"],
+            None => vec!["keygate"],
+        };
+        Ok(NewPassword::parse(password.expose(), &self.policy, &context)?)
+    }
+
+    /// Hashes a new password off the async executor.
+    async fn hash(&self, password: NewPassword) -> Result<PasswordHash> {
+        Ok(self.blocking(move |h| h.hash(&password)).await??)
+    }
+
+    /// A new, enabled account of parsed parts, created `now` with a fresh user id; nothing is
+    /// stored yet.
+    async fn new_account(
+        &self,
+        username: Username,
+        email: Option<Email>,
+        roles: Roles,
+        password: NewPassword,
+        now: UnixTime,
+    ) -> Result<Account> {
+        let password_hash = self.hash(password).await?;
+        Ok(Account {
+            user_id: UserId::try_generate()?,
+            username,
+            email,
+            roles,
+            disabled: false,
+            password_hash,
+            session_epoch: 0,
+            reset_epoch: 0,
+            created_at: now,
+            updated_at: now,
+        })
     }
 
     /// The public keys to publish.

@@ -11,8 +11,8 @@ use crate::domain::delivery::RegistrationCounter;
 use crate::domain::invitation::MAX_CONFLICTS;
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
-    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, NewPassword, Roles, TokenHash,
-    UserId, Username,
+    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, Password, Roles, TokenHash,
+    Username,
 };
 use crate::ports::{SignupKind, SignupMail, StoreError};
 use serde::Serialize;
@@ -53,7 +53,7 @@ impl Keygate {
         if self.config.registration != Registration::Open {
             return Err(Error::RegistrationClosed);
         }
-        let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let email = Email::parse(email)?;
         let started = tokio::time::Instant::now();
         let result = self.deliver_registration(email).await;
         tokio::time::sleep_until(started + self.forgot_floor).await;
@@ -136,11 +136,15 @@ impl Keygate {
     /// taken username: `Conflict`, and the token stays usable until it has been refused so
     /// [`MAX_CONFLICTS`] times (then it is dead: `InvalidSignupToken`); a weak password is
     /// refused before the token is looked at.
-    pub async fn complete_registration(&self, token: &str, username: &str, password: &str) -> Result<Account> {
+    pub async fn complete_registration(
+        &self,
+        token: &str,
+        username: &str,
+        password: impl Into<Password>,
+    ) -> Result<Account> {
         let now = now();
-        let username = Username::parse(username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let password = NewPassword::parse(password, &self.policy, &[username.as_str(), "keygate"])
-            .map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let username = Username::parse(username)?;
+        let password = self.new_password(&password.into(), Some(&username))?;
         let Some(token) = InvitationToken::parse(token) else {
             audit::event("register_complete", "invalid_token");
             return Err(Error::InvalidSignupToken);
@@ -155,22 +159,15 @@ impl Keygate {
             audit::event("register_complete", "invalid_token");
             return Err(Error::InvalidSignupToken);
         };
-        let password_hash = self
-            .blocking(move |h| h.hash(&password))
-            .await?
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let account = Account {
-            user_id: UserId::try_generate()?,
-            username,
-            email: Some(record.email.clone()),
-            roles: record.roles.clone(),
-            disabled: false,
-            password_hash,
-            session_epoch: 0,
-            reset_epoch: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let account = self
+            .new_account(
+                username,
+                Some(record.email.clone()),
+                record.roles.clone(),
+                password,
+                now,
+            )
+            .await?;
         match self.store.redeem_invitation(token.id(), &hash, now, &account).await {
             Ok(true) => {}
             Ok(false) => {
@@ -211,8 +208,8 @@ impl Keygate {
     /// mails its link. 409 if the address already has an account.
     pub async fn invite(&self, email: &str, roles: &[String]) -> Result<InvitationCreated> {
         let now = now();
-        let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let email = Email::parse(email)?;
+        let roles = Roles::parse(roles)?;
         if self.store.account_by_email(&email.key()).await?.is_some() {
             audit::admin("invite", "conflict", "email");
             return Err(Error::Conflict("email already exists".into()));

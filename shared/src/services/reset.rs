@@ -2,7 +2,7 @@
 
 use super::{Error, Keygate, Result, audit};
 use crate::domain::time::now;
-use crate::domain::{Email, NewPassword, ResetRecord, ResetToken, UsernameKey};
+use crate::domain::{Email, Password, ResetRecord, ResetToken, UsernameKey};
 use crate::ports::ResetMail;
 
 /// Who forgot their password.
@@ -44,7 +44,7 @@ impl Keygate {
             audit::subject("forgot_password", "rate_limited", account.user_id.as_str());
             return Ok(());
         }
-        let token = ResetToken::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
+        let token = ResetToken::try_generate()?;
         let expires_at = now + self.config.reset_token_ttl;
         self.store
             .put_reset_token(&ResetRecord {
@@ -75,17 +75,13 @@ impl Keygate {
     /// spends every other outstanding reset token of the account (its reset epoch moves on,
     /// in the same write as the password). A weak password is refused before the token is
     /// looked at, so it stays usable.
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<()> {
+    pub async fn reset_password(&self, token: &str, new_password: impl Into<Password>) -> Result<()> {
         let now = now();
-        let password = NewPassword::parse(new_password, &self.policy, &["keygate"])
-            .map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let password = self.new_password(&new_password.into(), None)?;
         let Some(token) = ResetToken::parse(token) else {
             return Err(Error::InvalidResetToken);
         };
-        let hash = self
-            .blocking(move |h| h.hash(&password))
-            .await?
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let hash = self.hash(password).await?;
         let Some(record) = self.store.spend_reset_token(&token.hash(), now).await? else {
             audit::event("password_reset", "invalid_token");
             return Err(Error::InvalidResetToken);

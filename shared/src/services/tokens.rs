@@ -6,7 +6,8 @@ use crate::domain::lockout::Attempt;
 use crate::domain::time::now;
 use crate::domain::{
     Account, ApiKey, ApiKeyRecord, Client, ClientAuth, ClientCredentials, DEFAULT_CLIENT_ID, Decision, Family,
-    FamilyId, LoginPassword, Preview, RefreshRefusal, RefreshToken, RotateOutcome, Scope, UnixTime, UsernameKey,
+    FamilyId, LoginPassword, Password, Preview, RefreshRefusal, RefreshToken, RotateOutcome, Scope, UnixTime,
+    UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -101,7 +102,12 @@ impl Keygate {
     /// simultaneous guesses for one username at most `lockout::THRESHOLD` are verified; a
     /// success then clears the counter. The session is bound to `client` (`None`: the default
     /// client), which the caller has authenticated ([`Keygate::client_of`]).
-    pub async fn password_login(&self, username: &str, password: &str, client: Option<&Client>) -> Result<TokenPair> {
+    pub async fn password_login(
+        &self,
+        username: &str,
+        password: impl Into<Password>,
+        client: Option<&Client>,
+    ) -> Result<TokenPair> {
         self.password_login_from(username, password, client, None).await
     }
 
@@ -112,11 +118,13 @@ impl Keygate {
     pub async fn password_login_from(
         &self,
         username: &str,
-        password: &str,
+        password: impl Into<Password>,
         client: Option<&Client>,
         device_cookie: Option<&str>,
     ) -> Result<TokenPair> {
-        let (pair, _) = self.verified_login(username, password, client, device_cookie).await?;
+        let (pair, _) = self
+            .verified_login(username, &password.into(), client, device_cookie)
+            .await?;
         Ok(pair)
     }
 
@@ -124,7 +132,7 @@ impl Keygate {
     pub(super) async fn verified_login(
         &self,
         username: &str,
-        password: &str,
+        password: &Password,
         client: Option<&Client>,
         device_cookie: Option<&str>,
     ) -> Result<(TokenPair, Account)> {
@@ -153,7 +161,7 @@ impl Keygate {
             );
             return Err(Error::TooManyAttempts { retry_after });
         }
-        let presented = LoginPassword::new(password);
+        let presented = LoginPassword::new(password.expose());
         let stored = account.as_ref().map(|a| a.password_hash.clone());
         let ok = self.blocking(move |h| h.verify(&presented, stored.as_ref())).await?;
         let account = match account {
