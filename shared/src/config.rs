@@ -3,6 +3,7 @@
 //! variable, never a panic.
 
 use crate::domain::route_policy::RoutePolicy;
+use keygate_sdk::VerifyOptions;
 use std::path::PathBuf;
 
 /// Who may create an account (`KEYGATE_REGISTRATION`).
@@ -113,6 +114,17 @@ impl Config {
             .find('/')
             .map_or(self.issuer.len(), |i| after_scheme + i);
         self.issuer[..end].to_ascii_lowercase()
+    }
+
+    /// How keygate's own access tokens are verified (the admin API, `/auth/validate`, the
+    /// authorizer): this issuer and audience, the leeway, no longer-lived than it issues them.
+    pub fn verify_options(&self) -> VerifyOptions {
+        VerifyOptions {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway,
+            max_lifetime: self.access_token_ttl,
+        }
     }
 
     /// Whether a browser on `origin` may call keygate with credentials (CORS).

@@ -36,6 +36,16 @@ pub struct ApiKeyCreated {
     pub expires_at: Option<String>,
 }
 
+/// A new account as its creation is answered (`POST /admin/users`, `POST
+/// /auth/register/complete`, `keygate user create`): its id, username and roles.
+pub fn new_account_view(a: &Account) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": a.user_id.as_str(),
+        "username": a.username.as_str(),
+        "roles": a.roles.names(),
+    })
+}
+
 /// An account as operators see it (never the password hash).
 pub fn account_view(a: &Account) -> serde_json::Value {
     serde_json::json!({

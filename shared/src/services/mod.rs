@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod audit;
+mod claims;
 mod devices;
 mod discovery;
 mod registration;
@@ -13,7 +14,8 @@ mod share;
 mod tokens;
 pub mod transfer;
 
-pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
+pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view, new_account_view};
+pub use claims::{Holder, access_claims};
 pub use discovery::{API_KEY_GRANT, Discovery};
 pub use registration::{InvitationCreated, InvitationView};
 pub use reset::Identifier;
@@ -25,8 +27,8 @@ use crate::config::Config;
 use crate::domain::keys::SigningKey;
 use crate::domain::password::HashError;
 use crate::domain::{
-    Account, Email, NewPassword, Password, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy, Roles,
-    UnixTime, UserId, Username,
+    Account, Email, FamilyId, NewPassword, Password, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy,
+    Roles, UnixTime, UserId, Username,
 };
 use crate::ports::{KeyError, KeySource, Mailer, StoreError};
 use keygate_sdk::{AccessClaims, Verifier, VerifyOptions};
@@ -141,6 +143,11 @@ impl From<KeyError> for Error {
     }
 }
 
+/// A token that could not be signed: 503.
+fn signing_failed(e: crate::domain::keys::KeyMaterialError) -> Error {
+    Error::Unavailable(format!("signing failed: {e}"))
+}
+
 /// The result of a use case.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -185,8 +192,7 @@ impl Keygate {
     /// Signs an access token.
     async fn sign(&self, claims: &AccessClaims) -> Result<String> {
         let key: Arc<SigningKey> = self.keys.signing_key().await?;
-        key.sign(claims)
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))
+        key.sign(claims).map_err(signing_failed)
     }
 
     /// Verifies one of our own access tokens (for the admin API and `/auth/validate`), with
@@ -218,14 +224,24 @@ impl Keygate {
         })
     }
 
-    /// The verification options for our own tokens.
+    /// The verification options for our own tokens ([`Config::verify_options`]).
     pub fn verify_options(&self) -> VerifyOptions {
-        VerifyOptions {
-            issuer: self.config.issuer.clone(),
-            audience: self.config.audience.clone(),
-            leeway: self.config.leeway,
-            max_lifetime: self.config.access_token_ttl,
-        }
+        self.config.verify_options()
+    }
+
+    /// The claims of an access token for `holder`, issued `now` under this configuration with a
+    /// fresh random id.
+    fn access_claims(&self, holder: Holder<'_>, now: UnixTime) -> Result<AccessClaims> {
+        let config = &self.config;
+        let jti = FamilyId::try_generate()?.to_string();
+        Ok(access_claims(
+            &config.issuer,
+            &config.audience,
+            config.access_token_ttl,
+            holder,
+            now,
+            jti,
+        ))
     }
 
     /// Runs password hashing work off the async executor.

@@ -129,7 +129,7 @@ impl Keygate {
                     exp: record.expires_at,
                 },
             )
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
+            .map_err(super::signing_failed)?;
         if !self.store.put_share(&record, self.config.share_max_per_account).await? {
             audit::subject("share_create", "too_many_shares", record.shared_by.as_str());
             return Err(Error::TooManyShares);

@@ -1,6 +1,6 @@
 //! Login (password, API key, client credentials), refresh rotation, logout, and token issuance.
 
-use super::{Error, Keygate, Result, audit};
+use super::{Error, Holder, Keygate, Result, audit};
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::time::now;
@@ -51,20 +51,21 @@ fn bound_to(client: &Client, family: &Family) -> Result<()> {
 }
 
 impl Keygate {
+    /// A `Bearer` token response: `access_token`, alive for the configured access-token
+    /// lifetime, and the refresh token with its remaining lifetime in seconds, if there is one.
+    fn token_pair(&self, access_token: String, refresh: Option<(&RefreshToken, i64)>) -> TokenPair {
+        TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl,
+            refresh_token: refresh.map(|(token, _)| token.expose()),
+            refresh_expires_in: refresh.map(|(_, expires_in)| expires_in),
+        }
+    }
+
+    /// The claims of an access token for `account` through `client_id`.
     fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<AccessClaims> {
-        Ok(AccessClaims {
-            iss: self.config.issuer.clone(),
-            sub: account.user_id.as_str().to_owned(),
-            aud: self.config.audience.clone(),
-            exp: now + self.config.access_token_ttl,
-            iat: now,
-            nbf: Some(now),
-            jti: FamilyId::try_generate()?.to_string(),
-            client_id: client_id.to_owned(),
-            roles: account.roles.names(),
-            scope: account.roles.scope(),
-            preferred_username: Some(account.username.as_str().to_owned()),
-        })
+        self.access_claims(Holder::account(account, client_id), now)
     }
 
     /// Starts a session for `account`: a new refresh-token family and a token pair.
@@ -87,13 +88,7 @@ impl Keygate {
         };
         let access_token = self.sign(&self.claims_for_account(account, client_id, now)?).await?;
         self.store.create_family(&family).await?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.config.access_token_ttl,
-            refresh_token: Some(refresh.expose()),
-            refresh_expires_in: Some(expires_at - now),
-        })
+        Ok(self.token_pair(access_token, Some((&refresh, expires_at - now))))
     }
 
     /// The password grant. Unknown users cost one password-hash verification and count a
@@ -268,28 +263,10 @@ impl Keygate {
                     .ok_or_else(|| Error::InvalidScope("the scope asks for a role the client does not have".into()))?
             }
         };
-        let claims = AccessClaims {
-            iss: self.config.issuer.clone(),
-            sub: format!("apikey:{}", record.key_id),
-            aud: self.config.audience.clone(),
-            exp: now + self.config.access_token_ttl,
-            iat: now,
-            nbf: Some(now),
-            jti: FamilyId::try_generate()?.to_string(),
-            client_id: record.key_id.to_string(),
-            roles: roles.names(),
-            scope: roles.scope(),
-            preferred_username: None,
-        };
+        let claims = self.access_claims(Holder::api_key(&record.key_id, &roles), now)?;
         let access_token = self.sign(&claims).await?;
         audit::subject(event, "success", record.key_id.as_str());
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.config.access_token_ttl,
-            refresh_token: None,
-            refresh_expires_in: None,
-        })
+        Ok(self.token_pair(access_token, None))
     }
 
     /// Rotates a refresh token: retires it and returns a new pair in the same family, with the
@@ -360,7 +337,7 @@ impl Keygate {
         let key = self.keys.signing_key().await?;
         let access_token = key
             .sign(&self.claims_for_account(&account, &family.client_id, now)?)
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
+            .map_err(super::signing_failed)?;
         // The successor is derived from the presented token under a key only keygate holds
         // (derived from the signing key), so a grace re-issue returns the very token the
         // rotation returned: two tabs refreshing with one token end up holding the same one.
@@ -382,13 +359,7 @@ impl Keygate {
             }
         }
         audit::subject("refresh", "success", account.user_id.as_str());
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.config.access_token_ttl,
-            refresh_token: Some(next.expose()),
-            refresh_expires_in: Some(family.expires_at - now),
-        })
+        Ok(self.token_pair(access_token, Some((&next, family.expires_at - now))))
     }
 
     /// Logout (RFC 7009): revokes the presented token's family. Succeeds whether or not the
