@@ -292,6 +292,15 @@ impl Keygate {
         })
     }
 
+    /// The outcome of `work`, answered no sooner than `forgot_floor` after it starts, so that
+    /// answers that must look alike also take alike.
+    async fn after_floor<T>(&self, work: impl Future<Output = T>) -> T {
+        let started = tokio::time::Instant::now();
+        let result = work.await;
+        tokio::time::sleep_until(started + self.forgot_floor).await;
+        result
+    }
+
     /// The public keys to publish.
     pub async fn jwks(&self) -> Result<Arc<keygate_sdk::Jwks>> {
         Ok(self.keys.jwks().await?)

@@ -54,10 +54,7 @@ impl Keygate {
             return Err(Error::RegistrationClosed);
         }
         let email = Email::parse(email)?;
-        let started = tokio::time::Instant::now();
-        let result = self.deliver_registration(email).await;
-        tokio::time::sleep_until(started + self.forgot_floor).await;
-        result
+        self.after_floor(self.deliver_registration(email)).await
     }
 
     async fn deliver_registration(&self, email: Email) -> Result<()> {
@@ -67,21 +64,15 @@ impl Keygate {
             return Ok(());
         }
         // The mailbox first: mails refused to one mailbox never use up its domain's allowance.
-        if !self
-            .store
-            .allow_registration_delivery(&RegistrationCounter::mailbox(&email), now)
-            .await?
-        {
-            audit::event("register", "rate_limited");
-            return Ok(());
-        }
-        if !self
-            .store
-            .allow_registration_delivery(&RegistrationCounter::domain(&email), now)
-            .await?
-        {
-            audit::event("register", "domain_rate_limited");
-            return Ok(());
+        let limits = [
+            (RegistrationCounter::mailbox(&email), "rate_limited"),
+            (RegistrationCounter::domain(&email), "domain_rate_limited"),
+        ];
+        for (counter, refused) in &limits {
+            if !self.store.allow_registration_delivery(counter, now).await? {
+                audit::event("register", refused);
+                return Ok(());
+            }
         }
         let roles = Roles::parse(&["user"]).map_err(|e| Error::Unavailable(e.to_string()))?;
         let (_, mail) = self.issue(InvitationKind::Registration, email, roles, now).await?;

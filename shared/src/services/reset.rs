@@ -17,10 +17,7 @@ impl Keygate {
     /// account exists; only an existing, enabled account with an email address gets mail, at
     /// most 3 per 15 minutes.
     pub async fn forgot_password(&self, who: Identifier) -> Result<()> {
-        let started = tokio::time::Instant::now();
-        let result = self.deliver_reset(who).await;
-        tokio::time::sleep_until(started + self.forgot_floor).await;
-        result
+        self.after_floor(self.deliver_reset(who)).await
     }
 
     async fn deliver_reset(&self, who: Identifier) -> Result<()> {
