@@ -1,6 +1,6 @@
-//! Random secrets and the opaque tokens built from them. Every token is stored only as its
-//! SHA-256 hash; the part before the secret says where to find the record, so that a lookup is
-//! one read. `Debug` never shows a secret.
+//! Secrets: random ones and the opaque tokens built from them, and passwords as given. Every
+//! token is stored only as its SHA-256 hash; the part before the secret says where to find the
+//! record, so that a lookup is one read. `Debug` never shows a secret.
 
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;

@@ -267,3 +267,20 @@ impl Keygate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_users_debug_never_shows_its_password() {
+        let new = NewUser {
+            username: "ann".into(),
+            password: "violet harbor lantern 7".into(),
+            email: None,
+            roles: vec![],
+        };
+        let shown = format!("{new:?}");
+        assert!(shown.contains("ann") && !shown.contains("violet"), "{shown}");
+    }
+}
