@@ -40,7 +40,7 @@ async fn share_decision(
 ) -> Option<ShareClaims> {
     let req = input.share.as_ref()?;
     let refuse = |reason: &str| {
-        audit::authorize_refused("invalid_share", &input.route, reason);
+        audit::authorize_invalid_share(&input.route, reason);
         None
     };
     if !matches!(req.method.as_str(), "GET" | "HEAD") {
@@ -102,7 +102,7 @@ pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy, shar
     let claims = match verified {
         Ok(c) => Some(c),
         Err(reason) => {
-            audit::authorize_refused("invalid_token", &input.route, &reason);
+            audit::authorize_invalid_token(&input.route, &reason);
             None
         }
     };

@@ -41,9 +41,14 @@ pub fn refresh_reuse_detected() {
     tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
 }
 
-/// The authorizer refused a credential on `route` (`invalid_token`, `invalid_share`), and why.
-pub fn authorize_refused(outcome: &'static str, route: &Route, reason: &str) {
-    tracing::info!(target: "keygate::audit", event = "authorize", outcome, route = %route, reason, "audit");
+/// The authorizer refused an access token on `route`, and why.
+pub fn authorize_invalid_token(route: &Route, reason: &dyn Display) {
+    tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_token", route = %route, reason = %reason, "audit");
+}
+
+/// The authorizer refused a share link on `route`, and why.
+pub fn authorize_invalid_share(route: &Route, reason: &str) {
+    tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_share", route = %route, reason, "audit");
 }
 
 /// The authorizer decided (`allow` or `deny`) for the token of `subject` on `route`, by `rule`.
