@@ -3,7 +3,10 @@
 //! variable, never a panic.
 
 use crate::domain::route_policy::RoutePolicy;
+use keygate_sdk::VerifyOptions;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// Who may create an account (`KEYGATE_REGISTRATION`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +120,17 @@ impl Config {
         self.issuer[..end].to_ascii_lowercase()
     }
 
+    /// How keygate's own access tokens are verified (the admin API, `/auth/validate`, the
+    /// authorizer): this issuer and audience, the leeway, no longer-lived than it issues them.
+    pub fn verify_options(&self) -> VerifyOptions {
+        VerifyOptions {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway,
+            max_lifetime: self.access_token_ttl,
+        }
+    }
+
     /// Whether a browser on `origin` may call keygate with credentials (CORS).
     pub fn cors_allows(&self, origin: &str) -> bool {
         self.cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
@@ -186,214 +200,313 @@ impl Config {
         Config::from_lookup(host, |k| std::env::var(k).ok())
     }
 
-    /// Reads settings through `get` (the environment, or a map in tests).
+    /// Reads settings through `get` (the environment, or a map in tests), one group at a time;
+    /// the first bad value is the error.
     pub fn from_lookup(host: Host, get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.is_empty());
-        let seconds = |var: &'static str, default: i64, min: i64| -> Result<i64, ConfigError> {
-            match get(var) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<i64>() {
-                    Ok(n) if n >= min && n <= 315_360_000 => Ok(n),
-                    _ => Err(ConfigError {
-                        var,
-                        reason: format!("expected a whole number of seconds >= {min}, got {v:?}"),
-                    }),
-                },
-            }
-        };
-        let issuer = get("KEYGATE_ISSUER").unwrap_or_else(|| "http://127.0.0.1:3000".into());
-        let issuer = issuer.trim_end_matches('/').to_owned();
-        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) || issuer.contains(char::is_whitespace) {
-            return Err(ConfigError {
-                var: "KEYGATE_ISSUER",
-                reason: "expected an http(s) URL".into(),
-            });
-        }
-        let audience = get("KEYGATE_AUDIENCE").unwrap_or_else(|| "keygate".into());
-        let access_token_ttl = seconds("KEYGATE_ACCESS_TOKEN_TTL", 900, 1)?;
-        let refresh_token_ttl = seconds("KEYGATE_REFRESH_TOKEN_TTL", 2_592_000, 1)?;
-        let reset_token_ttl = seconds("KEYGATE_RESET_TOKEN_TTL", 1800, 1)?;
-        let refresh_grace = seconds("KEYGATE_REFRESH_GRACE", 0, 0)?;
-        if refresh_grace > 300 {
-            return Err(ConfigError {
-                var: "KEYGATE_REFRESH_GRACE",
-                reason: "at most 300 seconds".into(),
-            });
-        }
-        let leeway = seconds("KEYGATE_LEEWAY", 30, 0)?;
-        if leeway > 300 {
-            return Err(ConfigError {
-                var: "KEYGATE_LEEWAY",
-                reason: "at most 300 seconds".into(),
-            });
-        }
-        let password_min_length = match get("KEYGATE_PASSWORD_MIN_LENGTH") {
-            None => 15,
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if (8..=256).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        var: "KEYGATE_PASSWORD_MIN_LENGTH",
-                        reason: format!("expected a number of characters from 8 to 256, got {v:?}"),
-                    });
-                }
+        let env = Env(&get);
+        let issuer = issuer(&env)?;
+        let tokens = Tokens::read(&env)?;
+        let jwks_url = env.or("KEYGATE_JWKS_URL", || format!("{issuer}/.well-known/jwks.json"));
+        let mail = Mail::read(&env, host, &issuer)?;
+        let admin = Admin::read(&env)?;
+        let local = Local::read(&env)?;
+        let cors_origins = cors_origins(&env)?;
+        let signup = Signup::read(&env, &issuer)?;
+        let shares = Shares::read(&env, &issuer)?;
+        let route_policy = route_policy(&env)?;
+        Ok(Config {
+            table: env.get("KEYGATE_TABLE"),
+            signing_secret_id: env.get("KEYGATE_SIGNING_SECRET_ID"),
+            audience: tokens.audience,
+            access_token_ttl: tokens.access_token_ttl,
+            refresh_token_ttl: tokens.refresh_token_ttl,
+            reset_token_ttl: tokens.reset_token_ttl,
+            password_min_length: tokens.password_min_length,
+            refresh_grace: tokens.refresh_grace,
+            leeway: tokens.leeway,
+            jwks_url,
+            route_policy,
+            mailer: mail.mailer,
+            mail_from: mail.mail_from,
+            reset_url: mail.reset_url,
+            outbox: mail.outbox,
+            admin_api: admin.admin_api,
+            bootstrap_admin: admin.bootstrap_admin,
+            data_dir: local.data_dir,
+            key_rotation_days: local.key_rotation_days,
+            max_connections: local.max_connections,
+            cors_origins,
+            registration: signup.registration,
+            register_url: signup.register_url,
+            invitation_ttl: signup.invitation_ttl,
+            share_max_ttl: shares.share_max_ttl,
+            share_revocations_url: shares.share_revocations_url,
+            share_max_per_account: shares.share_max_per_account,
+            issuer,
+        })
+    }
+}
+
+/// The settings as `Config::from_lookup` reads them: unset and empty are alike.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// `var`'s value, when set and not empty.
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.is_empty())
+    }
+
+    /// `var`'s value, or `default()`.
+    fn or(&self, var: &str, default: impl FnOnce() -> String) -> String {
+        self.get(var).unwrap_or_else(default)
+    }
+
+    /// `var` as a number in `range` (`default` when unset); else an error saying `expected`.
+    fn number<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: RangeInclusive<T>,
+        expected: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<T>() {
+                Ok(n) if range.contains(&n) => Ok(n),
+                _ => Err(invalid(var, format!("expected {expected}, got {v:?}"))),
             },
+        }
+    }
+
+    /// `var` as whole seconds from `min` to ten years (`default` when unset).
+    fn seconds(&self, var: &'static str, default: i64, min: i64) -> Result<i64, ConfigError> {
+        let expected = format!("a whole number of seconds >= {min}");
+        self.number(var, default, min..=315_360_000, &expected)
+    }
+
+    /// `var` as seconds from 0 to 300 (`default` when unset).
+    fn short_seconds(&self, var: &'static str, default: i64) -> Result<i64, ConfigError> {
+        match self.seconds(var, default, 0)? {
+            n if n > 300 => Err(invalid(var, "at most 300 seconds".into())),
+            n => Ok(n),
+        }
+    }
+
+    /// `var` as one of `choices` (`default` when unset); else an error listing `expected`.
+    fn choice<T: Copy>(
+        &self,
+        var: &'static str,
+        default: T,
+        choices: &[(&str, T)],
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = self.get(var) else {
+            return Ok(default);
         };
-        let jwks_url = get("KEYGATE_JWKS_URL").unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
-        let mailer = match get("KEYGATE_MAILER").as_deref() {
-            None => match host {
-                Host::Lambda => MailerKind::Ses,
-                Host::Local => MailerKind::Log,
-            },
-            Some("ses") => MailerKind::Ses,
-            Some("outbox") => MailerKind::Outbox,
-            Some("log") => MailerKind::Log,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "KEYGATE_MAILER",
-                    reason: format!("expected ses, outbox or log, got {other:?}"),
-                });
-            }
+        match choices.iter().find(|(name, _)| *name == v) {
+            Some((_, value)) => Ok(*value),
+            None => Err(invalid(var, format!("expected {expected}, got {v:?}"))),
+        }
+    }
+
+    /// `var` as a link template containing `{token}` (`default` when unset).
+    fn token_url(&self, var: &'static str, default: String) -> Result<String, ConfigError> {
+        let url = self.get(var).unwrap_or(default);
+        if !url.contains("{token}") {
+            return Err(invalid(var, "must contain {token}".into()));
+        }
+        Ok(url)
+    }
+}
+
+fn invalid(var: &'static str, reason: String) -> ConfigError {
+    ConfigError { var, reason }
+}
+
+/// `KEYGATE_ISSUER`, without a trailing `/`.
+fn issuer(env: &Env) -> Result<String, ConfigError> {
+    let issuer = env.or("KEYGATE_ISSUER", || "http://127.0.0.1:3000".into());
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    if !(issuer.starts_with("https://") || issuer.starts_with("http://")) || issuer.contains(char::is_whitespace) {
+        return Err(invalid("KEYGATE_ISSUER", "expected an http(s) URL".into()));
+    }
+    Ok(issuer)
+}
+
+/// The audience, token lifetimes and password length.
+struct Tokens {
+    audience: String,
+    access_token_ttl: i64,
+    refresh_token_ttl: i64,
+    reset_token_ttl: i64,
+    refresh_grace: i64,
+    leeway: i64,
+    password_min_length: usize,
+}
+
+impl Tokens {
+    fn read(env: &Env) -> Result<Tokens, ConfigError> {
+        Ok(Tokens {
+            audience: env.or("KEYGATE_AUDIENCE", || "keygate".into()),
+            access_token_ttl: env.seconds("KEYGATE_ACCESS_TOKEN_TTL", 900, 1)?,
+            refresh_token_ttl: env.seconds("KEYGATE_REFRESH_TOKEN_TTL", 2_592_000, 1)?,
+            reset_token_ttl: env.seconds("KEYGATE_RESET_TOKEN_TTL", 1800, 1)?,
+            refresh_grace: env.short_seconds("KEYGATE_REFRESH_GRACE", 0)?,
+            leeway: env.short_seconds("KEYGATE_LEEWAY", 30)?,
+            password_min_length: env.number(
+                "KEYGATE_PASSWORD_MIN_LENGTH",
+                15,
+                8..=256,
+                "a number of characters from 8 to 256",
+            )?,
+        })
+    }
+}
+
+/// The mailer and the reset link.
+struct Mail {
+    mailer: MailerKind,
+    outbox: Option<PathBuf>,
+    mail_from: Option<String>,
+    reset_url: String,
+}
+
+impl Mail {
+    fn read(env: &Env, host: Host, issuer: &str) -> Result<Mail, ConfigError> {
+        let default = match host {
+            Host::Lambda => MailerKind::Ses,
+            Host::Local => MailerKind::Log,
         };
-        let outbox = get("KEYGATE_OUTBOX").map(PathBuf::from);
+        let choices = [
+            ("ses", MailerKind::Ses),
+            ("outbox", MailerKind::Outbox),
+            ("log", MailerKind::Log),
+        ];
+        let mailer = env.choice("KEYGATE_MAILER", default, &choices, "ses, outbox or log")?;
+        let outbox = env.get("KEYGATE_OUTBOX").map(PathBuf::from);
         if mailer == MailerKind::Outbox && outbox.is_none() {
-            return Err(ConfigError {
-                var: "KEYGATE_OUTBOX",
-                reason: "required when KEYGATE_MAILER=outbox".into(),
-            });
+            return Err(invalid("KEYGATE_OUTBOX", "required when KEYGATE_MAILER=outbox".into()));
         }
-        let mail_from = get("KEYGATE_MAIL_FROM");
-        let reset_url = get("KEYGATE_RESET_URL").unwrap_or_else(|| format!("{issuer}/reset?token={{token}}"));
-        if !reset_url.contains("{token}") {
-            return Err(ConfigError {
-                var: "KEYGATE_RESET_URL",
-                reason: "must contain {token}".into(),
-            });
-        }
-        let admin_api = match get("KEYGATE_ADMIN_API").as_deref() {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "KEYGATE_ADMIN_API",
-                    reason: format!("expected on or off, got {other:?}"),
-                });
-            }
-        };
-        let bootstrap_admin = get("KEYGATE_BOOTSTRAP_ADMIN")
-            .map(|v| BootstrapAdmin::parse("KEYGATE_BOOTSTRAP_ADMIN", &v))
-            .transpose()?;
-        let data_dir = match get("KEYGATE_DATA_DIR").as_deref() {
+        Ok(Mail {
+            mailer,
+            outbox,
+            mail_from: env.get("KEYGATE_MAIL_FROM"),
+            reset_url: env.token_url("KEYGATE_RESET_URL", format!("{issuer}/reset?token={{token}}"))?,
+        })
+    }
+}
+
+/// The admin API switch and the bootstrap admin.
+struct Admin {
+    admin_api: bool,
+    bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+impl Admin {
+    fn read(env: &Env) -> Result<Admin, ConfigError> {
+        Ok(Admin {
+            admin_api: env.choice("KEYGATE_ADMIN_API", true, &[("on", true), ("off", false)], "on or off")?,
+            bootstrap_admin: env
+                .get("KEYGATE_BOOTSTRAP_ADMIN")
+                .map(|v| BootstrapAdmin::parse("KEYGATE_BOOTSTRAP_ADMIN", &v))
+                .transpose()?,
+        })
+    }
+}
+
+/// What `keygate serve` and the CLI keep on disk.
+struct Local {
+    data_dir: DataDir,
+    key_rotation_days: i64,
+    max_connections: usize,
+}
+
+impl Local {
+    fn read(env: &Env) -> Result<Local, ConfigError> {
+        let data_dir = match env.get("KEYGATE_DATA_DIR").as_deref() {
             Some(":memory:") => DataDir::Memory,
             Some(dir) => DataDir::Path(PathBuf::from(dir)),
             None => DataDir::Path(PathBuf::from("keygate-data")),
         };
-        let key_rotation_days = match get("KEYGATE_KEY_ROTATION_DAYS") {
-            None => 90,
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if (1..=3650).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        var: "KEYGATE_KEY_ROTATION_DAYS",
-                        reason: format!("expected a number of days from 1 to 3650, got {v:?}"),
-                    });
-                }
-            },
-        };
-        let cors_origins = get("KEYGATE_CORS_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .filter(|o| !o.trim().is_empty())
-            .map(parse_origin)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| ConfigError {
-                var: "KEYGATE_CORS_ORIGINS",
-                reason,
-            })?;
-        let registration = match get("KEYGATE_REGISTRATION").as_deref() {
-            None | Some("invite") => Registration::Invite,
-            Some("open") => Registration::Open,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "KEYGATE_REGISTRATION",
-                    reason: format!("expected invite or open, got {other:?}"),
-                });
-            }
-        };
-        let register_url = get("KEYGATE_REGISTER_URL").unwrap_or_else(|| format!("{issuer}/register?token={{token}}"));
-        if !register_url.contains("{token}") {
-            return Err(ConfigError {
-                var: "KEYGATE_REGISTER_URL",
-                reason: "must contain {token}".into(),
-            });
-        }
-        let invitation_ttl = seconds("KEYGATE_INVITATION_TTL", 604_800, 60)?;
-        let share_max_ttl = seconds("KEYGATE_SHARE_MAX_TTL", 2_592_000, 60)?;
-        let share_revocations_url =
-            get("KEYGATE_SHARE_REVOCATIONS_URL").unwrap_or_else(|| format!("{issuer}/auth/share/revoked"));
-        let share_max_per_account = match get("KEYGATE_SHARE_MAX_PER_ACCOUNT") {
-            None => 1000,
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=1_000_000).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        var: "KEYGATE_SHARE_MAX_PER_ACCOUNT",
-                        reason: format!("expected a whole number from 1 to 1000000, got {v:?}"),
-                    });
-                }
-            },
-        };
-        let max_connections = match get("KEYGATE_MAX_CONNECTIONS") {
-            None => 4096,
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => n,
-                _ => {
-                    return Err(ConfigError {
-                        var: "KEYGATE_MAX_CONNECTIONS",
-                        reason: format!(
-                            "expected a number of connections from 1 to {MAX_CONNECTIONS_LIMIT}, got {v:?}"
-                        ),
-                    });
-                }
-            },
-        };
-        let route_policy = match get("KEYGATE_ROUTE_ROLES") {
-            None => RoutePolicy::default(),
-            Some(json) => RoutePolicy::parse(&json).map_err(|reason| ConfigError {
-                var: "KEYGATE_ROUTE_ROLES",
-                reason,
-            })?,
-        };
-        Ok(Config {
-            max_connections,
-            share_max_ttl,
-            share_max_per_account,
-            share_revocations_url,
-            registration,
-            register_url,
-            invitation_ttl,
+        Ok(Local {
             data_dir,
-            key_rotation_days,
-            cors_origins,
-            table: get("KEYGATE_TABLE"),
-            signing_secret_id: get("KEYGATE_SIGNING_SECRET_ID"),
-            issuer,
-            audience,
-            access_token_ttl,
-            refresh_token_ttl,
-            reset_token_ttl,
-            password_min_length,
-            refresh_grace,
-            leeway,
-            jwks_url,
-            route_policy,
-            mailer,
-            mail_from,
-            reset_url,
-            outbox,
-            admin_api,
-            bootstrap_admin,
+            key_rotation_days: env.number(
+                "KEYGATE_KEY_ROTATION_DAYS",
+                90,
+                1..=3650,
+                "a number of days from 1 to 3650",
+            )?,
+            max_connections: env.number(
+                "KEYGATE_MAX_CONNECTIONS",
+                4096,
+                1..=MAX_CONNECTIONS_LIMIT,
+                &format!("a number of connections from 1 to {MAX_CONNECTIONS_LIMIT}"),
+            )?,
         })
+    }
+}
+
+/// `KEYGATE_CORS_ORIGINS`: a comma-separated list of origins.
+fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
+    env.get("KEYGATE_CORS_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|o| !o.trim().is_empty())
+        .map(parse_origin)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| invalid("KEYGATE_CORS_ORIGINS", reason))
+}
+
+/// Self-registration and invitations.
+struct Signup {
+    registration: Registration,
+    register_url: String,
+    invitation_ttl: i64,
+}
+
+impl Signup {
+    fn read(env: &Env, issuer: &str) -> Result<Signup, ConfigError> {
+        let choices = [("invite", Registration::Invite), ("open", Registration::Open)];
+        Ok(Signup {
+            registration: env.choice("KEYGATE_REGISTRATION", Registration::Invite, &choices, "invite or open")?,
+            register_url: env.token_url("KEYGATE_REGISTER_URL", format!("{issuer}/register?token={{token}}"))?,
+            invitation_ttl: env.seconds("KEYGATE_INVITATION_TTL", 604_800, 60)?,
+        })
+    }
+}
+
+/// Share links.
+struct Shares {
+    share_max_ttl: i64,
+    share_revocations_url: String,
+    share_max_per_account: u32,
+}
+
+impl Shares {
+    fn read(env: &Env, issuer: &str) -> Result<Shares, ConfigError> {
+        Ok(Shares {
+            share_max_ttl: env.seconds("KEYGATE_SHARE_MAX_TTL", 2_592_000, 60)?,
+            share_revocations_url: env.or("KEYGATE_SHARE_REVOCATIONS_URL", || {
+                format!("{issuer}/auth/share/revoked")
+            }),
+            share_max_per_account: env.number(
+                "KEYGATE_SHARE_MAX_PER_ACCOUNT",
+                1000,
+                1..=1_000_000,
+                "a whole number from 1 to 1000000",
+            )?,
+        })
+    }
+}
+
+/// `KEYGATE_ROUTE_ROLES` (unset: no policy).
+fn route_policy(env: &Env) -> Result<RoutePolicy, ConfigError> {
+    match env.get("KEYGATE_ROUTE_ROLES") {
+        None => Ok(RoutePolicy::default()),
+        Some(json) => RoutePolicy::parse(&json).map_err(|reason| invalid("KEYGATE_ROUTE_ROLES", reason)),
     }
 }
 

@@ -20,7 +20,7 @@ pub async fn add(config: Config, u: UserAdd) -> anyhow::Result<()> {
     let account = app
         .create_user(NewUser {
             username: u.username,
-            password,
+            password: password.into(),
             email: u.email,
             roles: u.roles,
         })

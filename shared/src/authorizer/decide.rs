@@ -4,6 +4,7 @@
 use super::event::{Credential, Input};
 use crate::domain::route_policy::RoutePolicy;
 use crate::domain::time::now;
+use crate::services::audit;
 use keygate_sdk::remote::{RemoteJwks, RemoteRevocations, RemoteVerifyError};
 use keygate_sdk::{AccessClaims, ShareClaims};
 
@@ -39,7 +40,7 @@ async fn share_decision(
 ) -> Option<ShareClaims> {
     let req = input.share.as_ref()?;
     let refuse = |reason: &str| {
-        tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_share", route = %input.route, reason, "audit");
+        audit::authorize_invalid_share(&input.route, reason);
         None
     };
     if !matches!(req.method.as_str(), "GET" | "HEAD") {
@@ -63,7 +64,7 @@ async fn share_decision(
             return refuse("revocation list unavailable");
         }
     }
-    tracing::info!(target: "keygate::audit", event = "authorize", outcome = "allow_share", subject = claims.share_id.as_str(), shared_by = claims.shared_by.as_str(), route = %input.route, "audit");
+    audit::authorize_share(claims.share_id.as_str(), claims.shared_by.as_str(), &input.route);
     Some(claims)
 }
 
@@ -101,7 +102,7 @@ pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy, shar
     let claims = match verified {
         Ok(c) => Some(c),
         Err(reason) => {
-            tracing::info!(target: "keygate::audit", event = "authorize", outcome = "invalid_token", route = %input.route, reason = %reason, "audit");
+            audit::authorize_invalid_token(&input.route, &reason);
             None
         }
     };
@@ -109,7 +110,7 @@ pub async fn decide(input: &Input, jwks: &RemoteJwks, policy: &RoutePolicy, shar
     if let Some(c) = &claims {
         let outcome = if allowed { "allow" } else { "deny" };
         let rule = policy.matched(&input.route).unwrap_or("");
-        tracing::info!(target: "keygate::audit", event = "authorize", outcome, subject = c.sub.as_str(), route = %input.route, rule, "audit");
+        audit::authorize(outcome, c.sub.as_str(), &input.route, rule);
     }
     // Without route roles one answer fits every route, so API Gateway may cache it for the
     // whole API; with route roles it is valid for this route only.

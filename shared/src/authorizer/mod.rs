@@ -14,7 +14,6 @@ pub use answer::Unauthorized;
 
 use crate::config::{Config, ConfigError};
 use crate::domain::route_policy::RoutePolicy;
-use keygate_sdk::VerifyOptions;
 use keygate_sdk::remote::{RemoteJwks, RemoteRevocations};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -33,13 +32,7 @@ impl Authorizer {
     /// URL now, so that a bad value stops the function at start.
     pub fn from_config(config: &Config) -> Result<Authorizer, ConfigError> {
         let policy = config.route_policy.clone();
-        let options = VerifyOptions {
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            leeway: config.leeway,
-            max_lifetime: config.access_token_ttl,
-        };
-        let jwks = RemoteJwks::new(&config.jwks_url, options).map_err(|reason| ConfigError {
+        let jwks = RemoteJwks::new(&config.jwks_url, config.verify_options()).map_err(|reason| ConfigError {
             var: "KEYGATE_JWKS_URL",
             reason,
         })?;

@@ -31,7 +31,7 @@ pub use lockout::Failures;
 pub use password::{LoginPassword, NewPassword, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
 pub use refresh::{Decision, Family, FamilyId, Preview, RotateOutcome};
 pub use roles::{Role, Roles};
-pub use secret::{ApiKey, KeyId, RefreshToken, ResetToken, TokenHash};
+pub use secret::{ApiKey, KeyId, Password, RefreshToken, ResetToken, TokenHash};
 pub use time::UnixTime;
 pub use username::{Username, UsernameKey, UsernameSkeleton};
 

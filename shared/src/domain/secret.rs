@@ -1,6 +1,6 @@
-//! Random secrets and the opaque tokens built from them. Every token is stored only as its
-//! SHA-256 hash; the part before the secret says where to find the record, so that a lookup is
-//! one read. `Debug` never shows a secret.
+//! Secrets: random ones and the opaque tokens built from them, and passwords as given. Every
+//! token is stored only as its SHA-256 hash; the part before the secret says where to find the
+//! record, so that a lookup is one read. `Debug` never shows a secret.
 
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
@@ -276,6 +276,38 @@ impl ApiKey {
     }
 }
 
+/// A password as given (to create an account, reset one, finish a registration, log in),
+/// before any rule applies to it: no `Display`, and a `Debug` that shows nothing of it, so no
+/// derived `Debug` or log line can print it. [`NewPassword`](super::NewPassword) and
+/// [`LoginPassword`](super::LoginPassword) are what the rules make of it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// The password as given. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Password {
+    fn from(s: String) -> Password {
+        Password(s)
+    }
+}
+
+impl From<&str> for Password {
+    fn from(s: &str) -> Password {
+        Password(s.to_owned())
+    }
+}
+
+impl From<&String> for Password {
+    fn from(s: &String) -> Password {
+        Password(s.clone())
+    }
+}
+
 macro_rules! redacted_debug {
     ($($t:ty),*) => {$(
         impl std::fmt::Debug for $t {
@@ -285,7 +317,7 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(RefreshToken, ResetToken, ApiKey);
+redacted_debug!(RefreshToken, ResetToken, ApiKey, Password);
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +340,13 @@ mod tests {
         let r = ResetToken::generate();
         assert_eq!(ResetToken::parse(&r.expose()).unwrap().hash(), r.hash());
         assert!(!format!("{r:?}{k:?}{rt:?}").contains(&r.expose()[4..]));
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug() {
+        let p = Password::from("violet harbor lantern 7");
+        assert_eq!(format!("{p:?}"), "Password(<redacted>)");
+        assert_eq!(p.expose(), "violet harbor lantern 7");
     }
 
     #[test]

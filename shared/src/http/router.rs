@@ -621,7 +621,7 @@ async fn admin(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
             let account = app
                 .create_user(NewUser {
                     username: r.username,
-                    password: r.password,
+                    password: r.password.into(),
                     email: r.email,
                     roles: r.roles,
                 })

@@ -1,11 +1,10 @@
 //! Operator use cases: accounts, sessions and API keys (the admin API of `openapi.yaml`, and
 //! `docs/cli.md`).
 
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
-    Account, AccountUpdate, ApiKey, ApiKeyName, ApiKeyRecord, Email, KeyId, NewPassword, Roles, UserId, Username,
-    UsernameKey,
+    Account, AccountUpdate, ApiKey, ApiKeyName, ApiKeyRecord, Email, KeyId, Password, Roles, Username, UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -14,7 +13,8 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub username: String,
-    pub password: String,
+    /// Build it with `.into()` from a `String` or `&str`; its `Debug` shows nothing of it.
+    pub password: Password,
     pub email: Option<String>,
     pub roles: Vec<String>,
 }
@@ -36,6 +36,16 @@ pub struct ApiKeyCreated {
     pub expires_at: Option<String>,
 }
 
+/// A new account as its creation is answered (`POST /admin/users`, `POST
+/// /auth/register/complete`, `keygate user create`): its id, username and roles.
+pub fn new_account_view(a: &Account) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": a.user_id.as_str(),
+        "username": a.username.as_str(),
+        "roles": a.roles.names(),
+    })
+}
+
 /// An account as operators see it (never the password hash).
 pub fn account_view(a: &Account) -> serde_json::Value {
     serde_json::json!({
@@ -47,10 +57,6 @@ pub fn account_view(a: &Account) -> serde_json::Value {
         "created_at": rfc3339(a.created_at),
         "updated_at": rfc3339(a.updated_at),
     })
-}
-
-pub(super) fn admin_audit(action: &'static str, outcome: &'static str, object: &str) {
-    tracing::info!(target: "keygate::audit", event = "admin", action, outcome, object, "audit");
 }
 
 /// Where the admin role of a token came from, read again at each admin call.
@@ -72,10 +78,6 @@ impl<'a> Grounds<'a> {
     }
 }
 
-fn refused(outcome: &'static str, subject: &str) {
-    tracing::info!(target: "keygate::audit", event = "admin", outcome, subject, "audit");
-}
-
 impl Keygate {
     /// Admits a caller of the admin API (`/admin/*` in `openapi.yaml`): a valid access token whose
     /// `roles` include `admin` (else 401 / 403), whose account is then read again, so that
@@ -86,7 +88,7 @@ impl Keygate {
         let token = bearer.ok_or_else(|| Error::Unauthorized("a Bearer access token is required".into()))?;
         let claims = self.verify_access_token(token).await?;
         if !claims.has_role("admin") {
-            refused("forbidden", &claims.sub);
+            audit::subject("admin", "forbidden", &claims.sub);
             return Err(Error::Forbidden("admin"));
         }
         let roles = match Grounds::of(&claims) {
@@ -109,11 +111,11 @@ impl Keygate {
         };
         match roles {
             None => {
-                refused("account_gone_or_disabled", &claims.sub);
+                audit::subject("admin", "account_gone_or_disabled", &claims.sub);
                 Err(Error::Unauthorized("the token's account is disabled or gone".into()))
             }
             Some(r) if !r.contains("admin") => {
-                refused("forbidden", &claims.sub);
+                audit::subject("admin", "forbidden", &claims.sub);
                 Err(Error::Forbidden("admin"))
             }
             Some(_) => Ok(claims),
@@ -123,54 +125,33 @@ impl Keygate {
     /// Creates an account. 409 if the username (after NFKC and case folding) or email exists.
     pub async fn create_user(&self, new: NewUser) -> Result<Account> {
         let now = now();
-        let username = Username::parse(&new.username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let email = new
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let roles = Roles::parse(&new.roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let password = NewPassword::parse(&new.password, &self.policy, &[username.as_str(), "keygate"])
-            .map_err(|e| Error::WeakPassword(e.to_string()))?;
-        let password_hash = self
-            .blocking(move |h| h.hash(&password))
-            .await?
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let account = Account {
-            user_id: UserId::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?,
-            username,
-            email,
-            roles,
-            disabled: false,
-            password_hash,
-            session_epoch: 0,
-            reset_epoch: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let username = Username::parse(&new.username)?;
+        let email = new.email.as_deref().map(Email::parse).transpose()?;
+        let roles = Roles::parse(&new.roles)?;
+        let password = self.new_password(&new.password, Some(&username))?;
+        let account = self.new_account(username, email, roles, password, now).await?;
         match self.store.create_account(&account).await {
             Ok(()) => {}
             Err(crate::ports::StoreError::Conflict(what)) => {
-                admin_audit("create_user", "conflict", account.username.as_str());
+                audit::admin("create_user", "conflict", account.username.as_str());
                 return Err(Error::Conflict(format!("{what} already exists")));
             }
             Err(e) => return Err(e.into()),
         }
-        admin_audit("create_user", "success", account.user_id.as_str());
+        audit::admin("create_user", "success", account.user_id.as_str());
         Ok(account)
     }
 
     /// Ensures an admin account exists (for `--admin` and `KEYGATE_BOOTSTRAP_ADMIN`): creates it
     /// with the `admin` role if absent; an existing account is left as it is.
-    pub async fn ensure_admin(&self, username: &str, password: &str) -> Result<Account> {
+    pub async fn ensure_admin(&self, username: &str, password: impl Into<Password>) -> Result<Account> {
         let key = UsernameKey::of_any(username);
         if let Some(existing) = self.store.account(&key).await? {
             return Ok(existing);
         }
         let new = NewUser {
             username: username.to_owned(),
-            password: password.to_owned(),
+            password: password.into(),
             email: None,
             roles: vec!["admin".into()],
         };
@@ -186,12 +167,7 @@ impl Keygate {
 
     /// Changes an account's roles or disabled flag.
     pub async fn update_user(&self, username: &str, change: UserChange) -> Result<Account> {
-        let roles = change
-            .roles
-            .as_deref()
-            .map(Roles::parse)
-            .transpose()
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let roles = change.roles.as_deref().map(Roles::parse).transpose()?;
         let update = AccountUpdate {
             roles,
             disabled: change.disabled,
@@ -203,7 +179,7 @@ impl Keygate {
             // `/auth/share/revoked` until they expire.
             let n = self.store.revoke_shares_by(&account.user_id, now()).await?;
             if n > 0 {
-                admin_audit("revoke_shares", "success", account.user_id.as_str());
+                audit::admin("revoke_shares", "success", account.user_id.as_str());
             }
         }
         Ok(account)
@@ -221,7 +197,7 @@ impl Keygate {
             .update_account(&UsernameKey::of_any(username), &update)
             .await?;
         let account = updated.ok_or_else(|| Error::NotFound("no such user".into()))?;
-        admin_audit(event, "success", account.user_id.as_str());
+        audit::admin(event, "success", account.user_id.as_str());
         Ok(account)
     }
 
@@ -243,15 +219,15 @@ impl Keygate {
             .await?
             .ok_or_else(|| Error::NotFound("no such user".into()))?;
         self.store.clear_login_failures(account.key()).await?;
-        admin_audit("unlock_user", "success", account.user_id.as_str());
+        audit::admin("unlock_user", "success", account.user_id.as_str());
         Ok(())
     }
 
     /// Creates an API key; the answer is the only place the key appears.
     pub async fn create_api_key(&self, name: &str, roles: &[String], expires_in: Option<i64>) -> Result<ApiKeyCreated> {
         let now = now();
-        let name = ApiKeyName::parse(name).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let name = ApiKeyName::parse(name)?;
+        let roles = Roles::parse(roles)?;
         let expires_at = match expires_in {
             None => None,
             Some(s) if (1..=315_360_000).contains(&s) => Some(now + s),
@@ -261,7 +237,7 @@ impl Keygate {
                 ));
             }
         };
-        let key = ApiKey::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
+        let key = ApiKey::try_generate()?;
         let record = ApiKeyRecord {
             key_id: key.key_id().clone(),
             name: name.into_string(),
@@ -271,7 +247,7 @@ impl Keygate {
             expires_at,
         };
         self.store.put_api_key(&record).await?;
-        admin_audit("create_api_key", "success", record.key_id.as_str());
+        audit::admin("create_api_key", "success", record.key_id.as_str());
         Ok(ApiKeyCreated {
             key_id: record.key_id.to_string(),
             api_key: key.expose(),
@@ -287,7 +263,24 @@ impl Keygate {
         if !self.store.delete_api_key(&id).await? {
             return Err(Error::NotFound("no such API key".into()));
         }
-        admin_audit("delete_api_key", "success", id.as_str());
+        audit::admin("delete_api_key", "success", id.as_str());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_users_debug_never_shows_its_password() {
+        let new = NewUser {
+            username: "ann".into(),
+            password: "violet harbor lantern 7".into(),
+            email: None,
+            roles: vec![],
+        };
+        let shown = format!("{new:?}");
+        assert!(shown.contains("ann") && !shown.contains("violet"), "{shown}");
     }
 }

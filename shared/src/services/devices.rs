@@ -1,7 +1,7 @@
 //! Device cookies (contract section 12): minting one at a browser login, and reading one back
 //! to choose the failure counter of a password login.
 
-use super::{Error, Keygate, Result};
+use super::{Keygate, Result};
 use crate::domain::device_cookie::{DEVICE_COOKIE_LIFETIME, DEVICE_TYP, DeviceClaims, DeviceId};
 use crate::domain::{Account, UnixTime};
 
@@ -16,7 +16,7 @@ impl Keygate {
             .signing_key()
             .await?
             .sign_typed(DEVICE_TYP, &claims)
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))
+            .map_err(super::signing_failed)
     }
 
     /// The device that `cookie` names for `account`: `None` when there is no cookie, or it is

@@ -2,6 +2,8 @@
 //! ports. Each returns a typed [`Error`]; `http::error` maps it to its HTTP answer.
 
 mod admin;
+pub mod audit;
+mod claims;
 mod devices;
 mod discovery;
 mod registration;
@@ -12,7 +14,8 @@ mod share;
 mod tokens;
 pub mod transfer;
 
-pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view};
+pub use admin::{ApiKeyCreated, NewUser, UserChange, account_view, new_account_view};
+pub use claims::{Holder, access_claims};
 pub use discovery::{API_KEY_GRANT, Discovery};
 pub use registration::{InvitationCreated, InvitationView};
 pub use reset::Identifier;
@@ -22,7 +25,11 @@ pub use tokens::TokenPair;
 
 use crate::config::Config;
 use crate::domain::keys::SigningKey;
-use crate::domain::{PasswordHasher, PasswordPolicy};
+use crate::domain::password::HashError;
+use crate::domain::{
+    Account, Email, FamilyId, NewPassword, Password, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy,
+    Roles, UnixTime, UserId, Username,
+};
 use crate::ports::{KeyError, KeySource, Mailer, StoreError};
 use keygate_sdk::{AccessClaims, Verifier, VerifyOptions};
 use std::sync::Arc;
@@ -103,6 +110,24 @@ impl From<crate::domain::secret::RngError> for Error {
     }
 }
 
+impl From<crate::domain::Invalid> for Error {
+    fn from(e: crate::domain::Invalid) -> Error {
+        Error::InvalidRequest(e.to_string())
+    }
+}
+
+impl From<PasswordError> for Error {
+    fn from(e: PasswordError) -> Error {
+        Error::WeakPassword(e.to_string())
+    }
+}
+
+impl From<HashError> for Error {
+    fn from(e: HashError) -> Error {
+        Error::Unavailable(e.to_string())
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
         match e {
@@ -116,6 +141,11 @@ impl From<KeyError> for Error {
     fn from(e: KeyError) -> Error {
         Error::Unavailable(e.to_string())
     }
+}
+
+/// A token that could not be signed: 503.
+fn signing_failed(e: crate::domain::keys::KeyMaterialError) -> Error {
+    Error::Unavailable(format!("signing failed: {e}"))
 }
 
 /// The result of a use case.
@@ -162,8 +192,7 @@ impl Keygate {
     /// Signs an access token.
     async fn sign(&self, claims: &AccessClaims) -> Result<String> {
         let key: Arc<SigningKey> = self.keys.signing_key().await?;
-        key.sign(claims)
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))
+        key.sign(claims).map_err(signing_failed)
     }
 
     /// Verifies one of our own access tokens (for the admin API and `/auth/validate`), with
@@ -195,14 +224,24 @@ impl Keygate {
         })
     }
 
-    /// The verification options for our own tokens.
+    /// The verification options for our own tokens ([`Config::verify_options`]).
     pub fn verify_options(&self) -> VerifyOptions {
-        VerifyOptions {
-            issuer: self.config.issuer.clone(),
-            audience: self.config.audience.clone(),
-            leeway: self.config.leeway,
-            max_lifetime: self.config.access_token_ttl,
-        }
+        self.config.verify_options()
+    }
+
+    /// The claims of an access token for `holder`, issued `now` under this configuration with a
+    /// fresh random id.
+    fn access_claims(&self, holder: Holder<'_>, now: UnixTime) -> Result<AccessClaims> {
+        let config = &self.config;
+        let jti = FamilyId::try_generate()?.to_string();
+        Ok(access_claims(
+            &config.issuer,
+            &config.audience,
+            config.access_token_ttl,
+            holder,
+            now,
+            jti,
+        ))
     }
 
     /// Runs password hashing work off the async executor.
@@ -211,6 +250,55 @@ impl Keygate {
         tokio::task::spawn_blocking(move || f(hasher))
             .await
             .map_err(|e| Error::Unavailable(format!("hashing task failed: {e}")))
+    }
+
+    /// `password` checked against the policy as a new password, of the account `username` when
+    /// there is one (a weak one: `WeakPassword`).
+    fn new_password(&self, password: &Password, username: Option<&Username>) -> Result<NewPassword> {
+        let context = match username {
+            Some(u) => vec![u.as_str(), "keygate"],
+            None => vec!["keygate"],
+        };
+        Ok(NewPassword::parse(password.expose(), &self.policy, &context)?)
+    }
+
+    /// Hashes a new password off the async executor.
+    async fn hash(&self, password: NewPassword) -> Result<PasswordHash> {
+        Ok(self.blocking(move |h| h.hash(&password)).await??)
+    }
+
+    /// A new, enabled account of parsed parts, created `now` with a fresh user id; nothing is
+    /// stored yet.
+    async fn new_account(
+        &self,
+        username: Username,
+        email: Option<Email>,
+        roles: Roles,
+        password: NewPassword,
+        now: UnixTime,
+    ) -> Result<Account> {
+        let password_hash = self.hash(password).await?;
+        Ok(Account {
+            user_id: UserId::try_generate()?,
+            username,
+            email,
+            roles,
+            disabled: false,
+            password_hash,
+            session_epoch: 0,
+            reset_epoch: 0,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// The outcome of `work`, answered no sooner than `forgot_floor` after it starts, so that
+    /// answers that must look alike also take alike.
+    async fn after_floor<T>(&self, work: impl Future<Output = T>) -> T {
+        let started = tokio::time::Instant::now();
+        let result = work.await;
+        tokio::time::sleep_until(started + self.forgot_floor).await;
+        result
     }
 
     /// The public keys to publish.

@@ -5,15 +5,14 @@
 //! Registration mails are limited per mailbox and per mail domain (`domain::delivery`), and a
 //! token refused for a taken username `MAX_CONFLICTS` times is dead.
 
-use super::admin::admin_audit;
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::config::Registration;
 use crate::domain::delivery::RegistrationCounter;
 use crate::domain::invitation::MAX_CONFLICTS;
 use crate::domain::time::{now, rfc3339};
 use crate::domain::{
-    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, NewPassword, Roles, TokenHash,
-    UserId, Username,
+    Account, Email, InvitationId, InvitationKind, InvitationRecord, InvitationToken, Password, Roles, TokenHash,
+    Username,
 };
 use crate::ports::{SignupKind, SignupMail, StoreError};
 use serde::Serialize;
@@ -47,10 +46,6 @@ pub struct InvitationCreated {
     pub url: String,
 }
 
-fn audit(event: &'static str, outcome: &'static str) {
-    tracing::info!(target: "keygate::audit", event, outcome, "audit");
-}
-
 impl Keygate {
     /// `POST /auth/register`: in `open` mode, mails a registration token to an address that has
     /// no account. Answers alike (and no sooner than `forgot_floor`) whether or not it has one.
@@ -58,45 +53,34 @@ impl Keygate {
         if self.config.registration != Registration::Open {
             return Err(Error::RegistrationClosed);
         }
-        let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let started = tokio::time::Instant::now();
-        let result = self.deliver_registration(email).await;
-        tokio::time::sleep_until(started + self.forgot_floor).await;
-        result
+        let email = Email::parse(email)?;
+        self.after_floor(self.deliver_registration(email)).await
     }
 
     async fn deliver_registration(&self, email: Email) -> Result<()> {
         let now = now();
         if self.store.account_by_email(&email.key()).await?.is_some() {
-            audit("register", "has_account");
+            audit::event("register", "has_account");
             return Ok(());
         }
         // The mailbox first: mails refused to one mailbox never use up its domain's allowance.
-        if !self
-            .store
-            .allow_registration_delivery(&RegistrationCounter::mailbox(&email), now)
-            .await?
-        {
-            audit("register", "rate_limited");
-            return Ok(());
-        }
-        if !self
-            .store
-            .allow_registration_delivery(&RegistrationCounter::domain(&email), now)
-            .await?
-        {
-            audit("register", "domain_rate_limited");
-            return Ok(());
+        let limits = [
+            (RegistrationCounter::mailbox(&email), "rate_limited"),
+            (RegistrationCounter::domain(&email), "domain_rate_limited"),
+        ];
+        for (counter, refused) in &limits {
+            if !self.store.allow_registration_delivery(counter, now).await? {
+                audit::event("register", refused);
+                return Ok(());
+            }
         }
         let roles = Roles::parse(&["user"]).map_err(|e| Error::Unavailable(e.to_string()))?;
         let (_, mail) = self.issue(InvitationKind::Registration, email, roles, now).await?;
         match self.mailer.send_signup(&mail).await {
-            Ok(()) => audit("register", "delivered"),
+            Ok(()) => audit::event("register", "delivered"),
             // Still 202: a failing mailer must not tell this address apart from one with an
             // account.
-            Err(e) => {
-                tracing::error!(target: "keygate::audit", event = "register", outcome = "mail_failed", error = %e, "audit")
-            }
+            Err(e) => audit::mail_failed("register", None, &e),
         }
         Ok(())
     }
@@ -143,13 +127,17 @@ impl Keygate {
     /// taken username: `Conflict`, and the token stays usable until it has been refused so
     /// [`MAX_CONFLICTS`] times (then it is dead: `InvalidSignupToken`); a weak password is
     /// refused before the token is looked at.
-    pub async fn complete_registration(&self, token: &str, username: &str, password: &str) -> Result<Account> {
+    pub async fn complete_registration(
+        &self,
+        token: &str,
+        username: &str,
+        password: impl Into<Password>,
+    ) -> Result<Account> {
         let now = now();
-        let username = Username::parse(username).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let password = NewPassword::parse(password, &self.policy, &[username.as_str(), "keygate"])
-            .map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let username = Username::parse(username)?;
+        let password = self.new_password(&password.into(), Some(&username))?;
         let Some(token) = InvitationToken::parse(token) else {
-            audit("register_complete", "invalid_token");
+            audit::event("register_complete", "invalid_token");
             return Err(Error::InvalidSignupToken);
         };
         let hash = token.hash();
@@ -159,35 +147,28 @@ impl Keygate {
             .await?
             .filter(|r| r.token_hash.ct_eq(&hash));
         let Some(record) = record else {
-            audit("register_complete", "invalid_token");
+            audit::event("register_complete", "invalid_token");
             return Err(Error::InvalidSignupToken);
         };
-        let password_hash = self
-            .blocking(move |h| h.hash(&password))
-            .await?
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
-        let account = Account {
-            user_id: UserId::try_generate()?,
-            username,
-            email: Some(record.email.clone()),
-            roles: record.roles.clone(),
-            disabled: false,
-            password_hash,
-            session_epoch: 0,
-            reset_epoch: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let account = self
+            .new_account(
+                username,
+                Some(record.email.clone()),
+                record.roles.clone(),
+                password,
+                now,
+            )
+            .await?;
         match self.store.redeem_invitation(token.id(), &hash, now, &account).await {
             Ok(true) => {}
             Ok(false) => {
-                audit("register_complete", "invalid_token");
+                audit::event("register_complete", "invalid_token");
                 return Err(Error::InvalidSignupToken);
             }
             Err(StoreError::Conflict(what)) => return Err(self.count_conflict(token.id(), &hash, now, what).await?),
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(target: "keygate::audit", event = "register_complete", outcome = "success", subject = account.user_id.as_str(), "audit");
+        audit::subject("register_complete", "success", account.user_id.as_str());
         Ok(account)
     }
 
@@ -197,7 +178,7 @@ impl Keygate {
     async fn count_conflict(&self, id: &InvitationId, hash: &TokenHash, now: i64, what: &str) -> Result<Error> {
         match self.store.count_invitation_conflict(id, hash, now).await? {
             Some(n) => {
-                audit(
+                audit::event(
                     "register_complete",
                     if n >= MAX_CONFLICTS {
                         "conflict_token_dead"
@@ -208,7 +189,7 @@ impl Keygate {
                 Ok(Error::Conflict(format!("{what} already exists")))
             }
             None => {
-                audit("register_complete", "invalid_token");
+                audit::event("register_complete", "invalid_token");
                 Ok(Error::InvalidSignupToken)
             }
         }
@@ -218,19 +199,19 @@ impl Keygate {
     /// mails its link. 409 if the address already has an account.
     pub async fn invite(&self, email: &str, roles: &[String]) -> Result<InvitationCreated> {
         let now = now();
-        let email = Email::parse(email).map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let roles = Roles::parse(roles).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let email = Email::parse(email)?;
+        let roles = Roles::parse(roles)?;
         if self.store.account_by_email(&email.key()).await?.is_some() {
-            admin_audit("invite", "conflict", "email");
+            audit::admin("invite", "conflict", "email");
             return Err(Error::Conflict("email already exists".into()));
         }
         let (record, mail) = self.issue(InvitationKind::Invitation, email, roles, now).await?;
         if let Err(e) = self.mailer.send_signup(&mail).await {
             // The invitation stands: `keygate invite` prints its link, and the admin may
             // cancel it. The answer says nothing else.
-            tracing::error!(target: "keygate::audit", event = "admin", action = "invite", outcome = "mail_failed", object = record.invitation_id.as_str(), error = %e, "audit");
+            audit::admin_mail_failed("invite", record.invitation_id.as_str(), &e);
         }
-        admin_audit("invite", "success", record.invitation_id.as_str());
+        audit::admin("invite", "success", record.invitation_id.as_str());
         Ok(InvitationCreated {
             view: InvitationView::of(&record),
             url: mail.url,
@@ -261,7 +242,7 @@ impl Keygate {
         if !pending || !self.store.delete_invitation(&id).await? {
             return Err(Error::NotFound("no such invitation".into()));
         }
-        admin_audit("cancel_invitation", "success", id.as_str());
+        audit::admin("cancel_invitation", "success", id.as_str());
         Ok(())
     }
 }

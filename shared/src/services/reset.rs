@@ -1,8 +1,8 @@
 //! The two-step forgot-password flow: a single-use token delivered by mail, then a new password.
 
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::domain::time::now;
-use crate::domain::{Email, NewPassword, ResetRecord, ResetToken, UsernameKey};
+use crate::domain::{Email, Password, ResetRecord, ResetToken, UsernameKey};
 use crate::ports::ResetMail;
 
 /// Who forgot their password.
@@ -17,10 +17,7 @@ impl Keygate {
     /// account exists; only an existing, enabled account with an email address gets mail, at
     /// most 3 per 15 minutes.
     pub async fn forgot_password(&self, who: Identifier) -> Result<()> {
-        let started = tokio::time::Instant::now();
-        let result = self.deliver_reset(who).await;
-        tokio::time::sleep_until(started + self.forgot_floor).await;
-        result
+        self.after_floor(self.deliver_reset(who)).await
     }
 
     async fn deliver_reset(&self, who: Identifier) -> Result<()> {
@@ -33,18 +30,18 @@ impl Keygate {
             },
         };
         let Some(account) = account.filter(|a| !a.disabled) else {
-            tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "no_delivery", "audit");
+            audit::event("forgot_password", "no_delivery");
             return Ok(());
         };
         let Some(to) = account.email.clone() else {
-            tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "no_email", subject = account.user_id.as_str(), "audit");
+            audit::subject("forgot_password", "no_email", account.user_id.as_str());
             return Ok(());
         };
         if !self.store.allow_reset_delivery(account.key(), now).await? {
-            tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "rate_limited", subject = account.user_id.as_str(), "audit");
+            audit::subject("forgot_password", "rate_limited", account.user_id.as_str());
             return Ok(());
         }
-        let token = ResetToken::try_generate().map_err(|e| Error::Unavailable(e.to_string()))?;
+        let token = ResetToken::try_generate()?;
         let expires_at = now + self.config.reset_token_ttl;
         self.store
             .put_reset_token(&ResetRecord {
@@ -64,13 +61,9 @@ impl Keygate {
             expires_at,
         };
         match self.mailer.send_reset(&mail).await {
-            Ok(()) => {
-                tracing::info!(target: "keygate::audit", event = "forgot_password", outcome = "delivered", subject = account.user_id.as_str(), "audit")
-            }
+            Ok(()) => audit::subject("forgot_password", "delivered", account.user_id.as_str()),
             // The answer stays 202: a failing mailer must not reveal that the account exists.
-            Err(e) => {
-                tracing::error!(target: "keygate::audit", event = "forgot_password", outcome = "mail_failed", subject = account.user_id.as_str(), error = %e, "audit")
-            }
+            Err(e) => audit::mail_failed("forgot_password", Some(account.user_id.as_str()), &e),
         }
         Ok(())
     }
@@ -79,19 +72,15 @@ impl Keygate {
     /// spends every other outstanding reset token of the account (its reset epoch moves on,
     /// in the same write as the password). A weak password is refused before the token is
     /// looked at, so it stays usable.
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<()> {
+    pub async fn reset_password(&self, token: &str, new_password: impl Into<Password>) -> Result<()> {
         let now = now();
-        let password = NewPassword::parse(new_password, &self.policy, &["keygate"])
-            .map_err(|e| Error::WeakPassword(e.to_string()))?;
+        let password = self.new_password(&new_password.into(), None)?;
         let Some(token) = ResetToken::parse(token) else {
             return Err(Error::InvalidResetToken);
         };
-        let hash = self
-            .blocking(move |h| h.hash(&password))
-            .await?
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let hash = self.hash(password).await?;
         let Some(record) = self.store.spend_reset_token(&token.hash(), now).await? else {
-            tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "invalid_token", "audit");
+            audit::event("password_reset", "invalid_token");
             return Err(Error::InvalidResetToken);
         };
         let finished = self
@@ -99,11 +88,11 @@ impl Keygate {
             .finish_reset(&record.username_key, record.epoch, &hash, now)
             .await?;
         let Some(account) = finished else {
-            tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "superseded_token", "audit");
+            audit::event("password_reset", "superseded_token");
             return Err(Error::InvalidResetToken);
         };
         self.store.clear_login_failures(&record.username_key).await?;
-        tracing::info!(target: "keygate::audit", event = "password_reset", outcome = "success", subject = account.user_id.as_str(), "audit");
+        audit::subject("password_reset", "success", account.user_id.as_str());
         Ok(())
     }
 }

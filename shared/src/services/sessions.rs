@@ -4,9 +4,9 @@
 //! checks `Origin`; this checks the CSRF token before anything changes.
 
 use super::{Error, Keygate, Result, TokenPair};
-use crate::domain::RefreshToken;
 use crate::domain::session::CsrfToken;
 use crate::domain::time::now;
+use crate::domain::{Password, RefreshToken};
 use serde::Serialize;
 
 /// A started or refreshed browser session.
@@ -70,10 +70,12 @@ impl Keygate {
     pub async fn start_browser_session(
         &self,
         username: &str,
-        password: &str,
+        password: impl Into<Password>,
         device_cookie: Option<&str>,
     ) -> Result<BrowserSession> {
-        let (pair, account) = self.verified_login(username, password, None, device_cookie).await?;
+        let (pair, account) = self
+            .verified_login(username, &password.into(), None, device_cookie)
+            .await?;
         let device_cookie = self.mint_device_cookie(&account, now()).await?;
         Ok(BrowserSession {
             device_cookie: Some(device_cookie),

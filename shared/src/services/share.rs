@@ -2,7 +2,7 @@
 //! revokes its shares; anyone reads the ids of revoked ones, so that verifiers need no AWS
 //! credentials.
 
-use super::{Error, Keygate, Result};
+use super::{Error, Keygate, Result, audit};
 use crate::domain::route_policy::Route;
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
 use crate::domain::time::{now, rfc3339};
@@ -55,10 +55,6 @@ struct ShareTokenClaims<'a> {
     exp: i64,
 }
 
-fn audit(event: &'static str, outcome: &'static str, subject: &str) {
-    tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
-}
-
 impl Keygate {
     /// The account behind an access token, read again: API-key tokens are refused (403), and
     /// so is a token whose account is gone or disabled (401).
@@ -95,7 +91,7 @@ impl Keygate {
         let shareable = Route::path("GET", resource.as_str())
             .is_some_and(|route| self.config.route_policy.admits_share(&route, &roles));
         if !shareable {
-            audit("share_create", "not_shareable", caller.user_id.as_str());
+            audit::subject("share_create", "not_shareable", caller.user_id.as_str());
             return Err(Error::NotShareable);
         }
         let user = caller.user_id;
@@ -133,12 +129,12 @@ impl Keygate {
                     exp: record.expires_at,
                 },
             )
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
+            .map_err(super::signing_failed)?;
         if !self.store.put_share(&record, self.config.share_max_per_account).await? {
-            audit("share_create", "too_many_shares", record.shared_by.as_str());
+            audit::subject("share_create", "too_many_shares", record.shared_by.as_str());
             return Err(Error::TooManyShares);
         }
-        audit("share_create", "success", record.shared_by.as_str());
+        audit::subject("share_create", "success", record.shared_by.as_str());
         let view = ShareView::of(&record);
         Ok(ShareCreated {
             share_id: view.share_id,
@@ -173,7 +169,7 @@ impl Keygate {
             return Err(not_found());
         }
         self.store.revoke_share(&id, now).await?;
-        audit("share_revoke", "success", caller.user_id.as_str());
+        audit::subject("share_revoke", "success", caller.user_id.as_str());
         Ok(())
     }
 

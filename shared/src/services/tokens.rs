@@ -1,12 +1,13 @@
 //! Login (password, API key, client credentials), refresh rotation, logout, and token issuance.
 
-use super::{Error, Keygate, Result};
+use super::{Error, Holder, Keygate, Result, audit};
 use crate::domain::keys::SigningKey;
 use crate::domain::lockout::Attempt;
 use crate::domain::time::now;
 use crate::domain::{
     Account, ApiKey, ApiKeyRecord, Client, ClientAuth, ClientCredentials, DEFAULT_CLIENT_ID, Decision, Family,
-    FamilyId, LoginPassword, Preview, RefreshRefusal, RefreshToken, RotateOutcome, Scope, UnixTime, UsernameKey,
+    FamilyId, LoginPassword, Password, Preview, RefreshRefusal, RefreshToken, RotateOutcome, Scope, UnixTime,
+    UsernameKey,
 };
 use keygate_sdk::AccessClaims;
 use serde::Serialize;
@@ -21,10 +22,6 @@ pub struct TokenPair {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_expires_in: Option<i64>,
-}
-
-fn audit(event: &'static str, outcome: &'static str, subject: &str) {
-    tracing::info!(target: "keygate::audit", event, outcome, subject, "audit");
 }
 
 /// The refresh token that succeeds `presented`, keyed by the private signing key (the one secret
@@ -43,35 +40,32 @@ fn bound_to(client: &Client, family: &Family) -> Result<()> {
     match client.may_refresh(&family.client_id) {
         Ok(()) => Ok(()),
         Err(RefreshRefusal::ClientAuthenticationRequired) => {
-            audit("refresh", "failure", "client_unauthenticated");
+            audit::subject("refresh", "failure", "client_unauthenticated");
             Err(Error::InvalidClient)
         }
         Err(RefreshRefusal::OtherClient) => {
-            audit("refresh", "failure", "other_client");
+            audit::subject("refresh", "failure", "other_client");
             Err(Error::IssuedToAnotherClient)
         }
     }
 }
 
-fn reuse_detected() {
-    tracing::warn!(target: "keygate::audit", event = "refresh", outcome = "reuse_detected", "a retired refresh token was presented again; its session is revoked");
-}
-
 impl Keygate {
+    /// A `Bearer` token response: `access_token`, alive for the configured access-token
+    /// lifetime, and the refresh token with its remaining lifetime in seconds, if there is one.
+    fn token_pair(&self, access_token: String, refresh: Option<(&RefreshToken, i64)>) -> TokenPair {
+        TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl,
+            refresh_token: refresh.map(|(token, _)| token.expose()),
+            refresh_expires_in: refresh.map(|(_, expires_in)| expires_in),
+        }
+    }
+
+    /// The claims of an access token for `account` through `client_id`.
     fn claims_for_account(&self, account: &Account, client_id: &str, now: UnixTime) -> Result<AccessClaims> {
-        Ok(AccessClaims {
-            iss: self.config.issuer.clone(),
-            sub: account.user_id.as_str().to_owned(),
-            aud: self.config.audience.clone(),
-            exp: now + self.config.access_token_ttl,
-            iat: now,
-            nbf: Some(now),
-            jti: FamilyId::try_generate()?.to_string(),
-            client_id: client_id.to_owned(),
-            roles: account.roles.names(),
-            scope: account.roles.scope(),
-            preferred_username: Some(account.username.as_str().to_owned()),
-        })
+        self.access_claims(Holder::account(account, client_id), now)
     }
 
     /// Starts a session for `account`: a new refresh-token family and a token pair.
@@ -94,13 +88,7 @@ impl Keygate {
         };
         let access_token = self.sign(&self.claims_for_account(account, client_id, now)?).await?;
         self.store.create_family(&family).await?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.config.access_token_ttl,
-            refresh_token: Some(refresh.expose()),
-            refresh_expires_in: Some(expires_at - now),
-        })
+        Ok(self.token_pair(access_token, Some((&refresh, expires_at - now))))
     }
 
     /// The password grant. Unknown users cost one password-hash verification and count a
@@ -109,7 +97,12 @@ impl Keygate {
     /// simultaneous guesses for one username at most `lockout::THRESHOLD` are verified; a
     /// success then clears the counter. The session is bound to `client` (`None`: the default
     /// client), which the caller has authenticated ([`Keygate::client_of`]).
-    pub async fn password_login(&self, username: &str, password: &str, client: Option<&Client>) -> Result<TokenPair> {
+    pub async fn password_login(
+        &self,
+        username: &str,
+        password: impl Into<Password>,
+        client: Option<&Client>,
+    ) -> Result<TokenPair> {
         self.password_login_from(username, password, client, None).await
     }
 
@@ -120,11 +113,13 @@ impl Keygate {
     pub async fn password_login_from(
         &self,
         username: &str,
-        password: &str,
+        password: impl Into<Password>,
         client: Option<&Client>,
         device_cookie: Option<&str>,
     ) -> Result<TokenPair> {
-        let (pair, _) = self.verified_login(username, password, client, device_cookie).await?;
+        let (pair, _) = self
+            .verified_login(username, &password.into(), client, device_cookie)
+            .await?;
         Ok(pair)
     }
 
@@ -132,7 +127,7 @@ impl Keygate {
     pub(super) async fn verified_login(
         &self,
         username: &str,
-        password: &str,
+        password: &Password,
         client: Option<&Client>,
         device_cookie: Option<&str>,
     ) -> Result<(TokenPair, Account)> {
@@ -154,14 +149,14 @@ impl Keygate {
             None => self.store.reserve_login_attempt(&bucket, failures, now).await?,
         };
         if let Attempt::Throttled { retry_after } = reserved {
-            audit(
+            audit::subject(
                 "login",
                 if bucket == key { "throttled" } else { "device_throttled" },
                 &crate::domain::secret::log_fingerprint(key.as_str()),
             );
             return Err(Error::TooManyAttempts { retry_after });
         }
-        let presented = LoginPassword::new(password);
+        let presented = LoginPassword::new(password.expose());
         let stored = account.as_ref().map(|a| a.password_hash.clone());
         let ok = self.blocking(move |h| h.verify(&presented, stored.as_ref())).await?;
         let account = match account {
@@ -169,7 +164,7 @@ impl Keygate {
             _ => {
                 // The reservation already counted this failure. An unknown account's name is
                 // logged as a fingerprint: people type passwords into the username field.
-                audit(
+                audit::subject(
                     "login",
                     "failure",
                     &account.as_ref().map_or_else(
@@ -183,7 +178,7 @@ impl Keygate {
         self.store.clear_login_failures(&bucket).await?;
         let client_id = client.map_or(DEFAULT_CLIENT_ID, Client::id);
         let pair = self.start_session(&account, client_id, now).await?;
-        audit("login", "success", account.user_id.as_str());
+        audit::subject("login", "success", account.user_id.as_str());
         Ok((pair, account))
     }
 
@@ -228,13 +223,13 @@ impl Keygate {
         match client {
             ClientAuth::Anonymous => Ok(Client::Default),
             ClientAuth::Public(id) if id.names_api_key() => {
-                audit("client_auth", "failure", "unauthenticated");
+                audit::subject("client_auth", "failure", "unauthenticated");
                 Err(Error::InvalidClient)
             }
             ClientAuth::Public(id) => Ok(Client::Public(id.clone())),
             ClientAuth::Confidential(c) => {
                 let record = self.live_key(c.api_key(), "client_auth", Error::InvalidClient).await?;
-                audit("client_auth", "success", record.key_id.as_str());
+                audit::subject("client_auth", "success", record.key_id.as_str());
                 Ok(Client::Confidential(record.key_id))
             }
         }
@@ -244,13 +239,13 @@ impl Keygate {
     async fn live_key(&self, key: Option<ApiKey>, event: &'static str, failure: Error) -> Result<ApiKeyRecord> {
         let now = now();
         let Some(key) = key else {
-            audit(event, "failure", "malformed");
+            audit::subject(event, "failure", "malformed");
             return Err(failure);
         };
         match self.store.api_key(key.key_id()).await? {
             Some(r) if r.secret_hash.ct_eq(&key.hash()) && r.is_live(now) => Ok(r),
             _ => {
-                audit(event, "failure", key.key_id().as_str());
+                audit::subject(event, "failure", key.key_id().as_str());
                 Err(failure)
             }
         }
@@ -268,28 +263,10 @@ impl Keygate {
                     .ok_or_else(|| Error::InvalidScope("the scope asks for a role the client does not have".into()))?
             }
         };
-        let claims = AccessClaims {
-            iss: self.config.issuer.clone(),
-            sub: format!("apikey:{}", record.key_id),
-            aud: self.config.audience.clone(),
-            exp: now + self.config.access_token_ttl,
-            iat: now,
-            nbf: Some(now),
-            jti: FamilyId::try_generate()?.to_string(),
-            client_id: record.key_id.to_string(),
-            roles: roles.names(),
-            scope: roles.scope(),
-            preferred_username: None,
-        };
+        let claims = self.access_claims(Holder::api_key(&record.key_id, &roles), now)?;
         let access_token = self.sign(&claims).await?;
-        audit(event, "success", record.key_id.as_str());
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.config.access_token_ttl,
-            refresh_token: None,
-            refresh_expires_in: None,
-        })
+        audit::subject(event, "success", record.key_id.as_str());
+        Ok(self.token_pair(access_token, None))
     }
 
     /// Rotates a refresh token: retires it and returns a new pair in the same family, with the
@@ -329,7 +306,7 @@ impl Keygate {
             .refresh_preview(token.family(), &presented_hash, now, grace)
             .await?
         else {
-            audit("refresh", "failure", "invalid");
+            audit::subject("refresh", "failure", "invalid");
             return Err(Error::InvalidGrant);
         };
         // A dead family answers alike for every client; any other is checked against its
@@ -339,12 +316,12 @@ impl Keygate {
         }
         match decision {
             Decision::Reject => {
-                audit("refresh", "failure", "invalid");
+                audit::subject("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
             }
             Decision::RevokeFamily => {
                 self.store.revoke_family(&family.family_id).await?;
-                reuse_detected();
+                audit::refresh_reuse_detected();
                 return Err(Error::InvalidGrant);
             }
             Decision::Rotate | Decision::GraceReissue => {}
@@ -353,14 +330,14 @@ impl Keygate {
             Some(a) if !a.disabled && a.session_epoch == family.session_epoch => a,
             _ => {
                 self.store.revoke_family(&family.family_id).await?;
-                audit("refresh", "failure", family.user_id.as_str());
+                audit::subject("refresh", "failure", family.user_id.as_str());
                 return Err(Error::InvalidGrant);
             }
         };
         let key = self.keys.signing_key().await?;
         let access_token = key
             .sign(&self.claims_for_account(&account, &family.client_id, now)?)
-            .map_err(|e| Error::Unavailable(format!("signing failed: {e}")))?;
+            .map_err(super::signing_failed)?;
         // The successor is derived from the presented token under a key only keygate holds
         // (derived from the signing key), so a grace re-issue returns the very token the
         // rotation returned: two tabs refreshing with one token end up holding the same one.
@@ -373,22 +350,16 @@ impl Keygate {
         match outcome {
             RotateOutcome::Rotated(_) => {}
             RotateOutcome::Reused => {
-                reuse_detected();
+                audit::refresh_reuse_detected();
                 return Err(Error::InvalidGrant);
             }
             RotateOutcome::Invalid => {
-                audit("refresh", "failure", "invalid");
+                audit::subject("refresh", "failure", "invalid");
                 return Err(Error::InvalidGrant);
             }
         }
-        audit("refresh", "success", account.user_id.as_str());
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.config.access_token_ttl,
-            refresh_token: Some(next.expose()),
-            refresh_expires_in: Some(family.expires_at - now),
-        })
+        audit::subject("refresh", "success", account.user_id.as_str());
+        Ok(self.token_pair(access_token, Some((&next, family.expires_at - now))))
     }
 
     /// Logout (RFC 7009): revokes the presented token's family. Succeeds whether or not the
@@ -396,7 +367,7 @@ impl Keygate {
     pub async fn revoke(&self, presented: &str) -> Result<()> {
         if let Some(token) = RefreshToken::parse(presented) {
             self.store.revoke_family(token.family()).await?;
-            audit("revoke", "success", "session");
+            audit::subject("revoke", "success", "session");
         }
         Ok(())
     }
@@ -413,7 +384,7 @@ impl Keygate {
         if account.disabled {
             return Err(Error::Conflict("the account is disabled".into()));
         }
-        audit("token_issue", "success", account.user_id.as_str());
+        audit::subject("token_issue", "success", account.user_id.as_str());
         self.sign(&self.claims_for_account(&account, "keygate-cli", now)?).await
     }
 }
