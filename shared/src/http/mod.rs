@@ -8,6 +8,7 @@ pub mod cors;
 pub mod error;
 pub mod lambda;
 pub mod router;
+mod routes;
 #[cfg(feature = "server")]
 pub mod server;
 
