@@ -7,6 +7,7 @@ use crate::http::body::{self, Accept};
 use crate::http::error::ApiError;
 use crate::http::{Request, Response};
 use crate::services::{Keygate, NewUser, UserChange, account_view};
+use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,25 +19,23 @@ pub(crate) async fn admit(app: &Keygate, req: &Request) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// A username from the path, percent-decoded.
+/// A username from the path, percent-decoded (RFC 3986 section 2.1: every `%` starts two hex
+/// digits; `+` is a plus sign). The result must be UTF-8.
 fn username(segment: &str) -> Result<String, ApiError> {
     let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            let b = hex
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| ApiError::invalid_request("bad percent-encoding in the path"))?;
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err(ApiError::invalid_request("bad percent-encoding in the path"));
     }
-    String::from_utf8(out).map_err(|_| ApiError::invalid_request("the path is not UTF-8"))
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|name| name.into_owned())
+        .map_err(|_| ApiError::invalid_request("the path is not UTF-8"))
 }
 
 #[derive(Deserialize)]
@@ -142,4 +141,30 @@ pub(crate) async fn invite(app: &Keygate, req: &Request) -> Result<Response, Api
 pub(crate) async fn cancel_invitation(app: &Keygate, invitation_id: &str) -> Result<Response, ApiError> {
     app.cancel_invitation(invitation_id).await?;
     Ok(no_content())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::username;
+
+    #[test]
+    fn usernames_in_the_path_are_percent_decoded() {
+        assert_eq!(username("ann").ok().as_deref(), Some("ann"));
+        assert_eq!(username("%41nn%20b").ok().as_deref(), Some("Ann b"));
+        assert_eq!(username("%c3%a9%C3%A9").ok().as_deref(), Some("éé"));
+        assert_eq!(username("a+b%2F").ok().as_deref(), Some("a+b/"));
+        assert_eq!(username("").ok().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn bad_percent_encoding_and_non_utf8_are_refused() {
+        for bad in ["%", "a%4", "%zz", "%%41", "%4g", "%+1", "%é"] {
+            let e = username(bad).err().map(|e| e.into_response().body.unwrap_or_default());
+            assert!(e.is_some_and(|b| b.contains("bad percent-encoding")), "{bad}");
+        }
+        let e = username("%FF%41")
+            .err()
+            .map(|e| e.into_response().body.unwrap_or_default());
+        assert!(e.is_some_and(|b| b.contains("not UTF-8")));
+    }
 }
