@@ -59,9 +59,7 @@ pub(crate) async fn create_user(app: &Keygate, req: &Request) -> Result<Response
             roles: r.roles,
         })
         .await?;
-    Ok(created(
-        &json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()}),
-    ))
+    Ok(created(&account_view(&account)))
 }
 
 body::optional_members! {

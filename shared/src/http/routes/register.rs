@@ -5,9 +5,8 @@ use super::{accepted, created};
 use crate::http::body::{self, Accept};
 use crate::http::error::ApiError;
 use crate::http::{Request, Response};
-use crate::services::Keygate;
+use crate::services::{Keygate, account_view};
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Deserialize)]
 struct RegisterRequest {
@@ -32,7 +31,5 @@ struct CompleteRequest {
 pub(crate) async fn complete(app: &Keygate, req: &Request) -> Result<Response, ApiError> {
     let r: CompleteRequest = body::typed(req, Accept::JsonOrForm)?;
     let account = app.complete_registration(&r.token, &r.username, &r.password).await?;
-    Ok(created(
-        &json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()}),
-    ))
+    Ok(created(&account_view(&account)))
 }
