@@ -1,5 +1,5 @@
-//! The route table: each path as a typed [`Route`] with the methods it answers, which
-//! [`Function`] serves it, and the dispatch of a request to its handler in [`super::routes`].
+//! The route table: each path as a typed `Route` with the methods it answers, which
+//! [`Function`] serves it, and the dispatch of a request to its handler in `routes/`.
 
 use super::error::ApiError;
 use super::routes::{admin, auth, password, register, session, share};
