@@ -25,10 +25,7 @@ pub async fn add(config: Config, u: UserAdd) -> anyhow::Result<()> {
             roles: u.roles,
         })
         .await?;
-    println!(
-        "{}",
-        serde_json::json!({"user_id": account.user_id.as_str(), "username": account.username.as_str(), "roles": account.roles.names()})
-    );
+    println!("{}", keygate_shared::services::new_account_view(&account));
     Ok(())
 }
 

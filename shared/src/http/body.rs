@@ -145,6 +145,24 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(d: 
     T::deserialize(d).map(Some)
 }
 
+/// A request body type whose members are all optional: each `name: T` becomes a member
+/// `name: Option<T>` read with [`present`] (a value or absent, never `null`). Attributes and
+/// doc comments on the type and on each member are kept.
+macro_rules! optional_members {
+    ($(#[$attr:meta])* struct $name:ident { $($(#[$member_attr:meta])* $member:ident: $ty:ty,)* }) => {
+        #[derive(serde::Deserialize)]
+        $(#[$attr])*
+        struct $name {
+            $(
+                $(#[$member_attr])*
+                #[serde(default, deserialize_with = "crate::http::body::present")]
+                $member: Option<$ty>,
+            )*
+        }
+    };
+}
+pub(crate) use optional_members;
+
 /// Deserializes an optional integer that JSON may write as `106` or `106.0` (JSON Schema's
 /// `integer` is a mathematical integer, so openapi.yaml cannot tell them apart).
 pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

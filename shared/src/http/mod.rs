@@ -1,6 +1,7 @@
-//! The HTTP layer shared by the Lambda handlers and `keygate serve`: one request type, one
-//! router, request parsing (JSON, form, HTTP Basic, the 16 KiB cap), and the contract's
-//! responses and errors (mapped in one place, [`error`]).
+//! The HTTP layer shared by the Lambda handlers and `keygate serve`: one request type, the
+//! route table ([`router`]) and its handlers (`routes/`, one file per area), request parsing
+//! (JSON, form, HTTP Basic, the 16 KiB cap), and the contract's responses and errors (mapped
+//! in one place, [`error`]).
 
 pub mod body;
 pub mod cookie;
@@ -8,6 +9,7 @@ pub mod cors;
 pub mod error;
 pub mod lambda;
 pub mod router;
+mod routes;
 #[cfg(feature = "server")]
 pub mod server;
 
