@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::domain::keys::{Alg, SigningKey};
-use keygate_shared::ports::{KeyError, KeyVersion, KeyVersions, Store};
+use keygate_shared::ports::{JwksStore, KeyError, KeyVersion, KeyVersions};
 use keygate_shared::services::rotation::{Step, public_keys, rotate};
 
 const CURRENT: &str = "AWSCURRENT";

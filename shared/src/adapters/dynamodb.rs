@@ -32,7 +32,10 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId, Username,
     UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
+use crate::ports::{
+    AccountStore, ApiKeyStore, CONFUSABLE, Inventory, InvitationStore, JwksStore, LockoutStore, ResetStore,
+    SessionStore, ShareStore, StoreError,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -46,7 +49,7 @@ use std::collections::HashMap;
 
 type Item = HashMap<String, Av>;
 
-/// The DynamoDB implementation of [`Store`].
+/// The DynamoDB implementation of [`Store`](crate::ports::Store).
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -204,7 +207,7 @@ fn family_of(id: &FamilyId, item: &Item) -> Result<Family, StoreError> {
     })
 }
 
-/// The partition of the pending-invitation items ([`Store::pending_invitations`] queries it).
+/// The partition of the pending-invitation items ([`InvitationStore::pending_invitations`] queries it).
 const PENDING_INVITATIONS: &str = "INVITATIONS";
 
 fn invitation_key(id: &InvitationId) -> Item {
@@ -593,7 +596,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl AccountStore for DynamoStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let codes = match self.transact(self.account_puts(account)?).await? {
             Transacted::Committed => return Ok(()),
@@ -620,43 +623,6 @@ impl Store for DynamoStore {
         };
         let username_key = UsernameKey::from_stored(Read(&idx).str("username_key")?);
         self.account(&username_key).await
-    }
-
-    async fn login_lookup(&self, k: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
-        let keys = KeysAndAttributes::builder()
-            .keys(key(user_pk(k), "ACCOUNT"))
-            .keys(key(user_pk(k), "LOCK"))
-            .consistent_read(true)
-            .build()
-            .map_err(unavailable)?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let mut account = None;
-        let mut failures = Failures::default();
-        for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-            let r = Read(item);
-            match r.opt_str("sk").as_deref() {
-                Some("ACCOUNT") => account = Some(account_of(item)?),
-                Some("LOCK") if !r.expired(now) => failures = failures_of(item)?,
-                _ => {}
-            }
-        }
-        let unprocessed = out.unprocessed_keys().is_some_and(|u| !u.is_empty());
-        if unprocessed {
-            // Throttled reads: fall back to single consistent reads.
-            account = self.account(k).await?;
-            if let Some(item) = self.get(key(user_pk(k), "LOCK")).await?
-                && !Read(&item).expired(now)
-            {
-                failures = failures_of(&item)?;
-            }
-        }
-        Ok((account, failures))
     }
 
     async fn update_account(&self, k: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
@@ -697,6 +663,46 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+#[async_trait]
+impl LockoutStore for DynamoStore {
+    async fn login_lookup(&self, k: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let keys = KeysAndAttributes::builder()
+            .keys(key(user_pk(k), "ACCOUNT"))
+            .keys(key(user_pk(k), "LOCK"))
+            .consistent_read(true)
+            .build()
+            .map_err(unavailable)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut account = None;
+        let mut failures = Failures::default();
+        for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            let r = Read(item);
+            match r.opt_str("sk").as_deref() {
+                Some("ACCOUNT") => account = Some(account_of(item)?),
+                Some("LOCK") if !r.expired(now) => failures = failures_of(item)?,
+                _ => {}
+            }
+        }
+        let unprocessed = out.unprocessed_keys().is_some_and(|u| !u.is_empty());
+        if unprocessed {
+            // Throttled reads: fall back to single consistent reads.
+            account = self.account(k).await?;
+            if let Some(item) = self.get(key(user_pk(k), "LOCK")).await?
+                && !Read(&item).expired(now)
+            {
+                failures = failures_of(&item)?;
+            }
+        }
+        Ok((account, failures))
     }
 
     async fn reserve_login_attempt(
@@ -805,7 +811,10 @@ impl Store for DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for DynamoStore {
     async fn put_api_key(&self, rec: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut item = key(format!("APIKEY#{}", rec.key_id), "APIKEY");
         item.insert("name".into(), s(&rec.name));
@@ -838,7 +847,10 @@ impl Store for DynamoStore {
             .map_err(unavailable)?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
+}
 
+#[async_trait]
+impl SessionStore for DynamoStore {
     async fn create_family(&self, f: &Family) -> Result<(), StoreError> {
         self.put_new(family_item(f), "family id").await
     }
@@ -945,7 +957,10 @@ impl Store for DynamoStore {
     async fn revoke_family(&self, id: &FamilyId) -> Result<(), StoreError> {
         self.set_revoked(id).await
     }
+}
 
+#[async_trait]
+impl ResetStore for DynamoStore {
     async fn put_reset_token(&self, rec: &ResetRecord) -> Result<(), StoreError> {
         let mut item = key(format!("RESET#{}", rec.token_hash.as_str()), "RESET");
         item.insert("username_key".into(), s(rec.username_key.as_str()));
@@ -1043,6 +1058,14 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        self.count_delivery(key(user_pk(k), "RESETRATE"), delivery::RESET_PER_ACCOUNT, now)
+            .await
+    }
+}
+
+#[async_trait]
+impl JwksStore for DynamoStore {
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
         let mut item = key("JWKS".into(), "JWKS");
         let json = serde_json::to_string(jwks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -1067,135 +1090,12 @@ impl Store for DynamoStore {
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("published jwks: {e}")))
     }
+}
 
-    async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
-        self.count_delivery(key(user_pk(k), "RESETRATE"), delivery::RESET_PER_ACCOUNT, now)
-            .await
-    }
-
+#[async_trait]
+impl InvitationStore for DynamoStore {
     /// One conditional `PutItem`; an invitation's pending-list item is written with it in one
     /// transaction.
-    /// A consistent `Query` of the creator's list (revoked shares stay in it until they expire),
-    /// then one transaction: the share and its item in the creator's list.
-    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
-        let held = self
-            .query_partition(format!("SHARES#{}", share.shared_by.as_str()), share.created_at)
-            .await?
-            .len();
-        if held >= limit as usize {
-            return Ok(false);
-        }
-        let items = vec![
-            put_item(
-                &self.table,
-                share_item(share_key(&share.share_id), share),
-                "attribute_not_exists(pk)",
-            )?,
-            put_item(
-                &self.table,
-                share_item(creator_key(&share.shared_by, &share.share_id), share),
-                "attribute_not_exists(pk)",
-            )?,
-        ];
-        match self.transact(items).await? {
-            Transacted::Committed => Ok(true),
-            Transacted::Cancelled(codes) if codes.is_empty() || codes.iter().any(|c| c == CONDITION_FAILED) => {
-                Err(StoreError::Conflict("share id"))
-            }
-            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
-                "the share transaction was cancelled: {codes:?}"
-            ))),
-        }
-    }
-
-    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
-        let Some(item) = self.get(share_key(id)).await? else {
-            return Ok(None);
-        };
-        // moto never expires items: the record's own expiry decides.
-        Ok(Some(share_of(id.clone(), &item)?).filter(|r| now < r.expires_at))
-    }
-
-    /// A `Query` on the creator's partition (revoked shares are marked there, and skipped).
-    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.query_partition(format!("SHARES#{}", user.as_str()), now).await? {
-            let id = Read(&item)
-                .str("sk")
-                .ok()
-                .and_then(|sk| ShareId::parse(&sk))
-                .ok_or_else(|| StoreError::Corrupt("share list item without an id".into()))?;
-            let record = share_of(id, &item)?;
-            if !record.revoked && now < record.expires_at {
-                out.push(record);
-            }
-        }
-        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
-        Ok(out)
-    }
-
-    /// Reads the share (its creator names the list item), then one transaction: the share
-    /// marked revoked on condition that it exists and is unexpired, its list item marked too (it
-    /// still counts against the creator's limit until it expires), the revocation-list item
-    /// written.
-    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
-        let Some(share) = self.share(id, now).await? else {
-            return Ok(false);
-        };
-        if share.revoked {
-            return Ok(true);
-        }
-        let mark = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(share_key(id)))
-            .update_expression("SET revoked = :t")
-            .condition_expression("attribute_exists(pk) AND expires_at > :now")
-            .expression_attribute_values(":t", Av::Bool(true))
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map(|u| TransactWriteItem::builder().update(u).build())
-            .map_err(unavailable)?;
-        let unlist = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(creator_key(&share.shared_by, id)))
-            .update_expression("SET revoked = :t")
-            .expression_attribute_values(":t", Av::Bool(true))
-            .build()
-            .map(|u| TransactWriteItem::builder().update(u).build())
-            .map_err(unavailable)?;
-        let mut revoked = key(REVOKED_SHARES.to_owned(), id.as_str());
-        revoked.insert("expires_at".into(), n(share.expires_at));
-        revoked.insert("ttl".into(), n(share.expires_at + SHARE_TTL_MARGIN));
-        let list = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(revoked))
-            .build()
-            .map(|p| TransactWriteItem::builder().put(p).build())
-            .map_err(unavailable)?;
-        match self.transact(vec![mark, unlist, list]).await? {
-            Transacted::Committed => Ok(true),
-            Transacted::Cancelled(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
-            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
-                "the share revocation was cancelled: {codes:?}"
-            ))),
-        }
-    }
-
-    /// A `Query` on the revocation list's partition.
-    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
-        let mut ids = Vec::new();
-        for item in self.query_partition(REVOKED_SHARES.to_owned(), until_after).await? {
-            let id = Read(&item)
-                .str("sk")
-                .ok()
-                .and_then(|sk| ShareId::parse(&sk))
-                .ok_or_else(|| StoreError::Corrupt("revoked share item without an id".into()))?;
-            ids.push(id);
-        }
-        ids.sort();
-        Ok(ids)
-    }
-
     async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         let id = &record.invitation_id;
         let item = invitation_item(invitation_key(id), record);
@@ -1393,6 +1293,130 @@ impl Store for DynamoStore {
             now,
         )
         .await
+    }
+}
+
+#[async_trait]
+impl ShareStore for DynamoStore {
+    /// A consistent `Query` of the creator's list (revoked shares stay in it until they expire),
+    /// then one transaction: the share and its item in the creator's list.
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
+        let held = self
+            .query_partition(format!("SHARES#{}", share.shared_by.as_str()), share.created_at)
+            .await?
+            .len();
+        if held >= limit as usize {
+            return Ok(false);
+        }
+        let items = vec![
+            put_item(
+                &self.table,
+                share_item(share_key(&share.share_id), share),
+                "attribute_not_exists(pk)",
+            )?,
+            put_item(
+                &self.table,
+                share_item(creator_key(&share.shared_by, &share.share_id), share),
+                "attribute_not_exists(pk)",
+            )?,
+        ];
+        match self.transact(items).await? {
+            Transacted::Committed => Ok(true),
+            Transacted::Cancelled(codes) if codes.is_empty() || codes.iter().any(|c| c == CONDITION_FAILED) => {
+                Err(StoreError::Conflict("share id"))
+            }
+            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
+                "the share transaction was cancelled: {codes:?}"
+            ))),
+        }
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        let Some(item) = self.get(share_key(id)).await? else {
+            return Ok(None);
+        };
+        // moto never expires items: the record's own expiry decides.
+        Ok(Some(share_of(id.clone(), &item)?).filter(|r| now < r.expires_at))
+    }
+
+    /// A `Query` on the creator's partition (revoked shares are marked there, and skipped).
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.query_partition(format!("SHARES#{}", user.as_str()), now).await? {
+            let id = Read(&item)
+                .str("sk")
+                .ok()
+                .and_then(|sk| ShareId::parse(&sk))
+                .ok_or_else(|| StoreError::Corrupt("share list item without an id".into()))?;
+            let record = share_of(id, &item)?;
+            if !record.revoked && now < record.expires_at {
+                out.push(record);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
+        Ok(out)
+    }
+
+    /// Reads the share (its creator names the list item), then one transaction: the share
+    /// marked revoked on condition that it exists and is unexpired, its list item marked too (it
+    /// still counts against the creator's limit until it expires), the revocation-list item
+    /// written.
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let Some(share) = self.share(id, now).await? else {
+            return Ok(false);
+        };
+        if share.revoked {
+            return Ok(true);
+        }
+        let mark = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(share_key(id)))
+            .update_expression("SET revoked = :t")
+            .condition_expression("attribute_exists(pk) AND expires_at > :now")
+            .expression_attribute_values(":t", Av::Bool(true))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(unavailable)?;
+        let unlist = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(creator_key(&share.shared_by, id)))
+            .update_expression("SET revoked = :t")
+            .expression_attribute_values(":t", Av::Bool(true))
+            .build()
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .map_err(unavailable)?;
+        let mut revoked = key(REVOKED_SHARES.to_owned(), id.as_str());
+        revoked.insert("expires_at".into(), n(share.expires_at));
+        revoked.insert("ttl".into(), n(share.expires_at + SHARE_TTL_MARGIN));
+        let list = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(revoked))
+            .build()
+            .map(|p| TransactWriteItem::builder().put(p).build())
+            .map_err(unavailable)?;
+        match self.transact(vec![mark, unlist, list]).await? {
+            Transacted::Committed => Ok(true),
+            Transacted::Cancelled(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
+            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
+                "the share revocation was cancelled: {codes:?}"
+            ))),
+        }
+    }
+
+    /// A `Query` on the revocation list's partition.
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        let mut ids = Vec::new();
+        for item in self.query_partition(REVOKED_SHARES.to_owned(), until_after).await? {
+            let id = Read(&item)
+                .str("sk")
+                .ok()
+                .and_then(|sk| ShareId::parse(&sk))
+                .ok_or_else(|| StoreError::Corrupt("revoked share item without an id".into()))?;
+            ids.push(id);
+        }
+        ids.sort();
+        Ok(ids)
     }
 }
 

@@ -10,7 +10,10 @@ use crate::domain::{
     Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
     KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
+use crate::ports::{
+    AccountStore, ApiKeyStore, CONFUSABLE, Inventory, InvitationStore, JwksStore, LockoutStore, ResetStore,
+    SessionStore, ShareStore, StoreError,
+};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use std::collections::HashMap;
@@ -79,7 +82,7 @@ fn live_failures(f: Option<&Failures>, now: UnixTime) -> Failures {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl AccountStore for MemoryStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         self.lock().insert_account(account)
     }
@@ -91,11 +94,6 @@ impl Store for MemoryStore {
     async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError> {
         let d = self.lock();
         Ok(d.emails.get(email).and_then(|k| d.accounts.get(k)).cloned())
-    }
-
-    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
-        let d = self.lock();
-        Ok((d.accounts.get(key).cloned(), live_failures(d.failures.get(key), now)))
     }
 
     async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
@@ -118,6 +116,14 @@ impl Store for MemoryStore {
         a.updated_at = update.updated_at;
         Ok(Some(a.clone()))
     }
+}
+
+#[async_trait]
+impl LockoutStore for MemoryStore {
+    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let d = self.lock();
+        Ok((d.accounts.get(key).cloned(), live_failures(d.failures.get(key), now)))
+    }
 
     async fn reserve_login_attempt(
         &self,
@@ -137,7 +143,10 @@ impl Store for MemoryStore {
         self.lock().failures.remove(key);
         Ok(())
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut d = self.lock();
         if d.api_keys.contains_key(&record.key_id) {
@@ -154,7 +163,10 @@ impl Store for MemoryStore {
     async fn delete_api_key(&self, key_id: &KeyId) -> Result<bool, StoreError> {
         Ok(self.lock().api_keys.remove(key_id).is_some())
     }
+}
 
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn create_family(&self, family: &Family) -> Result<(), StoreError> {
         let mut d = self.lock();
         if d.families.contains_key(&family.family_id) {
@@ -194,7 +206,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl ResetStore for MemoryStore {
     async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError> {
         self.lock().resets.insert(record.token_hash.clone(), record.clone());
         Ok(())
@@ -223,15 +238,6 @@ impl Store for MemoryStore {
         Ok(Some(a.clone()))
     }
 
-    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
-        self.lock().jwks = Some(jwks.clone());
-        Ok(())
-    }
-
-    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
-        Ok(self.lock().jwks.clone())
-    }
-
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
         Ok(count_delivery(
             &mut self.lock().deliveries,
@@ -240,63 +246,22 @@ impl Store for MemoryStore {
             now,
         ))
     }
+}
 
-    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
-        let mut d = self.lock();
-        if d.shares.contains_key(&share.share_id) {
-            return Err(StoreError::Conflict("share id"));
-        }
-        let held = d
-            .shares
-            .values()
-            .filter(|s| s.shared_by == share.shared_by && share.created_at < s.expires_at)
-            .count();
-        if held >= limit as usize {
-            return Ok(false);
-        }
-        d.shares.insert(share.share_id.clone(), share.clone());
-        Ok(true)
+#[async_trait]
+impl JwksStore for MemoryStore {
+    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
+        self.lock().jwks = Some(jwks.clone());
+        Ok(())
     }
 
-    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
-        Ok(self.lock().shares.get(id).filter(|s| now < s.expires_at).cloned())
+    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
+        Ok(self.lock().jwks.clone())
     }
+}
 
-    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
-        let mut out: Vec<ShareRecord> = self
-            .lock()
-            .shares
-            .values()
-            .filter(|s| &s.shared_by == user && !s.revoked && now < s.expires_at)
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
-        Ok(out)
-    }
-
-    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
-        let mut d = self.lock();
-        match d.shares.get_mut(id).filter(|s| now < s.expires_at) {
-            Some(s) => {
-                s.revoked = true;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
-        let mut ids: Vec<ShareId> = self
-            .lock()
-            .shares
-            .values()
-            .filter(|s| s.revoked && s.expires_at > until_after)
-            .map(|s| s.share_id.clone())
-            .collect();
-        ids.sort();
-        Ok(ids)
-    }
-
+#[async_trait]
+impl InvitationStore for MemoryStore {
     async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         let mut d = self.lock();
         if d.invitations.contains_key(&record.invitation_id) {
@@ -375,6 +340,65 @@ impl Store for MemoryStore {
             counter.limit(),
             now,
         ))
+    }
+}
+
+#[async_trait]
+impl ShareStore for MemoryStore {
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        if d.shares.contains_key(&share.share_id) {
+            return Err(StoreError::Conflict("share id"));
+        }
+        let held = d
+            .shares
+            .values()
+            .filter(|s| s.shared_by == share.shared_by && share.created_at < s.expires_at)
+            .count();
+        if held >= limit as usize {
+            return Ok(false);
+        }
+        d.shares.insert(share.share_id.clone(), share.clone());
+        Ok(true)
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        Ok(self.lock().shares.get(id).filter(|s| now < s.expires_at).cloned())
+    }
+
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let mut out: Vec<ShareRecord> = self
+            .lock()
+            .shares
+            .values()
+            .filter(|s| &s.shared_by == user && !s.revoked && now < s.expires_at)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
+        Ok(out)
+    }
+
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        match d.shares.get_mut(id).filter(|s| now < s.expires_at) {
+            Some(s) => {
+                s.revoked = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        let mut ids: Vec<ShareId> = self
+            .lock()
+            .shares
+            .values()
+            .filter(|s| s.revoked && s.expires_at > until_after)
+            .map(|s| s.share_id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 }
 

@@ -1,4 +1,4 @@
-//! [`Store`] on the embedded SQLite database: rows to domain types and back, and each operation
+//! [`Store`](crate::ports::Store) on the embedded SQLite database: rows to domain types and back, and each operation
 //! as one transaction (a `BEGIN IMMEDIATE` one wherever DynamoDB writes conditionally). The
 //! rules themselves (refresh rotation, lockout, expiry) are the domain's, called as the
 //! in-memory store calls them.
@@ -14,7 +14,10 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
     Username, UsernameKey,
 };
-use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
+use crate::ports::{
+    AccountStore, ApiKeyStore, CONFUSABLE, Inventory, InvitationStore, JwksStore, LockoutStore, ResetStore,
+    SessionStore, ShareStore, StoreError,
+};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -398,7 +401,7 @@ fn count_delivery(
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl AccountStore for SqliteStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let a = account.clone();
         self.db.write(move |tx| insert_new_account(tx, &a)).await
@@ -415,19 +418,6 @@ impl Store for SqliteStore {
         let email = email.clone();
         self.db
             .call(move |c| read_account(c, "email_key", email.as_str()))
-            .await
-    }
-
-    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
-        let key = key.clone();
-        self.db
-            .call(move |c| {
-                // One read transaction, so the account and the counter are from one moment.
-                let tx = c.transaction()?;
-                let account = read_account(&tx, "username_key", key.as_str())?;
-                let failures = read_failures(&tx, &key, now)?;
-                Ok((account, failures))
-            })
             .await
     }
 
@@ -453,6 +443,22 @@ impl Store for SqliteStore {
                 a.updated_at = update.updated_at;
                 write_account(tx, &a)?;
                 Ok(Some(a))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LockoutStore for SqliteStore {
+    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let key = key.clone();
+        self.db
+            .call(move |c| {
+                // One read transaction, so the account and the counter are from one moment.
+                let tx = c.transaction()?;
+                let account = read_account(&tx, "username_key", key.as_str())?;
+                let failures = read_failures(&tx, &key, now)?;
+                Ok((account, failures))
             })
             .await
     }
@@ -485,7 +491,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.db
@@ -533,7 +542,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn create_family(&self, family: &Family) -> Result<(), StoreError> {
         let f = family.clone();
         self.db
@@ -616,7 +628,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl ResetStore for SqliteStore {
     async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.db
@@ -685,6 +700,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                count_delivery(
+                    tx,
+                    "reset_deliveries",
+                    "username_key",
+                    key.as_str(),
+                    delivery::RESET_PER_ACCOUNT,
+                    now,
+                )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl JwksStore for SqliteStore {
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
         let json = serde_json::to_string(jwks).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.db
@@ -707,120 +741,10 @@ impl Store for SqliteStore {
             .await?;
         json.map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()
     }
+}
 
-    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
-        let key = key.clone();
-        self.db
-            .write(move |tx| {
-                count_delivery(
-                    tx,
-                    "reset_deliveries",
-                    "username_key",
-                    key.as_str(),
-                    delivery::RESET_PER_ACCOUNT,
-                    now,
-                )
-            })
-            .await
-    }
-
-    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
-        let r = share.clone();
-        self.db
-            .write(move |tx| {
-                if exists(tx, "SELECT 1 FROM shares WHERE share_id = ?1", r.share_id.as_str())? {
-                    return Err(StoreError::Conflict("share id"));
-                }
-                // Under the write lock, so the count and the insert are one step across processes.
-                let held: i64 = tx
-                    .prepare_cached("SELECT COUNT(*) FROM shares WHERE shared_by = ?1 AND expires_at > ?2")?
-                    .query_row(params![r.shared_by.as_str(), r.created_at], |row| row.get(0))?;
-                if held >= i64::from(limit) {
-                    return Ok(false);
-                }
-                tx.prepare_cached(&format!(
-                    "INSERT INTO shares ({SHARE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                ))?
-                .execute(params![
-                    r.share_id.as_str(),
-                    r.resource.as_str(),
-                    r.shared_by.as_str(),
-                    r.created_at,
-                    r.expires_at,
-                    r.revoked,
-                ])?;
-                Ok(true)
-            })
-            .await
-    }
-
-    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
-        let id = id.clone();
-        self.db
-            .call(move |c| {
-                c.prepare_cached(&format!(
-                    "SELECT {SHARE_COLUMNS} FROM shares WHERE share_id = ?1 AND expires_at > ?2"
-                ))?
-                .query_row(params![id.as_str(), now], share_row)
-                .optional()?
-                .transpose()
-            })
-            .await
-    }
-
-    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
-        let user = user.clone();
-        self.db
-            .call(move |c| {
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT {SHARE_COLUMNS} FROM shares WHERE shared_by = ?1 AND revoked = 0 AND expires_at > ?2
-                     ORDER BY created_at, share_id"
-                ))?;
-                let rows = st.query_map(params![user.as_str(), now], share_row)?;
-                rows.map(|r| r?).collect()
-            })
-            .await
-    }
-
-    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
-        let id = id.clone();
-        self.db
-            .write(move |tx| {
-                let n = tx
-                    .prepare_cached("UPDATE shares SET revoked = 1 WHERE share_id = ?1 AND expires_at > ?2")?
-                    .execute(params![id.as_str(), now])?;
-                Ok(n > 0)
-            })
-            .await
-    }
-
-    async fn revoke_shares_by(&self, user: &UserId, now: UnixTime) -> Result<usize, StoreError> {
-        let user = user.clone();
-        self.db
-            .write(move |tx| {
-                let n = tx
-                    .prepare_cached(
-                        "UPDATE shares SET revoked = 1 WHERE shared_by = ?1 AND revoked = 0 AND expires_at > ?2",
-                    )?
-                    .execute(params![user.as_str(), now])?;
-                Ok(n)
-            })
-            .await
-    }
-
-    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
-        self.db
-            .call(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT share_id FROM shares WHERE revoked = 1 AND expires_at > ?1 ORDER BY share_id",
-                )?;
-                let rows = st.query_map([until_after], |r| r.get::<_, String>(0))?;
-                rows.map(|r| ShareId::parse(&r?).ok_or_else(|| corrupt("stored share id")))
-                    .collect()
-            })
-            .await
-    }
-
+#[async_trait]
+impl InvitationStore for SqliteStore {
     async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.db
@@ -937,6 +861,106 @@ impl Store for SqliteStore {
         let (key, limit) = (counter.key(), counter.limit());
         self.db
             .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", &key, limit, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl ShareStore for SqliteStore {
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
+        let r = share.clone();
+        self.db
+            .write(move |tx| {
+                if exists(tx, "SELECT 1 FROM shares WHERE share_id = ?1", r.share_id.as_str())? {
+                    return Err(StoreError::Conflict("share id"));
+                }
+                // Under the write lock, so the count and the insert are one step across processes.
+                let held: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM shares WHERE shared_by = ?1 AND expires_at > ?2")?
+                    .query_row(params![r.shared_by.as_str(), r.created_at], |row| row.get(0))?;
+                if held >= i64::from(limit) {
+                    return Ok(false);
+                }
+                tx.prepare_cached(&format!(
+                    "INSERT INTO shares ({SHARE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ))?
+                .execute(params![
+                    r.share_id.as_str(),
+                    r.resource.as_str(),
+                    r.shared_by.as_str(),
+                    r.created_at,
+                    r.expires_at,
+                    r.revoked,
+                ])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        let id = id.clone();
+        self.db
+            .call(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {SHARE_COLUMNS} FROM shares WHERE share_id = ?1 AND expires_at > ?2"
+                ))?
+                .query_row(params![id.as_str(), now], share_row)
+                .optional()?
+                .transpose()
+            })
+            .await
+    }
+
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let user = user.clone();
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {SHARE_COLUMNS} FROM shares WHERE shared_by = ?1 AND revoked = 0 AND expires_at > ?2
+                     ORDER BY created_at, share_id"
+                ))?;
+                let rows = st.query_map(params![user.as_str(), now], share_row)?;
+                rows.map(|r| r?).collect()
+            })
+            .await
+    }
+
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached("UPDATE shares SET revoked = 1 WHERE share_id = ?1 AND expires_at > ?2")?
+                    .execute(params![id.as_str(), now])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn revoke_shares_by(&self, user: &UserId, now: UnixTime) -> Result<usize, StoreError> {
+        let user = user.clone();
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE shares SET revoked = 1 WHERE shared_by = ?1 AND revoked = 0 AND expires_at > ?2",
+                    )?
+                    .execute(params![user.as_str(), now])?;
+                Ok(n)
+            })
+            .await
+    }
+
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT share_id FROM shares WHERE revoked = 1 AND expires_at > ?1 ORDER BY share_id",
+                )?;
+                let rows = st.query_map([until_after], |r| r.get::<_, String>(0))?;
+                rows.map(|r| ShareId::parse(&r?).ok_or_else(|| corrupt("stored share id")))
+                    .collect()
+            })
             .await
     }
 }
