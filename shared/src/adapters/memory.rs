@@ -3,12 +3,12 @@
 //! read as absent.
 
 use crate::domain::delivery::{self, Limit, RegistrationCounter, Window};
-use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
+use crate::domain::lockout::{Attempt, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ShareId, ShareRecord};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
-    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationRecord, KeyId,
+    PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
 };
 use crate::ports::{
     AccountStore, ApiKeyStore, CONFUSABLE, Inventory, InvitationStore, JwksStore, LockoutStore, ResetStore,
@@ -75,12 +75,6 @@ impl MemoryStore {
     }
 }
 
-fn live_failures(f: Option<&Failures>, now: UnixTime) -> Failures {
-    f.copied()
-        .filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS)
-        .unwrap_or_default()
-}
-
 #[async_trait]
 impl AccountStore for MemoryStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
@@ -101,19 +95,7 @@ impl AccountStore for MemoryStore {
         let Some(a) = d.accounts.get_mut(key) else {
             return Ok(None);
         };
-        if let Some(r) = &update.roles {
-            a.roles = r.clone();
-        }
-        if let Some(x) = update.disabled {
-            a.disabled = x;
-        }
-        if let Some(h) = &update.password_hash {
-            a.password_hash = h.clone();
-        }
-        if update.revoke_sessions {
-            a.session_epoch += 1;
-        }
-        a.updated_at = update.updated_at;
+        update.apply_to(a);
         Ok(Some(a.clone()))
     }
 }
@@ -122,7 +104,10 @@ impl AccountStore for MemoryStore {
 impl LockoutStore for MemoryStore {
     async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
         let d = self.lock();
-        Ok((d.accounts.get(key).cloned(), live_failures(d.failures.get(key), now)))
+        Ok((
+            d.accounts.get(key).cloned(),
+            Failures::remembered(d.failures.get(key).copied(), now),
+        ))
     }
 
     async fn reserve_login_attempt(
@@ -132,7 +117,7 @@ impl LockoutStore for MemoryStore {
         now: UnixTime,
     ) -> Result<Attempt, StoreError> {
         let mut d = self.lock();
-        let attempt = live_failures(d.failures.get(key), now).reserve(now);
+        let attempt = Failures::remembered(d.failures.get(key).copied(), now).reserve(now);
         if let Attempt::Allowed(f) = attempt {
             d.failures.insert(key.clone(), f);
         }
@@ -217,7 +202,7 @@ impl ResetStore for MemoryStore {
 
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
         let mut d = self.lock();
-        Ok(d.resets.remove(hash).filter(|r| now < r.expires_at))
+        Ok(d.resets.remove(hash).filter(|r| r.is_live(now)))
     }
 
     async fn finish_reset(
@@ -228,14 +213,10 @@ impl ResetStore for MemoryStore {
         now: UnixTime,
     ) -> Result<Option<Account>, StoreError> {
         let mut d = self.lock();
-        let Some(a) = d.accounts.get_mut(key).filter(|a| a.reset_epoch == epoch) else {
+        let Some(a) = d.accounts.get_mut(key) else {
             return Ok(None);
         };
-        a.password_hash = password_hash.clone();
-        a.session_epoch += 1;
-        a.reset_epoch += 1;
-        a.updated_at = now;
-        Ok(Some(a.clone()))
+        Ok(a.finish_reset(epoch, password_hash, now).then(|| a.clone()))
     }
 
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
@@ -280,10 +261,10 @@ impl InvitationStore for MemoryStore {
             .lock()
             .invitations
             .values()
-            .filter(|r| r.kind == InvitationKind::Invitation && r.is_live(now))
+            .filter(|r| r.is_pending(now))
             .cloned()
             .collect();
-        pending.sort_by(|a, b| (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id)));
+        pending.sort_by(InvitationRecord::listing_order);
         Ok(pending)
     }
 
@@ -299,10 +280,7 @@ impl InvitationStore for MemoryStore {
         account: &Account,
     ) -> Result<bool, StoreError> {
         let mut d = self.lock();
-        let redeemable = d
-            .invitations
-            .get(id)
-            .is_some_and(|r| r.is_live(now) && r.token_hash.ct_eq(hash));
+        let redeemable = d.invitations.get(id).is_some_and(|r| r.redeemable_by(hash, now));
         if !redeemable {
             return Ok(false);
         }
@@ -318,11 +296,7 @@ impl InvitationStore for MemoryStore {
         now: UnixTime,
     ) -> Result<Option<u32>, StoreError> {
         let mut d = self.lock();
-        let Some(r) = d
-            .invitations
-            .get_mut(id)
-            .filter(|r| r.is_live(now) && r.token_hash.ct_eq(hash))
-        else {
+        let Some(r) = d.invitations.get_mut(id).filter(|r| r.redeemable_by(hash, now)) else {
             return Ok(None);
         };
         r.conflicts += 1;
@@ -353,7 +327,7 @@ impl ShareStore for MemoryStore {
         let held = d
             .shares
             .values()
-            .filter(|s| s.shared_by == share.shared_by && share.created_at < s.expires_at)
+            .filter(|s| s.shared_by == share.shared_by && s.is_unexpired(share.created_at))
             .count();
         if held >= limit as usize {
             return Ok(false);
@@ -363,7 +337,7 @@ impl ShareStore for MemoryStore {
     }
 
     async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
-        Ok(self.lock().shares.get(id).filter(|s| now < s.expires_at).cloned())
+        Ok(self.lock().shares.get(id).filter(|s| s.is_unexpired(now)).cloned())
     }
 
     async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
@@ -371,16 +345,16 @@ impl ShareStore for MemoryStore {
             .lock()
             .shares
             .values()
-            .filter(|s| &s.shared_by == user && !s.revoked && now < s.expires_at)
+            .filter(|s| &s.shared_by == user && s.is_active(now))
             .cloned()
             .collect();
-        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
+        out.sort_by(ShareRecord::listing_order);
         Ok(out)
     }
 
     async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
         let mut d = self.lock();
-        match d.shares.get_mut(id).filter(|s| now < s.expires_at) {
+        match d.shares.get_mut(id).filter(|s| s.is_unexpired(now)) {
             Some(s) => {
                 s.revoked = true;
                 Ok(true)
@@ -418,7 +392,7 @@ fn count_delivery<K: Eq + Hash>(counters: &mut HashMap<K, Window>, key: K, limit
 impl Inventory for MemoryStore {
     async fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut all: Vec<Account> = self.lock().accounts.values().cloned().collect();
-        all.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
+        all.sort_by(Account::listing_order);
         Ok(all)
     }
 

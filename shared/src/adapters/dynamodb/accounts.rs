@@ -1,13 +1,12 @@
-//! Accounts on DynamoDB: the account item with its e-mail index and skeleton items.
+//! Accounts on DynamoDB: the account item, written with its e-mail index and skeleton items.
 
-use super::items::*;
-use super::writes::*;
-use super::{DynamoStore, unavailable};
-use crate::domain::*;
-use crate::ports::*;
+use super::DynamoStore;
+use super::items::{Read, account_key, account_of, email_key, n, roles_av, s};
+use super::writes::{Transacted, taken, unless_refused};
+use crate::domain::{Account, AccountUpdate, EmailKey, UsernameKey};
+use crate::ports::{AccountStore, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue as Av;
-use aws_sdk_dynamodb::types::*;
+use aws_sdk_dynamodb::types::{AttributeValue as Av, ReturnValue};
 
 #[async_trait]
 impl AccountStore for DynamoStore {
@@ -24,15 +23,11 @@ impl AccountStore for DynamoStore {
     }
 
     async fn account(&self, k: &UsernameKey) -> Result<Option<Account>, StoreError> {
-        self.get(key(user_pk(k), "ACCOUNT"))
-            .await?
-            .as_ref()
-            .map(account_of)
-            .transpose()
+        self.get(account_key(k)).await?.as_ref().map(account_of).transpose()
     }
 
     async fn account_by_email(&self, email: &EmailKey) -> Result<Option<Account>, StoreError> {
-        let Some(idx) = self.get(key(format!("EMAIL#{}", email.as_str()), "EMAIL")).await? else {
+        let Some(idx) = self.get(email_key(email)).await? else {
             return Ok(None);
         };
         let username_key = UsernameKey::from_stored(Read(&idx).str("username_key")?);
@@ -45,7 +40,7 @@ impl AccountStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(k), "ACCOUNT")))
+            .set_key(Some(account_key(k)))
             .condition_expression("attribute_exists(pk)")
             .return_values(ReturnValue::AllNew)
             .expression_attribute_values(":updated", n(update.updated_at));
@@ -67,15 +62,10 @@ impl AccountStore for DynamoStore {
             sets.push("session_epoch = session_epoch + :one");
             req = req.expression_attribute_values(":one", n(1));
         }
-        match req.update_expression(format!("SET {}", sets.join(", "))).send().await {
-            Ok(out) => out.attributes.as_ref().map(account_of).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
+        let sent = req.update_expression(format!("SET {}", sets.join(", "))).send().await;
+        match unless_refused(sent)? {
+            Some(out) => out.attributes.as_ref().map(account_of).transpose(),
+            None => Ok(None),
         }
     }
 }

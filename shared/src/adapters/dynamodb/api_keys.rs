@@ -1,29 +1,20 @@
 //! API keys on DynamoDB: one `APIKEY` item per key.
 
-use super::items::*;
+use super::items::{api_key_item, api_key_key, api_key_of};
 use super::{DynamoStore, unavailable};
-use crate::domain::*;
-use crate::ports::*;
+use crate::domain::{ApiKeyRecord, KeyId};
+use crate::ports::{ApiKeyStore, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::*;
+use aws_sdk_dynamodb::types::ReturnValue;
 
 #[async_trait]
 impl ApiKeyStore for DynamoStore {
     async fn put_api_key(&self, rec: &ApiKeyRecord) -> Result<(), StoreError> {
-        let mut item = key(format!("APIKEY#{}", rec.key_id), "APIKEY");
-        item.insert("name".into(), s(&rec.name));
-        item.insert("roles".into(), roles_av(&rec.roles));
-        item.insert("secret_hash".into(), s(rec.secret_hash.as_str()));
-        item.insert("created_at".into(), n(rec.created_at));
-        if let Some(e) = rec.expires_at {
-            item.insert("expires_at".into(), n(e));
-            item.insert("ttl".into(), n(e));
-        }
-        self.put_new(item, "api key id").await
+        self.put_new(api_key_item(rec), "api key id").await
     }
 
     async fn api_key(&self, id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let Some(item) = self.get(key(format!("APIKEY#{id}"), "APIKEY")).await? else {
+        let Some(item) = self.get(api_key_key(id)).await? else {
             return Ok(None);
         };
         api_key_of(id.clone(), &item).map(Some)
@@ -34,7 +25,7 @@ impl ApiKeyStore for DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("APIKEY#{id}"), "APIKEY")))
+            .set_key(Some(api_key_key(id)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await

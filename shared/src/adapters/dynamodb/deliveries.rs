@@ -1,10 +1,12 @@
-//! The mail counters: `domain::delivery`'s window rule written as conditional updates.
+//! The mail counters on DynamoDB: `domain::delivery`'s window rule written as conditional
+//! updates, for reset and registration mail alike.
 
-use super::items::*;
-use super::{DynamoStore, unavailable};
+use super::DynamoStore;
+use super::items::{Item, n};
+use super::writes::unless_refused;
+use crate::domain::UnixTime;
 use crate::domain::delivery::{self, Limit};
-use crate::domain::*;
-use crate::ports::*;
+use crate::ports::StoreError;
 
 impl DynamoStore {
     /// Counts one mail on the counter item `rkey`: whether it is within `limit`, by the
@@ -27,12 +29,8 @@ impl DynamoStore {
             .expression_attribute_values(":cutoff", n(cutoff))
             .send()
             .await;
-        match fresh {
-            Ok(_) => return Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(unavailable(e)),
+        if unless_refused(fresh)?.is_some() {
+            return Ok(true);
         }
         let counted = self
             .client
@@ -47,15 +45,6 @@ impl DynamoStore {
             .expression_attribute_values(":cutoff", n(cutoff))
             .send()
             .await;
-        match counted {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(unless_refused(counted)?.is_some())
     }
 }

@@ -1,9 +1,10 @@
-//! Table scans on DynamoDB: the inventory for `keygate export`, and the skeleton claims of `keygate bootstrap`.
+//! Table scans on DynamoDB: the inventory for `keygate export`, which the skeleton claims of
+//! `keygate bootstrap` read too.
 
 use super::DynamoStore;
-use super::items::*;
-use crate::domain::*;
-use crate::ports::*;
+use super::items::{Read, account_of, api_key_of, skeleton_item};
+use crate::domain::{Account, ApiKeyRecord, KeyId};
+use crate::ports::{CONFUSABLE, Inventory, StoreError};
 use async_trait::async_trait;
 
 impl DynamoStore {
@@ -12,15 +13,8 @@ impl DynamoStore {
     /// stay and the older holds the claim. Idempotent; `keygate bootstrap` runs it. Returns the
     /// claims written. Not on any request path: it scans the table.
     pub async fn claim_skeletons(&self) -> Result<u64, StoreError> {
-        let now = crate::domain::time::now();
-        let mut accounts = self
-            .scan_kind("ACCOUNT")
-            .await?
-            .iter()
-            .filter(|i| !Read(i).expired(now))
-            .map(account_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        accounts.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
+        let mut accounts = self.all_accounts().await?;
+        accounts.sort_by(Account::listing_order);
         let mut claimed = 0;
         for a in &accounts {
             match self

@@ -1,14 +1,17 @@
-//! Invitations and registrations on DynamoDB: the record, its pending-list item, redemption and conflicts.
+//! Invitations and registrations on DynamoDB: the record with its pending-list item, its
+//! redemption and its conflict counter, and the registration-mail counters.
 
-use super::items::*;
-use super::writes::*;
+use super::items::{
+    Item, PENDING_INVITATIONS, invitation_item, invitation_key, invitation_of, key, listed_id, n, pending_key, s,
+};
+use super::writes::{IS_NEW, Transacted, Updated, cancelled, delete_item, put_item, refused, taken};
 use super::{DynamoStore, unavailable};
 use crate::domain::delivery::RegistrationCounter;
 use crate::domain::invitation::MAX_CONFLICTS;
-use crate::domain::*;
-use crate::ports::*;
+use crate::domain::{Account, InvitationId, InvitationKind, InvitationRecord, TokenHash, UnixTime};
+use crate::ports::{AccountStore, CONFUSABLE, InvitationStore, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::*;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
 /// The condition that an invitation item is live for a token hash at `:now` (the rule of
 /// `InvitationRecord::is_live`, with `:hash`, `:now` and `:max_conflicts`).
@@ -17,7 +20,7 @@ const LIVE_INVITATION: &str = "attribute_exists(pk) AND token_hash = :hash AND e
 
 impl DynamoStore {
     /// Deletes the pending-list item of an invitation that conflicts killed (no-op otherwise).
-    pub(super) async fn unlist_if_dead(&self, record: &InvitationRecord) -> Result<(), StoreError> {
+    async fn unlist_if_dead(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         if record.kind != InvitationKind::Invitation || record.conflicts < MAX_CONFLICTS {
             return Ok(());
         }
@@ -29,6 +32,59 @@ impl DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    /// The transaction items of a redemption: the record's delete on condition that it is live
+    /// for `hash` ([`LIVE_INVITATION`]), the delete of its pending-list item, then the account's
+    /// puts ([`DynamoStore::account_puts`]).
+    fn redemption(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let spend = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(invitation_key(id)))
+            .condition_expression(LIVE_INVITATION)
+            .expression_attribute_values(":hash", s(hash.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)))
+            .build();
+        let unlist = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(pending_key(id)))
+            .build();
+        let mut items = vec![delete_item(spend)?, delete_item(unlist)?];
+        items.extend(self.account_puts(account)?);
+        Ok(items)
+    }
+
+    /// Why a redemption was cancelled without reasons from the service: what stands in the
+    /// way, read back (`false`: the token no longer redeems).
+    async fn unredeemed(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<bool, StoreError> {
+        let redeemable = self
+            .invitation(id, now)
+            .await?
+            .is_some_and(|r| r.redeemable_by(hash, now));
+        if !redeemable {
+            Ok(false)
+        } else if self.account(account.key()).await?.is_some() {
+            Err(StoreError::Conflict("username"))
+        } else if let Some(e) = &account.email
+            && self.account_by_email(&e.key()).await?.is_some()
+        {
+            Err(StoreError::Conflict("email"))
+        } else {
+            Err(StoreError::Conflict(CONFUSABLE))
+        }
     }
 }
 
@@ -43,22 +99,11 @@ impl InvitationStore for DynamoStore {
             return self.put_new(item, "invitation id").await;
         }
         let items = vec![
-            put_item(&self.table, item, "attribute_not_exists(pk)")?,
-            put_item(
-                &self.table,
-                invitation_item(pending_key(id), record),
-                "attribute_not_exists(pk)",
-            )?,
+            put_item(&self.table, item, Some(IS_NEW))?,
+            put_item(&self.table, invitation_item(pending_key(id), record), Some(IS_NEW))?,
         ];
-        match self.transact(items).await? {
-            Transacted::Committed => Ok(()),
-            Transacted::Cancelled(codes) if codes.is_empty() || codes.iter().any(|c| c == CONDITION_FAILED) => {
-                Err(StoreError::Conflict("invitation id"))
-            }
-            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
-                "the invitation transaction was cancelled: {codes:?}"
-            ))),
-        }
+        self.transact_new(items, "invitation id", "invitation transaction")
+            .await
     }
 
     async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError> {
@@ -73,43 +118,32 @@ impl InvitationStore for DynamoStore {
     async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
         let mut pending = Vec::new();
         for item in self.query_partition(PENDING_INVITATIONS.to_owned(), now).await? {
-            let id = Read(&item)
-                .str("sk")
-                .ok()
-                .and_then(|sk| InvitationId::parse(&sk))
-                .ok_or_else(|| StoreError::Corrupt("pending invitation item without an id".into()))?;
+            let id = listed_id(&item, InvitationId::parse, "pending invitation item without an id")?;
             let record = invitation_of(id, &item)?;
-            if record.kind == InvitationKind::Invitation && record.is_live(now) {
+            if record.is_pending(now) {
                 pending.push(record);
             }
         }
-        pending.sort_by(|a, b| (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id)));
+        pending.sort_by(InvitationRecord::listing_order);
         Ok(pending)
     }
 
     /// One transaction: the record (on condition that it exists) and its pending-list item.
     async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError> {
         let delete = |k: Item, condition: Option<&str>| {
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(k))
-                .set_condition_expression(condition.map(str::to_owned))
-                .build()
-                .map(|d| TransactWriteItem::builder().delete(d).build())
-                .map_err(unavailable)
+            delete_item(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(k))
+                    .set_condition_expression(condition.map(str::to_owned))
+                    .build(),
+            )
         };
         let items = vec![
             delete(invitation_key(id), Some("attribute_exists(pk)"))?,
             delete(pending_key(id), None)?,
         ];
-        match self.transact(items).await? {
-            Transacted::Committed => Ok(true),
-            Transacted::Cancelled(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => Ok(false),
-            Transacted::Cancelled(codes) if codes.is_empty() => Ok(false),
-            Transacted::Cancelled(codes) => Err(StoreError::Unavailable(format!(
-                "the invitation deletion was cancelled: {codes:?}"
-            ))),
-        }
+        self.transact_if_first(items, "invitation deletion", true).await
     }
 
     /// One transaction: the record's conditional delete (hash and expiry: the service
@@ -123,54 +157,18 @@ impl InvitationStore for DynamoStore {
         now: UnixTime,
         account: &Account,
     ) -> Result<bool, StoreError> {
-        let spend = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(invitation_key(id)))
-            .condition_expression(LIVE_INVITATION)
-            .expression_attribute_values(":hash", s(hash.as_str()))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)))
-            .build()
-            .map_err(unavailable)?;
-        let unlist = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(pending_key(id)))
-            .build()
-            .map_err(unavailable)?;
-        let mut items = vec![
-            TransactWriteItem::builder().delete(spend).build(),
-            TransactWriteItem::builder().delete(unlist).build(),
-        ];
-        items.extend(self.account_puts(account)?);
-        let codes = match self.transact(items).await? {
+        let codes = match self.transact(self.redemption(id, hash, now, account)?).await? {
             Transacted::Committed => return Ok(true),
             Transacted::Cancelled(codes) => codes,
         };
-        if codes.first().is_some_and(|c| c == CONDITION_FAILED) {
+        if refused(&codes, 0) {
             Ok(false)
         } else if let Some(what) = taken(&codes, 2) {
             Err(StoreError::Conflict(what))
         } else if codes.is_empty() {
-            // No reasons given: read what stands in the way.
-            let redeemable = self
-                .invitation(id, now)
-                .await?
-                .is_some_and(|r| r.token_hash.ct_eq(hash));
-            if !redeemable {
-                Ok(false)
-            } else if self.account(account.key()).await?.is_some() {
-                Err(StoreError::Conflict("username"))
-            } else if let Some(e) = &account.email
-                && self.account_by_email(&e.key()).await?.is_some()
-            {
-                Err(StoreError::Conflict("email"))
-            } else {
-                Err(StoreError::Conflict(CONFUSABLE))
-            }
+            self.unredeemed(id, hash, now, account).await
         } else {
-            Err(StoreError::Unavailable(format!(
-                "the redemption transaction was cancelled: {codes:?}"
-            )))
+            Err(cancelled("redemption transaction", &codes))
         }
     }
 
@@ -184,41 +182,27 @@ impl InvitationStore for DynamoStore {
         hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<u32>, StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        let counted = self
+        let update = self
             .client
             .update_item()
-            .table_name(&self.table)
-            .set_key(Some(invitation_key(id)))
             .update_expression("ADD conflicts :one")
             .condition_expression(LIVE_INVITATION)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":hash", s(hash.as_str()))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match counted {
-            Ok(out) => {
-                let record = invitation_of(id.clone(), &out.attributes.unwrap_or_default())?;
+            .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)));
+        match self.update_or_old(update, &invitation_key(id)).await? {
+            Updated::New(item) => {
+                let record = invitation_of(id.clone(), &item)?;
                 self.unlist_if_dead(&record).await?;
                 Ok(Some(record.conflicts))
             }
-            Err(e) => match e.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    let old = match c.item() {
-                        Some(item) if !item.is_empty() => Some(item.clone()),
-                        _ => self.get(invitation_key(id)).await?,
-                    };
-                    if let Some(old) = old {
-                        self.unlist_if_dead(&invitation_of(id.clone(), &old)?).await?;
-                    }
-                    Ok(None)
+            Updated::Refused(old) => {
+                if let Some(old) = old {
+                    self.unlist_if_dead(&invitation_of(id.clone(), &old)?).await?;
                 }
-                _ => Err(unavailable(e)),
-            },
+                Ok(None)
+            }
         }
     }
 

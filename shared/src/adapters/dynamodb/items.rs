@@ -1,8 +1,11 @@
 //! The item codec: key builders, each record to its item and back, and [`Read`] for attributes.
 
 use crate::domain::share::{ResourcePath, ShareId, ShareRecord};
-use crate::domain::*;
-use crate::ports::*;
+use crate::domain::{
+    Account, ApiKeyRecord, Email, EmailKey, Failures, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
+    KeyId, PasswordHash, ResetRecord, Roles, TokenHash, UnixTime, UserId, Username, UsernameKey, UsernameSkeleton,
+};
+use crate::ports::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
 use std::collections::HashMap;
 
@@ -21,6 +24,43 @@ pub(super) fn key(pk: String, sk: &str) -> Item {
 
 pub(super) fn user_pk(k: &UsernameKey) -> String {
     format!("USER#{}", k.as_str())
+}
+
+pub(super) fn account_key(k: &UsernameKey) -> Item {
+    key(user_pk(k), "ACCOUNT")
+}
+
+/// The key of a username's login-failure counter.
+pub(super) fn lock_key(k: &UsernameKey) -> Item {
+    key(user_pk(k), "LOCK")
+}
+
+pub(super) fn email_key(email: &EmailKey) -> Item {
+    key(format!("EMAIL#{}", email.as_str()), "EMAIL")
+}
+
+pub(super) fn api_key_key(id: &KeyId) -> Item {
+    key(format!("APIKEY#{id}"), "APIKEY")
+}
+
+pub(super) fn family_key(id: &FamilyId) -> Item {
+    key(format!("FAMILY#{id}"), "FAMILY")
+}
+
+pub(super) fn reset_key(hash: &TokenHash) -> Item {
+    key(format!("RESET#{}", hash.as_str()), "RESET")
+}
+
+/// The key of the published key set's item.
+pub(super) fn jwks_key() -> Item {
+    key("JWKS".into(), "JWKS")
+}
+
+/// The index item that points e-mail key `email` at the account with key `k`.
+pub(super) fn email_item(email: &EmailKey, k: &UsernameKey) -> Item {
+    let mut item = email_key(email);
+    item.insert("username_key".into(), s(k.as_str()));
+    item
 }
 
 /// The item that claims a username's skeleton for the account with key `k`.
@@ -76,7 +116,7 @@ pub(super) fn roles_av(r: &Roles) -> Av {
 }
 
 pub(super) fn account_item(a: &Account) -> Item {
-    let mut item = key(user_pk(a.key()), "ACCOUNT");
+    let mut item = account_key(a.key());
     item.insert("user_id".into(), s(a.user_id.as_str()));
     item.insert("username".into(), s(a.username.as_str()));
     if let Some(e) = &a.email {
@@ -121,8 +161,21 @@ pub(super) fn failures_of(item: &Item) -> Result<Failures, StoreError> {
     })
 }
 
+/// The counter a stored `LOCK` item (if any) stands for at `now` ([`Failures::remembered`]).
+pub(super) fn lock_of(item: Option<&Item>, now: UnixTime) -> Result<Failures, StoreError> {
+    Ok(Failures::remembered(item.map(failures_of).transpose()?, now))
+}
+
+/// A counter item of `key` with these attributes and its TTL.
+pub(super) fn lock_item(mut k: Item, f: &Failures) -> Item {
+    k.insert("count".into(), n(i64::from(f.count)));
+    k.insert("last_failure_at".into(), n(f.last_failure_at));
+    k.insert("ttl".into(), n(f.forgotten_at()));
+    k
+}
+
 pub(super) fn family_item(f: &Family) -> Item {
-    let mut item = key(format!("FAMILY#{}", f.family_id), "FAMILY");
+    let mut item = family_key(&f.family_id);
     item.insert("username_key".into(), s(f.username_key.as_str()));
     item.insert("user_id".into(), s(f.user_id.as_str()));
     item.insert("client_id".into(), s(&f.client_id));
@@ -220,6 +273,14 @@ pub(super) fn share_item(mut k: Item, r: &ShareRecord) -> Item {
     k
 }
 
+/// The revocation-list item of a share.
+pub(super) fn revoked_item(r: &ShareRecord) -> Item {
+    let mut item = key(REVOKED_SHARES.to_owned(), r.share_id.as_str());
+    item.insert("expires_at".into(), n(r.expires_at));
+    item.insert("ttl".into(), n(r.expires_at + SHARE_TTL_MARGIN));
+    item
+}
+
 pub(super) fn share_of(share_id: ShareId, item: &Item) -> Result<ShareRecord, StoreError> {
     let r = Read(item);
     Ok(ShareRecord {
@@ -230,6 +291,49 @@ pub(super) fn share_of(share_id: ShareId, item: &Item) -> Result<ShareRecord, St
         expires_at: r.int("expires_at")?,
         revoked: r.bool("revoked"),
     })
+}
+
+pub(super) fn api_key_item(rec: &ApiKeyRecord) -> Item {
+    let mut item = api_key_key(&rec.key_id);
+    item.insert("name".into(), s(&rec.name));
+    item.insert("roles".into(), roles_av(&rec.roles));
+    item.insert("secret_hash".into(), s(rec.secret_hash.as_str()));
+    item.insert("created_at".into(), n(rec.created_at));
+    if let Some(e) = rec.expires_at {
+        item.insert("expires_at".into(), n(e));
+        item.insert("ttl".into(), n(e));
+    }
+    item
+}
+
+pub(super) fn reset_item(rec: &ResetRecord) -> Item {
+    let mut item = reset_key(&rec.token_hash);
+    item.insert("username_key".into(), s(rec.username_key.as_str()));
+    item.insert("epoch".into(), n(rec.epoch as i64));
+    item.insert("created_at".into(), n(rec.created_at));
+    item.insert("expires_at".into(), n(rec.expires_at));
+    item.insert("ttl".into(), n(rec.expires_at));
+    item
+}
+
+pub(super) fn reset_of(token_hash: &TokenHash, item: &Item) -> Result<ResetRecord, StoreError> {
+    let r = Read(item);
+    Ok(ResetRecord {
+        token_hash: token_hash.clone(),
+        username_key: UsernameKey::from_stored(r.str("username_key")?),
+        epoch: r.opt_int("epoch").unwrap_or(0).max(0) as u64,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+    })
+}
+
+/// The id in the sort key of a list item (`parse` reads it); `Corrupt(what)` without one.
+pub(super) fn listed_id<T>(item: &Item, parse: impl FnOnce(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
+    Read(item)
+        .str("sk")
+        .ok()
+        .and_then(|sk| parse(&sk))
+        .ok_or_else(|| StoreError::Corrupt(what.into()))
 }
 
 pub(super) fn api_key_of(key_id: KeyId, item: &Item) -> Result<ApiKeyRecord, StoreError> {

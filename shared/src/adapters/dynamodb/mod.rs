@@ -28,6 +28,7 @@ mod deliveries;
 mod inventory;
 mod invitations;
 mod items;
+mod jwks;
 mod lockout;
 mod resets;
 mod schema;
@@ -62,7 +63,7 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn get(&self, k: Item) -> Result<Option<Item>, StoreError> {
+    async fn get(&self, k: Item) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -75,8 +76,20 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Puts an item, whatever stands under its key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Every item of partition `pk` whose `expires_at` is after `after` (all pages).
-    pub(super) async fn query_partition(&self, pk: String, after: UnixTime) -> Result<Vec<Item>, StoreError> {
+    async fn query_partition(&self, pk: String, after: UnixTime) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -103,7 +116,7 @@ impl DynamoStore {
     }
 
     /// Every item whose sort key is `sk` (a paginated scan: for `keygate export` only).
-    pub(super) async fn scan_kind(&self, sk: &str) -> Result<Vec<Item>, StoreError> {
+    async fn scan_kind(&self, sk: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {

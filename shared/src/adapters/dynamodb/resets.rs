@@ -1,66 +1,39 @@
-//! Password resets and published keys on DynamoDB: reset-token items, the reset of the account item, the JWKS item.
+//! Password resets on DynamoDB: reset-token items, the reset of the account item, and the
+//! per-account reset-mail counter.
 
-use super::items::*;
-use super::{DynamoStore, unavailable};
-use crate::domain::delivery::{self};
-use crate::domain::*;
-use crate::ports::*;
+use super::DynamoStore;
+use super::items::{account_key, account_of, key, n, reset_item, reset_key, reset_of, s, user_pk};
+use super::writes::unless_refused;
+use crate::domain::delivery;
+use crate::domain::{Account, PasswordHash, ResetRecord, TokenHash, UnixTime, UsernameKey};
+use crate::ports::{ResetStore, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::*;
-use keygate_sdk::Jwks;
+use aws_sdk_dynamodb::types::ReturnValue;
 
 #[async_trait]
 impl ResetStore for DynamoStore {
     async fn put_reset_token(&self, rec: &ResetRecord) -> Result<(), StoreError> {
-        let mut item = key(format!("RESET#{}", rec.token_hash.as_str()), "RESET");
-        item.insert("username_key".into(), s(rec.username_key.as_str()));
-        item.insert("epoch".into(), n(rec.epoch as i64));
-        item.insert("created_at".into(), n(rec.created_at));
-        item.insert("expires_at".into(), n(rec.expires_at));
-        item.insert("ttl".into(), n(rec.expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.put(reset_item(rec)).await
     }
 
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
-        let r = self
+        let sent = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("RESET#{}", hash.as_str()), "RESET")))
+            .set_key(Some(reset_key(hash)))
             .condition_expression("attribute_exists(pk) AND expires_at > :now")
             .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match r {
-            Ok(out) => {
-                let Some(item) = out.attributes.filter(|a| !a.is_empty()) else {
-                    return Ok(None);
-                };
-                let r = Read(&item);
-                Ok(Some(ResetRecord {
-                    token_hash: hash.clone(),
-                    username_key: UsernameKey::from_stored(r.str("username_key")?),
-                    epoch: r.opt_int("epoch").unwrap_or(0).max(0) as u64,
-                    created_at: r.int("created_at")?,
-                    expires_at: r.int("expires_at")?,
-                }))
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        let Some(item) = unless_refused(sent)?
+            .and_then(|out| out.attributes)
+            .filter(|a| !a.is_empty())
+        else {
+            return Ok(None);
+        };
+        reset_of(hash, &item).map(Some)
     }
 
     /// One conditional UpdateItem on the account: the same single write that set the new
@@ -78,11 +51,11 @@ impl ResetStore for DynamoStore {
         } else {
             "attribute_exists(pk) AND reset_epoch = :epoch"
         };
-        let r = self
+        let sent = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(k), "ACCOUNT")))
+            .set_key(Some(account_key(k)))
             .update_expression(
                 "SET password_hash = :hash, session_epoch = session_epoch + :one, \
                  reset_epoch = if_not_exists(reset_epoch, :zero) + :one, updated_at = :now",
@@ -96,48 +69,14 @@ impl ResetStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match r {
-            Ok(out) => out.attributes.as_ref().map(account_of).transpose(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
+        match unless_refused(sent)? {
+            Some(out) => out.attributes.as_ref().map(account_of).transpose(),
+            None => Ok(None),
         }
     }
 
     async fn allow_reset_delivery(&self, k: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
         self.count_delivery(key(user_pk(k), "RESETRATE"), delivery::RESET_PER_ACCOUNT, now)
             .await
-    }
-}
-
-#[async_trait]
-impl JwksStore for DynamoStore {
-    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
-        let mut item = key("JWKS".into(), "JWKS");
-        let json = serde_json::to_string(jwks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        item.insert("jwks".into(), s(json));
-        item.insert("updated_at".into(), n(crate::domain::time::now()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
-        let Some(item) = self.get(key("JWKS".into(), "JWKS")).await? else {
-            return Ok(None);
-        };
-        let json = Read(&item).str("jwks")?;
-        serde_json::from_str(&json)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("published jwks: {e}")))
     }
 }

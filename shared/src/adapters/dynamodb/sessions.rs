@@ -1,36 +1,74 @@
 //! Refresh-token families on DynamoDB: rotation as conditional updates of the `FAMILY` item.
 
-use super::items::*;
-use super::{DynamoStore, unavailable};
+use super::DynamoStore;
+use super::items::{Item, family_item, family_key, family_of, n, s};
+use super::writes::{Updated, unless_refused};
 use crate::domain::refresh::{Decision, decide};
-use crate::domain::*;
-use crate::ports::*;
+use crate::domain::{Family, FamilyId, RotateOutcome, TokenHash, UnixTime};
+use crate::ports::{SessionStore, StoreError};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue as Av;
-use aws_sdk_dynamodb::types::*;
+use aws_sdk_dynamodb::types::{AttributeValue as Av, ReturnValue};
 
 impl DynamoStore {
-    pub(super) async fn set_revoked(&self, id: &FamilyId) -> Result<(), StoreError> {
-        let r = self
+    async fn set_revoked(&self, id: &FamilyId) -> Result<(), StoreError> {
+        let sent = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("FAMILY#{id}"), "FAMILY")))
+            .set_key(Some(family_key(id)))
             .update_expression("SET revoked = :t")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", Av::Bool(true))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_refused(sent).map(drop)
+    }
+
+    /// Rotates the family `fkey` from `presented` to `next` on condition that `presented` is its
+    /// current token and it is live: the new item, or the old one.
+    async fn rotate_if_current(
+        &self,
+        fkey: &Item,
+        presented: &TokenHash,
+        next: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Updated, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .update_expression("SET previous_hash = :p, current_hash = :n, rotated_at = :now")
+            .condition_expression("current_hash = :p AND revoked = :f AND expires_at > :now")
+            .expression_attribute_values(":p", s(presented.as_str()))
+            .expression_attribute_values(":n", s(next.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":f", Av::Bool(false));
+        self.update_or_old(update, fkey).await
+    }
+
+    /// Within the grace period, replaces the family's current token `current` by `next`, on
+    /// condition that nothing moved since it was read: the new item, `None` if something did.
+    async fn reissue(
+        &self,
+        fkey: &Item,
+        presented: &TokenHash,
+        current: &TokenHash,
+        next: &TokenHash,
+    ) -> Result<Option<Item>, StoreError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(fkey.clone()))
+            .update_expression("SET current_hash = :n")
+            .condition_expression("previous_hash = :p AND current_hash = :c AND revoked = :f")
+            .expression_attribute_values(":p", s(presented.as_str()))
+            .expression_attribute_values(":c", s(current.as_str()))
+            .expression_attribute_values(":n", s(next.as_str()))
+            .expression_attribute_values(":f", Av::Bool(false))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        Ok(unless_refused(sent)?.map(|out| out.attributes.unwrap_or_default()))
     }
 }
 
@@ -41,10 +79,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>, StoreError> {
-        self.get(key(format!("FAMILY#{id}"), "FAMILY"))
-            .await?
-            .map(|i| family_of(id, &i))
-            .transpose()
+        self.get(family_key(id)).await?.map(|i| family_of(id, &i)).transpose()
     }
 
     async fn rotate_refresh(
@@ -55,38 +90,11 @@ impl SessionStore for DynamoStore {
         now: UnixTime,
         grace: i64,
     ) -> Result<RotateOutcome, StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        let fkey = key(format!("FAMILY#{id}"), "FAMILY");
+        let fkey = family_key(id);
         for _ in 0..4 {
-            let rotated = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(fkey.clone()))
-                .update_expression("SET previous_hash = :p, current_hash = :n, rotated_at = :now")
-                .condition_expression("current_hash = :p AND revoked = :f AND expires_at > :now")
-                .expression_attribute_values(":p", s(presented.as_str()))
-                .expression_attribute_values(":n", s(next.as_str()))
-                .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":f", Av::Bool(false))
-                .return_values(ReturnValue::AllNew)
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .send()
-                .await;
-            let old = match rotated {
-                Ok(out) => {
-                    return Ok(RotateOutcome::Rotated(family_of(
-                        id,
-                        &out.attributes.unwrap_or_default(),
-                    )?));
-                }
-                Err(e) => match e.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(c)) => match c.item() {
-                        Some(item) if !item.is_empty() => Some(item.clone()),
-                        _ => self.get(fkey.clone()).await?,
-                    },
-                    _ => return Err(unavailable(e)),
-                },
+            let old = match self.rotate_if_current(&fkey, presented, next, now).await? {
+                Updated::New(item) => return Ok(RotateOutcome::Rotated(family_of(id, &item)?)),
+                Updated::Refused(old) => old,
             };
             let Some(old) = old else {
                 return Ok(RotateOutcome::Invalid);
@@ -104,34 +112,8 @@ impl SessionStore for DynamoStore {
                     return Ok(RotateOutcome::Rotated(family));
                 }
                 Decision::GraceReissue => {
-                    let reissued = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .set_key(Some(fkey.clone()))
-                        .update_expression("SET current_hash = :n")
-                        .condition_expression("previous_hash = :p AND current_hash = :c AND revoked = :f")
-                        .expression_attribute_values(":p", s(presented.as_str()))
-                        .expression_attribute_values(":c", s(family.current_hash.as_str()))
-                        .expression_attribute_values(":n", s(next.as_str()))
-                        .expression_attribute_values(":f", Av::Bool(false))
-                        .return_values(ReturnValue::AllNew)
-                        .send()
-                        .await;
-                    match reissued {
-                        Ok(out) => {
-                            return Ok(RotateOutcome::Rotated(family_of(
-                                id,
-                                &out.attributes.unwrap_or_default(),
-                            )?));
-                        }
-                        Err(e)
-                            if e.as_service_error()
-                                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                        {
-                            continue;
-                        }
-                        Err(e) => return Err(unavailable(e)),
+                    if let Some(item) = self.reissue(&fkey, presented, &family.current_hash, next).await? {
+                        return Ok(RotateOutcome::Rotated(family_of(id, &item)?));
                     }
                 }
             }

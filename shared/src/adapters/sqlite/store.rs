@@ -179,13 +179,11 @@ fn read_failures(conn: &Connection, key: &UsernameKey, now: UnixTime) -> Result<
         .prepare_cached("SELECT count, last_failure_at FROM login_failures WHERE username_key = ?1")?
         .query_row([key.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()?;
-    Ok(stored
-        .map(|(count, last_failure_at)| Failures {
-            count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
-            last_failure_at,
-        })
-        .filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS)
-        .unwrap_or_default())
+    let stored = stored.map(|(count, last_failure_at)| Failures {
+        count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
+        last_failure_at,
+    });
+    Ok(Failures::remembered(stored, now))
 }
 
 const API_KEY_COLUMNS: &str = "key_id, name, roles, secret_hash, created_at, expires_at";
@@ -428,19 +426,7 @@ impl AccountStore for SqliteStore {
                 let Some(mut a) = read_account(tx, "username_key", key.as_str())? else {
                     return Ok(None);
                 };
-                if let Some(r) = update.roles {
-                    a.roles = r;
-                }
-                if let Some(x) = update.disabled {
-                    a.disabled = x;
-                }
-                if let Some(h) = update.password_hash {
-                    a.password_hash = h;
-                }
-                if update.revoke_sessions {
-                    a.session_epoch += 1;
-                }
-                a.updated_at = update.updated_at;
+                update.apply_to(&mut a);
                 write_account(tx, &a)?;
                 Ok(Some(a))
             })
@@ -671,7 +657,7 @@ impl ResetStore for SqliteStore {
                         })
                     })
                     .optional()?;
-                Ok(record.filter(|r| now < r.expires_at))
+                Ok(record.filter(|r| r.is_live(now)))
             })
             .await
     }
@@ -686,14 +672,12 @@ impl ResetStore for SqliteStore {
         let (key, hash) = (key.clone(), password_hash.clone());
         self.db
             .write(move |tx| {
-                let Some(mut a) = read_account(tx, "username_key", key.as_str())?.filter(|a| a.reset_epoch == epoch)
-                else {
+                let Some(mut a) = read_account(tx, "username_key", key.as_str())? else {
                     return Ok(None);
                 };
-                a.password_hash = hash;
-                a.session_epoch += 1;
-                a.reset_epoch += 1;
-                a.updated_at = now;
+                if !a.finish_reset(epoch, &hash, now) {
+                    return Ok(None);
+                }
                 write_account(tx, &a)?;
                 Ok(Some(a))
             })
@@ -822,7 +806,7 @@ impl InvitationStore for SqliteStore {
         // nothing changes.
         self.db
             .write(move |tx| {
-                let redeemable = read_invitation(tx, &id)?.is_some_and(|r| r.is_live(now) && r.token_hash.ct_eq(&hash));
+                let redeemable = read_invitation(tx, &id)?.is_some_and(|r| r.redeemable_by(&hash, now));
                 if !redeemable {
                     return Ok(false);
                 }
@@ -843,7 +827,7 @@ impl InvitationStore for SqliteStore {
         let (id, hash) = (id.clone(), hash.clone());
         self.db
             .write(move |tx| {
-                let Some(r) = read_invitation(tx, &id)?.filter(|r| r.is_live(now) && r.token_hash.ct_eq(&hash)) else {
+                let Some(r) = read_invitation(tx, &id)?.filter(|r| r.redeemable_by(&hash, now)) else {
                     return Ok(None);
                 };
                 tx.prepare_cached("UPDATE invitations SET conflicts = conflicts + 1 WHERE invitation_id = ?1")?
