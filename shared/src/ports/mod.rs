@@ -51,32 +51,27 @@ pub enum StoreError {
 /// ([`UsernameSkeleton`](crate::domain::UsernameSkeleton)) is an existing account's.
 pub const CONFUSABLE: &str = "a username that looks the same";
 
-/// Every store capability: accounts, login throttling, API keys, refresh-token families, reset
-/// tokens, published keys, invitations, share links and the inventory. No methods of its own;
-/// every type with all the capabilities is one (`Arc<dyn Store>` is what `runtime` wires).
-pub trait Store:
-    AccountStore
-    + LockoutStore
-    + ApiKeyStore
-    + SessionStore
-    + ResetStore
-    + JwksStore
-    + InvitationStore
-    + ShareStore
-    + Inventory
-{
+/// Declares [`Store`] as the sum of the capabilities named once, with its blanket impl.
+macro_rules! capabilities {
+    ($($capability:ident),+ $(,)?) => {
+        /// Every store capability: accounts, login throttling, API keys, refresh-token families,
+        /// reset tokens, published keys, invitations, share links and the inventory. No methods
+        /// of its own; every type with all the capabilities is one (`Arc<dyn Store>` is what
+        /// `runtime` wires).
+        pub trait Store: $($capability +)+ {}
+
+        impl<T: $($capability +)+ ?Sized> Store for T {}
+    };
 }
 
-impl<T> Store for T where
-    T: AccountStore
-        + LockoutStore
-        + ApiKeyStore
-        + SessionStore
-        + ResetStore
-        + JwksStore
-        + InvitationStore
-        + ShareStore
-        + Inventory
-        + ?Sized
-{
-}
+capabilities!(
+    AccountStore,
+    LockoutStore,
+    ApiKeyStore,
+    SessionStore,
+    ResetStore,
+    JwksStore,
+    InvitationStore,
+    ShareStore,
+    Inventory,
+);

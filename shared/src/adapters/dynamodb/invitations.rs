@@ -33,53 +33,51 @@ impl DynamoStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
 
-    /// The transaction items of a redemption: the record's delete on condition that it is live
-    /// for `hash` ([`LIVE_INVITATION`]), the delete of its pending-list item, then the account's
-    /// puts ([`DynamoStore::account_puts`]).
-    fn redemption(
-        &self,
-        id: &InvitationId,
-        hash: &TokenHash,
-        now: UnixTime,
-        account: &Account,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+/// One redemption: token `hash` for record `id` at `now`, creating `account`.
+struct Redemption<'a> {
+    id: &'a InvitationId,
+    hash: &'a TokenHash,
+    now: UnixTime,
+    account: &'a Account,
+}
+
+impl Redemption<'_> {
+    /// The transaction items: the record's delete on condition that it is live for the hash
+    /// ([`LIVE_INVITATION`]), the delete of its pending-list item, then the account's puts
+    /// ([`DynamoStore::account_puts`]).
+    fn items(&self, store: &DynamoStore) -> Result<Vec<TransactWriteItem>, StoreError> {
         let spend = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(invitation_key(id)))
+            .table_name(&store.table)
+            .set_key(Some(invitation_key(self.id)))
             .condition_expression(LIVE_INVITATION)
-            .expression_attribute_values(":hash", s(hash.as_str()))
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":hash", s(self.hash.as_str()))
+            .expression_attribute_values(":now", n(self.now))
             .expression_attribute_values(":max_conflicts", n(i64::from(MAX_CONFLICTS)))
             .build();
         let unlist = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(pending_key(id)))
+            .table_name(&store.table)
+            .set_key(Some(pending_key(self.id)))
             .build();
         let mut items = vec![delete_item(spend)?, delete_item(unlist)?];
-        items.extend(self.account_puts(account)?);
+        items.extend(store.account_puts(self.account)?);
         Ok(items)
     }
 
-    /// Why a redemption was cancelled without reasons from the service: what stands in the
+    /// Why the transaction was cancelled without reasons from the service: what stands in the
     /// way, read back (`false`: the token no longer redeems).
-    async fn unredeemed(
-        &self,
-        id: &InvitationId,
-        hash: &TokenHash,
-        now: UnixTime,
-        account: &Account,
-    ) -> Result<bool, StoreError> {
-        let redeemable = self
-            .invitation(id, now)
+    async fn unexplained(&self, store: &DynamoStore) -> Result<bool, StoreError> {
+        let redeemable = store
+            .invitation(self.id, self.now)
             .await?
-            .is_some_and(|r| r.redeemable_by(hash, now));
+            .is_some_and(|r| r.redeemable_by(self.hash, self.now));
         if !redeemable {
             Ok(false)
-        } else if self.account(account.key()).await?.is_some() {
+        } else if store.account(self.account.key()).await?.is_some() {
             Err(StoreError::Conflict("username"))
-        } else if let Some(e) = &account.email
-            && self.account_by_email(&e.key()).await?.is_some()
+        } else if let Some(e) = &self.account.email
+            && store.account_by_email(&e.key()).await?.is_some()
         {
             Err(StoreError::Conflict("email"))
         } else {
@@ -157,7 +155,8 @@ impl InvitationStore for DynamoStore {
         now: UnixTime,
         account: &Account,
     ) -> Result<bool, StoreError> {
-        let codes = match self.transact(self.redemption(id, hash, now, account)?).await? {
+        let redemption = Redemption { id, hash, now, account };
+        let codes = match self.transact(redemption.items(self)?).await? {
             Transacted::Committed => return Ok(true),
             Transacted::Cancelled(codes) => codes,
         };
@@ -166,7 +165,7 @@ impl InvitationStore for DynamoStore {
         } else if let Some(what) = taken(&codes, 2) {
             Err(StoreError::Conflict(what))
         } else if codes.is_empty() {
-            self.unredeemed(id, hash, now, account).await
+            redemption.unexplained(self).await
         } else {
             Err(cancelled("redemption transaction", &codes))
         }

@@ -565,17 +565,10 @@ impl SessionStore for SqliteStore {
                 let Some(family) = read_family(&tx, &id)? else {
                     return Ok(None);
                 };
-                let decision = decide(&family, &presented, now, grace);
-                let account = if Preview::wants_account(decision) {
-                    read_account(&tx, "username_key", family.username_key.as_str())?
-                } else {
-                    None
-                };
-                Ok(Some(Preview {
-                    family,
-                    decision,
-                    account,
-                }))
+                let preview = Preview::read(family, &presented, now, grace, |k| {
+                    read_account(&tx, "username_key", k.as_str())
+                })?;
+                Ok(Some(preview))
             })
             .await
     }
