@@ -435,7 +435,7 @@ pub async fn retire_signing_key(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
     kid: &str,
-    store: &dyn crate::ports::Store,
+    store: &dyn crate::ports::JwksStore,
 ) -> Result<Jwks, KeyCommandError> {
     let staged = staged_versions(client, secret_id).await?;
     let Some(version) = staged.iter().find(|s| s.key.kid == kid) else {
