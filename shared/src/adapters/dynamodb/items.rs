@@ -209,7 +209,8 @@ pub(super) fn family_of(id: &FamilyId, item: &Item) -> Result<Family, StoreError
     })
 }
 
-/// The partition of the pending-invitation items ([`InvitationStore::pending_invitations`] queries it).
+/// The partition of the pending-invitation items
+/// ([`InvitationStore::pending_invitations`](crate::ports::InvitationStore::pending_invitations) queries it).
 pub(super) const PENDING_INVITATIONS: &str = "INVITATIONS";
 
 pub(super) fn invitation_key(id: &InvitationId) -> Item {

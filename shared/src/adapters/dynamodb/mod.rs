@@ -21,6 +21,11 @@
 //!
 //! Only hashes of API keys, refresh, reset and invitation tokens are stored. DynamoDB deletes expired
 //! items some time after their `ttl` (and moto never does), so reads treat them as absent.
+//!
+//! Files: `items` is the codec (keys, records to items and back), `writes` the conditional-write
+//! helpers, `schema` the table's creation; each store capability has a file of its own
+//! (`accounts`, `lockout`, `api_keys`, `sessions`, `resets`, `jwks`, `invitations`, `shares`,
+//! `inventory`), and `deliveries` the mail counters that resets and invitations share.
 
 mod accounts;
 mod api_keys;
