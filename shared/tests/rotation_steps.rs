@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::domain::keys::{Alg, SigningKey};
-use keygate_shared::ports::{KeyCommandError, KeyError, KeyVersion, KeyVersions, Store};
+use keygate_shared::ports::{JwksStore, KeyCommandError, KeyError, KeyVersion, KeyVersions};
 use keygate_shared::services::rotation::{Rotation, Step, public_keys, retire, rotate, rotate_command};
 
 const CURRENT: &str = "AWSCURRENT";

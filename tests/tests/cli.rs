@@ -148,7 +148,7 @@ async fn operator_commands() {
     {
         use keygate_shared::domain::UsernameKey;
         use keygate_shared::domain::lockout::{Attempt, THRESHOLD};
-        use keygate_shared::ports::Store as _;
+        use keygate_shared::ports::LockoutStore as _;
         let store = keygate_shared::adapters::dynamodb::DynamoStore::new(
             &keygate_tests::aws::moto_sdk_config().await,
             table.clone(),
@@ -242,7 +242,7 @@ async fn bootstrap_repairs_a_secret_left_without_a_key() {
     assert!(out.contains("held no key: a first key is now current"), "{out}");
     assert!(out.contains("public keys published in"), "{out}");
     let source = keygate_shared::adapters::secrets_manager::SecretsManagerKeySource::new(&sdk, name.clone());
-    use keygate_shared::ports::{KeySource, Store};
+    use keygate_shared::ports::{JwksStore, KeySource};
     let key = source.signing_key().await.expect("a key now");
     let store = keygate_shared::adapters::dynamodb::DynamoStore::new(&sdk, table.clone());
     let published = store.published_jwks().await.unwrap().expect("published");
@@ -262,7 +262,7 @@ fn key_lines(out: &str) -> Vec<Value> {
 #[tokio::test]
 async fn keys_list_and_retire_a_previous_key() {
     use keygate_shared::domain::keys::{Alg, SigningKey};
-    use keygate_shared::ports::Store as _;
+    use keygate_shared::ports::JwksStore as _;
     let (sdk, table) = keygate_tests::aws::fresh_table().await;
     let secret = keygate_tests::aws::unique_name("keys");
     let env = [

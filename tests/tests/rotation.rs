@@ -123,7 +123,7 @@ async fn full_rotation_keeps_every_token_verifiable() {
     assert_eq!(mid.signing_key().await.unwrap().kid(), old_key.kid());
     let published = mid.jwks().await.unwrap();
     assert_eq!(published.keys.len(), 2, "current and pending");
-    use keygate_shared::ports::Store;
+    use keygate_shared::ports::JwksStore;
     assert_eq!(
         store.published_jwks().await.unwrap().unwrap(),
         *published,
@@ -197,7 +197,7 @@ async fn a_placeholder_secret_gets_a_first_key_from_the_rotation() {
     }
     let key = fresh(&sdk, &arn).signing_key().await.unwrap();
     assert_eq!(key.alg(), Alg::RS256);
-    use keygate_shared::ports::Store;
+    use keygate_shared::ports::JwksStore;
     let published = store.published_jwks().await.unwrap().unwrap();
     assert_eq!(published.keys.len(), 1, "the first key, and never the placeholder");
     assert_eq!(published.keys[0].kid, key.kid());

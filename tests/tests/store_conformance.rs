@@ -18,7 +18,7 @@ use keygate_shared::domain::{
     InvitationRecord, InvitationToken, PasswordHash, RefreshToken, ResetRecord, ResetToken, Roles, RotateOutcome,
     UserId, Username, UsernameKey,
 };
-use keygate_shared::ports::{Inventory, Store, StoreError};
+use keygate_shared::ports::{AccountStore, Inventory, InvitationStore, Store, StoreError};
 use keygate_tests::tempdir::TempDir;
 use std::sync::Arc;
 

@@ -3,14 +3,17 @@
 //! read as absent.
 
 use crate::domain::delivery::{self, Limit, RegistrationCounter, Window};
-use crate::domain::lockout::{Attempt, FORGET_AFTER_SECONDS, Failures};
+use crate::domain::lockout::{Attempt, Failures};
 use crate::domain::refresh::{apply, decide};
 use crate::domain::share::{ShareId, ShareRecord};
 use crate::domain::{
-    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationKind, InvitationRecord,
-    KeyId, PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
+    Account, AccountUpdate, ApiKeyRecord, EmailKey, Family, FamilyId, InvitationId, InvitationRecord, KeyId,
+    PasswordHash, ResetRecord, RotateOutcome, TokenHash, UnixTime, UserId, UsernameKey, UsernameSkeleton,
 };
-use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
+use crate::ports::{
+    AccountStore, ApiKeyStore, CONFUSABLE, Inventory, InvitationStore, JwksStore, LockoutStore, ResetStore,
+    SessionStore, ShareStore, StoreError,
+};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use std::collections::HashMap;
@@ -72,14 +75,8 @@ impl MemoryStore {
     }
 }
 
-fn live_failures(f: Option<&Failures>, now: UnixTime) -> Failures {
-    f.copied()
-        .filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS)
-        .unwrap_or_default()
-}
-
 #[async_trait]
-impl Store for MemoryStore {
+impl AccountStore for MemoryStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         self.lock().insert_account(account)
     }
@@ -93,30 +90,24 @@ impl Store for MemoryStore {
         Ok(d.emails.get(email).and_then(|k| d.accounts.get(k)).cloned())
     }
 
-    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
-        let d = self.lock();
-        Ok((d.accounts.get(key).cloned(), live_failures(d.failures.get(key), now)))
-    }
-
     async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
         let mut d = self.lock();
         let Some(a) = d.accounts.get_mut(key) else {
             return Ok(None);
         };
-        if let Some(r) = &update.roles {
-            a.roles = r.clone();
-        }
-        if let Some(x) = update.disabled {
-            a.disabled = x;
-        }
-        if let Some(h) = &update.password_hash {
-            a.password_hash = h.clone();
-        }
-        if update.revoke_sessions {
-            a.session_epoch += 1;
-        }
-        a.updated_at = update.updated_at;
+        update.apply_to(a);
         Ok(Some(a.clone()))
+    }
+}
+
+#[async_trait]
+impl LockoutStore for MemoryStore {
+    async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
+        let d = self.lock();
+        Ok((
+            d.accounts.get(key).cloned(),
+            Failures::remembered(d.failures.get(key).copied(), now),
+        ))
     }
 
     async fn reserve_login_attempt(
@@ -126,7 +117,7 @@ impl Store for MemoryStore {
         now: UnixTime,
     ) -> Result<Attempt, StoreError> {
         let mut d = self.lock();
-        let attempt = live_failures(d.failures.get(key), now).reserve(now);
+        let attempt = Failures::remembered(d.failures.get(key).copied(), now).reserve(now);
         if let Attempt::Allowed(f) = attempt {
             d.failures.insert(key.clone(), f);
         }
@@ -137,7 +128,10 @@ impl Store for MemoryStore {
         self.lock().failures.remove(key);
         Ok(())
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut d = self.lock();
         if d.api_keys.contains_key(&record.key_id) {
@@ -154,7 +148,10 @@ impl Store for MemoryStore {
     async fn delete_api_key(&self, key_id: &KeyId) -> Result<bool, StoreError> {
         Ok(self.lock().api_keys.remove(key_id).is_some())
     }
+}
 
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn create_family(&self, family: &Family) -> Result<(), StoreError> {
         let mut d = self.lock();
         if d.families.contains_key(&family.family_id) {
@@ -194,7 +191,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl ResetStore for MemoryStore {
     async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError> {
         self.lock().resets.insert(record.token_hash.clone(), record.clone());
         Ok(())
@@ -202,7 +202,7 @@ impl Store for MemoryStore {
 
     async fn spend_reset_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<ResetRecord>, StoreError> {
         let mut d = self.lock();
-        Ok(d.resets.remove(hash).filter(|r| now < r.expires_at))
+        Ok(d.resets.remove(hash).filter(|r| r.is_live(now)))
     }
 
     async fn finish_reset(
@@ -213,23 +213,10 @@ impl Store for MemoryStore {
         now: UnixTime,
     ) -> Result<Option<Account>, StoreError> {
         let mut d = self.lock();
-        let Some(a) = d.accounts.get_mut(key).filter(|a| a.reset_epoch == epoch) else {
+        let Some(a) = d.accounts.get_mut(key) else {
             return Ok(None);
         };
-        a.password_hash = password_hash.clone();
-        a.session_epoch += 1;
-        a.reset_epoch += 1;
-        a.updated_at = now;
-        Ok(Some(a.clone()))
-    }
-
-    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
-        self.lock().jwks = Some(jwks.clone());
-        Ok(())
-    }
-
-    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
-        Ok(self.lock().jwks.clone())
+        Ok(a.finish_reset(epoch, password_hash, now).then(|| a.clone()))
     }
 
     async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
@@ -240,63 +227,22 @@ impl Store for MemoryStore {
             now,
         ))
     }
+}
 
-    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
-        let mut d = self.lock();
-        if d.shares.contains_key(&share.share_id) {
-            return Err(StoreError::Conflict("share id"));
-        }
-        let held = d
-            .shares
-            .values()
-            .filter(|s| s.shared_by == share.shared_by && share.created_at < s.expires_at)
-            .count();
-        if held >= limit as usize {
-            return Ok(false);
-        }
-        d.shares.insert(share.share_id.clone(), share.clone());
-        Ok(true)
+#[async_trait]
+impl JwksStore for MemoryStore {
+    async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
+        self.lock().jwks = Some(jwks.clone());
+        Ok(())
     }
 
-    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
-        Ok(self.lock().shares.get(id).filter(|s| now < s.expires_at).cloned())
+    async fn published_jwks(&self) -> Result<Option<Jwks>, StoreError> {
+        Ok(self.lock().jwks.clone())
     }
+}
 
-    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
-        let mut out: Vec<ShareRecord> = self
-            .lock()
-            .shares
-            .values()
-            .filter(|s| &s.shared_by == user && !s.revoked && now < s.expires_at)
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id)));
-        Ok(out)
-    }
-
-    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
-        let mut d = self.lock();
-        match d.shares.get_mut(id).filter(|s| now < s.expires_at) {
-            Some(s) => {
-                s.revoked = true;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
-        let mut ids: Vec<ShareId> = self
-            .lock()
-            .shares
-            .values()
-            .filter(|s| s.revoked && s.expires_at > until_after)
-            .map(|s| s.share_id.clone())
-            .collect();
-        ids.sort();
-        Ok(ids)
-    }
-
+#[async_trait]
+impl InvitationStore for MemoryStore {
     async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
         let mut d = self.lock();
         if d.invitations.contains_key(&record.invitation_id) {
@@ -315,10 +261,10 @@ impl Store for MemoryStore {
             .lock()
             .invitations
             .values()
-            .filter(|r| r.kind == InvitationKind::Invitation && r.is_live(now))
+            .filter(|r| r.is_pending(now))
             .cloned()
             .collect();
-        pending.sort_by(|a, b| (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id)));
+        pending.sort_by(InvitationRecord::listing_order);
         Ok(pending)
     }
 
@@ -334,10 +280,7 @@ impl Store for MemoryStore {
         account: &Account,
     ) -> Result<bool, StoreError> {
         let mut d = self.lock();
-        let redeemable = d
-            .invitations
-            .get(id)
-            .is_some_and(|r| r.is_live(now) && r.token_hash.ct_eq(hash));
+        let redeemable = d.invitations.get(id).is_some_and(|r| r.redeemable_by(hash, now));
         if !redeemable {
             return Ok(false);
         }
@@ -353,11 +296,7 @@ impl Store for MemoryStore {
         now: UnixTime,
     ) -> Result<Option<u32>, StoreError> {
         let mut d = self.lock();
-        let Some(r) = d
-            .invitations
-            .get_mut(id)
-            .filter(|r| r.is_live(now) && r.token_hash.ct_eq(hash))
-        else {
+        let Some(r) = d.invitations.get_mut(id).filter(|r| r.redeemable_by(hash, now)) else {
             return Ok(None);
         };
         r.conflicts += 1;
@@ -378,6 +317,65 @@ impl Store for MemoryStore {
     }
 }
 
+#[async_trait]
+impl ShareStore for MemoryStore {
+    async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        if d.shares.contains_key(&share.share_id) {
+            return Err(StoreError::Conflict("share id"));
+        }
+        let held = d
+            .shares
+            .values()
+            .filter(|s| s.shared_by == share.shared_by && s.is_unexpired(share.created_at))
+            .count();
+        if held >= limit as usize {
+            return Ok(false);
+        }
+        d.shares.insert(share.share_id.clone(), share.clone());
+        Ok(true)
+    }
+
+    async fn share(&self, id: &ShareId, now: UnixTime) -> Result<Option<ShareRecord>, StoreError> {
+        Ok(self.lock().shares.get(id).filter(|s| s.is_unexpired(now)).cloned())
+    }
+
+    async fn shares_by(&self, user: &UserId, now: UnixTime) -> Result<Vec<ShareRecord>, StoreError> {
+        let mut out: Vec<ShareRecord> = self
+            .lock()
+            .shares
+            .values()
+            .filter(|s| &s.shared_by == user && s.is_active(now))
+            .cloned()
+            .collect();
+        out.sort_by(ShareRecord::listing_order);
+        Ok(out)
+    }
+
+    async fn revoke_share(&self, id: &ShareId, now: UnixTime) -> Result<bool, StoreError> {
+        let mut d = self.lock();
+        match d.shares.get_mut(id).filter(|s| s.is_unexpired(now)) {
+            Some(s) => {
+                s.revoked = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn revoked_shares(&self, until_after: UnixTime) -> Result<Vec<ShareId>, StoreError> {
+        let mut ids: Vec<ShareId> = self
+            .lock()
+            .shares
+            .values()
+            .filter(|s| s.revoked && s.expires_at > until_after)
+            .map(|s| s.share_id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
 /// Counts one mail on the counter `key` by the domain's window rule: whether it is within
 /// `limit` (nothing changes if not).
 fn count_delivery<K: Eq + Hash>(counters: &mut HashMap<K, Window>, key: K, limit: Limit, now: UnixTime) -> bool {
@@ -394,7 +392,7 @@ fn count_delivery<K: Eq + Hash>(counters: &mut HashMap<K, Window>, key: K, limit
 impl Inventory for MemoryStore {
     async fn all_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let mut all: Vec<Account> = self.lock().accounts.values().cloned().collect();
-        all.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
+        all.sort_by(Account::listing_order);
         Ok(all)
     }
 

@@ -2,7 +2,7 @@
 //! so that they never read the private signing key. Cached for a minute.
 
 use crate::domain::keys::SigningKey;
-use crate::ports::{KeyError, KeySource, Store};
+use crate::ports::{JwksStore, KeyError, KeySource};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use std::sync::Arc;
@@ -13,13 +13,13 @@ pub const CACHE_FOR: Duration = Duration::from_secs(60);
 
 /// A [`KeySource`] that publishes and verifies but cannot sign.
 pub struct PublishedKeySource {
-    store: Arc<dyn Store>,
+    store: Arc<dyn JwksStore>,
     cache: tokio::sync::RwLock<Option<(Arc<Jwks>, Instant)>>,
 }
 
 impl PublishedKeySource {
     /// Reads the key set that the rotation function (or `keygate bootstrap`) published in `store`.
-    pub fn new(store: Arc<dyn Store>) -> PublishedKeySource {
+    pub fn new(store: Arc<dyn JwksStore>) -> PublishedKeySource {
         PublishedKeySource {
             store,
             cache: tokio::sync::RwLock::new(None),

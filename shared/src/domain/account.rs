@@ -114,6 +114,26 @@ impl Account {
     pub fn key(&self) -> &UsernameKey {
         self.username.key()
     }
+
+    /// Oldest first, then by username key: the order accounts are listed (and exported) in.
+    pub fn listing_order(a: &Account, b: &Account) -> std::cmp::Ordering {
+        (a.created_at, a.key()).cmp(&(b.created_at, b.key()))
+    }
+
+    /// Finishes a password reset whose token was issued at reset epoch `epoch`: unless the
+    /// account's epoch has moved on since (`false`, nothing changes), sets the new password hash,
+    /// ends every session (`session_epoch`) and every other outstanding reset token
+    /// (`reset_epoch`), and sets `updated_at`.
+    pub fn finish_reset(&mut self, epoch: u64, password_hash: &PasswordHash, now: UnixTime) -> bool {
+        if self.reset_epoch != epoch {
+            return false;
+        }
+        self.password_hash = password_hash.clone();
+        self.session_epoch += 1;
+        self.reset_epoch += 1;
+        self.updated_at = now;
+        true
+    }
 }
 
 /// A change to an account. `None` leaves a field as it is.
@@ -125,6 +145,26 @@ pub struct AccountUpdate {
     /// Revoke every session (increments `session_epoch`).
     pub revoke_sessions: bool,
     pub updated_at: UnixTime,
+}
+
+impl AccountUpdate {
+    /// Applies the change to `account` (a store that reads, changes and writes back an account
+    /// inside one atomic step calls this).
+    pub fn apply_to(&self, account: &mut Account) {
+        if let Some(r) = &self.roles {
+            account.roles = r.clone();
+        }
+        if let Some(x) = self.disabled {
+            account.disabled = x;
+        }
+        if let Some(h) = &self.password_hash {
+            account.password_hash = h.clone();
+        }
+        if self.revoke_sessions {
+            account.session_epoch += 1;
+        }
+        account.updated_at = self.updated_at;
+    }
 }
 
 /// A stored API key: its hash, never the key.
@@ -154,6 +194,13 @@ pub struct ResetRecord {
     pub epoch: u64,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+impl ResetRecord {
+    /// Whether the token may still be spent at `now`.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
 }
 
 #[cfg(test)]

@@ -120,6 +120,23 @@ impl InvitationRecord {
     pub fn is_live(&self, now: UnixTime) -> bool {
         now < self.expires_at && self.conflicts < MAX_CONFLICTS
     }
+
+    /// Whether the token with hash `hash` redeems this record at `now` (and a refused redemption
+    /// counts against it): it is live and the hash is its own.
+    pub fn redeemable_by(&self, hash: &TokenHash, now: UnixTime) -> bool {
+        self.is_live(now) && self.token_hash.ct_eq(hash)
+    }
+
+    /// Whether the record is on the list of pending invitations at `now`: a live invitation
+    /// (registrations are never listed).
+    pub fn is_pending(&self, now: UnixTime) -> bool {
+        self.kind == InvitationKind::Invitation && self.is_live(now)
+    }
+
+    /// Oldest first, then by id: the order pending invitations are listed in.
+    pub fn listing_order(a: &InvitationRecord, b: &InvitationRecord) -> std::cmp::Ordering {
+        (a.created_at, &a.invitation_id).cmp(&(b.created_at, &b.invitation_id))
+    }
 }
 
 #[cfg(test)]

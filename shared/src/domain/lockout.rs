@@ -53,6 +53,18 @@ impl Failures {
         now - backoff(count).unwrap_or(0)
     }
 
+    /// When this counter is forgotten: [`FORGET_AFTER_SECONDS`] after its last failure (the
+    /// storage TTL of a counter written at its last failure).
+    pub fn forgotten_at(&self) -> UnixTime {
+        self.last_failure_at + FORGET_AFTER_SECONDS
+    }
+
+    /// The counter that stands at `now` for a stored one: `stored`, unless absent or forgotten by
+    /// then ([`Failures::forgotten_at`]), when it counts as zero.
+    pub fn remembered(stored: Option<Failures>, now: UnixTime) -> Failures {
+        stored.filter(|f| now < f.forgotten_at()).unwrap_or_default()
+    }
+
     /// Reserves an attempt at `now` against this counter: if one is allowed, the counter with the
     /// attempt counted as a failure; otherwise how long to wait.
     pub fn reserve(&self, now: UnixTime) -> Attempt {
@@ -120,6 +132,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_counter_is_forgotten_a_day_after_its_last_failure() {
+        let f = Failures {
+            count: 7,
+            last_failure_at: 1000,
+        };
+        assert_eq!(Failures::remembered(Some(f), 1000 + FORGET_AFTER_SECONDS - 1), f);
+        assert_eq!(
+            Failures::remembered(Some(f), 1000 + FORGET_AFTER_SECONDS),
+            Failures::default()
+        );
+        assert_eq!(Failures::remembered(None, 1000), Failures::default());
     }
 
     #[test]

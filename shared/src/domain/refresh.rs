@@ -93,6 +93,27 @@ impl Preview {
     pub fn wants_account(decision: Decision) -> bool {
         matches!(decision, Decision::Rotate | Decision::GraceReissue)
     }
+
+    /// The preview of `presented` against `family` at `now` ([`decide`]), reading the account
+    /// with `account` only when the token may refresh (for a store that reads both in one step).
+    pub fn read<E>(
+        family: Family,
+        presented: &TokenHash,
+        now: UnixTime,
+        grace: i64,
+        account: impl FnOnce(&UsernameKey) -> Result<Option<crate::domain::Account>, E>,
+    ) -> Result<Preview, E> {
+        let decision = decide(&family, presented, now, grace);
+        let account = match Preview::wants_account(decision) {
+            true => account(&family.username_key)?,
+            false => None,
+        };
+        Ok(Preview {
+            family,
+            decision,
+            account,
+        })
+    }
 }
 
 /// The result of a rotation attempt, as the store reports it.

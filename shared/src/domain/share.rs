@@ -22,3 +22,21 @@ pub struct ShareRecord {
     pub expires_at: UnixTime,
     pub revoked: bool,
 }
+
+impl ShareRecord {
+    /// Whether the share is still readable at `now`, revoked or not (until its expiry a revoked
+    /// share stays stored, and counts against its creator's limit).
+    pub fn is_unexpired(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+
+    /// Whether the share is listed among its creator's shares at `now`: unexpired and unrevoked.
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        !self.revoked && self.is_unexpired(now)
+    }
+
+    /// Oldest first, then by id: the order shares are listed in.
+    pub fn listing_order(a: &ShareRecord, b: &ShareRecord) -> std::cmp::Ordering {
+        (a.created_at, &a.share_id).cmp(&(b.created_at, &b.share_id))
+    }
+}

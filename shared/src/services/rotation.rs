@@ -16,7 +16,9 @@
 
 use crate::domain::keys::{Alg, SigningKey};
 use crate::domain::time::now;
-use crate::ports::{KeyCommandError, KeyError, KeySource, KeyState, KeyVersion, KeyVersions, PublishedKey, Store};
+use crate::ports::{
+    JwksStore, KeyCommandError, KeyError, KeySource, KeyState, KeyVersion, KeyVersions, PublishedKey, Store,
+};
 use keygate_sdk::{AccessClaims, Jwks, Verifier, VerifyOptions};
 use std::sync::Arc;
 
@@ -75,7 +77,7 @@ pub async fn rotate(
 }
 
 /// Publishes the public keys of the secret in `store` and returns them.
-pub async fn publish(secret: &dyn KeyVersions, store: &dyn Store) -> Result<Jwks, KeyError> {
+pub async fn publish(secret: &dyn KeyVersions, store: &dyn JwksStore) -> Result<Jwks, KeyError> {
     let jwks = public_keys(secret).await?;
     store
         .put_published_jwks(&jwks)

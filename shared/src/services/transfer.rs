@@ -13,7 +13,7 @@
 use crate::domain::{
     Account, ApiKeyName, ApiKeyRecord, Email, KeyId, PasswordHash, Roles, TokenHash, UnixTime, UserId, Username,
 };
-use crate::ports::{Store, StoreError};
+use crate::ports::{Inventory, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// The first line of an export: what it is and its format's version.
@@ -62,7 +62,7 @@ impl std::fmt::Debug for Line {
 }
 
 /// The export of `store`: the header, then every account, then every API key.
-pub async fn export(store: &dyn Store) -> Result<Vec<Line>, StoreError> {
+pub async fn export(store: &dyn Inventory) -> Result<Vec<Line>, StoreError> {
     let mut lines = vec![Line::Header {
         format: FORMAT.into(),
         version: FORMAT_VERSION,

@@ -1,4 +1,4 @@
-//! [`Store`] on the embedded SQLite database: rows to domain types and back, and each operation
+//! [`Store`](crate::ports::Store) on the embedded SQLite database: rows to domain types and back, and each operation
 //! as one transaction (a `BEGIN IMMEDIATE` one wherever DynamoDB writes conditionally). The
 //! rules themselves (refresh rotation, lockout, expiry) are the domain's, called as the
 //! in-memory store calls them.
@@ -14,7 +14,10 @@ use crate::domain::{
     InvitationRecord, KeyId, PasswordHash, Preview, ResetRecord, Roles, RotateOutcome, TokenHash, UnixTime, UserId,
     Username, UsernameKey,
 };
-use crate::ports::{CONFUSABLE, Inventory, Store, StoreError};
+use crate::ports::{
+    AccountStore, ApiKeyStore, CONFUSABLE, Inventory, InvitationStore, JwksStore, LockoutStore, ResetStore,
+    SessionStore, ShareStore, StoreError,
+};
 use async_trait::async_trait;
 use keygate_sdk::Jwks;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -176,13 +179,11 @@ fn read_failures(conn: &Connection, key: &UsernameKey, now: UnixTime) -> Result<
         .prepare_cached("SELECT count, last_failure_at FROM login_failures WHERE username_key = ?1")?
         .query_row([key.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()?;
-    Ok(stored
-        .map(|(count, last_failure_at)| Failures {
-            count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
-            last_failure_at,
-        })
-        .filter(|f| now < f.last_failure_at + FORGET_AFTER_SECONDS)
-        .unwrap_or_default())
+    let stored = stored.map(|(count, last_failure_at)| Failures {
+        count: u32::try_from(count.max(0)).unwrap_or(u32::MAX),
+        last_failure_at,
+    });
+    Ok(Failures::remembered(stored, now))
 }
 
 const API_KEY_COLUMNS: &str = "key_id, name, roles, secret_hash, created_at, expires_at";
@@ -398,7 +399,7 @@ fn count_delivery(
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl AccountStore for SqliteStore {
     async fn create_account(&self, account: &Account) -> Result<(), StoreError> {
         let a = account.clone();
         self.db.write(move |tx| insert_new_account(tx, &a)).await
@@ -418,6 +419,23 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
+        let (key, update) = (key.clone(), update.clone());
+        self.db
+            .write(move |tx| {
+                let Some(mut a) = read_account(tx, "username_key", key.as_str())? else {
+                    return Ok(None);
+                };
+                update.apply_to(&mut a);
+                write_account(tx, &a)?;
+                Ok(Some(a))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl LockoutStore for SqliteStore {
     async fn login_lookup(&self, key: &UsernameKey, now: UnixTime) -> Result<(Option<Account>, Failures), StoreError> {
         let key = key.clone();
         self.db
@@ -427,32 +445,6 @@ impl Store for SqliteStore {
                 let account = read_account(&tx, "username_key", key.as_str())?;
                 let failures = read_failures(&tx, &key, now)?;
                 Ok((account, failures))
-            })
-            .await
-    }
-
-    async fn update_account(&self, key: &UsernameKey, update: &AccountUpdate) -> Result<Option<Account>, StoreError> {
-        let (key, update) = (key.clone(), update.clone());
-        self.db
-            .write(move |tx| {
-                let Some(mut a) = read_account(tx, "username_key", key.as_str())? else {
-                    return Ok(None);
-                };
-                if let Some(r) = update.roles {
-                    a.roles = r;
-                }
-                if let Some(x) = update.disabled {
-                    a.disabled = x;
-                }
-                if let Some(h) = update.password_hash {
-                    a.password_hash = h;
-                }
-                if update.revoke_sessions {
-                    a.session_epoch += 1;
-                }
-                a.updated_at = update.updated_at;
-                write_account(tx, &a)?;
-                Ok(Some(a))
             })
             .await
     }
@@ -485,7 +477,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.db
@@ -533,7 +528,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn create_family(&self, family: &Family) -> Result<(), StoreError> {
         let f = family.clone();
         self.db
@@ -567,17 +565,10 @@ impl Store for SqliteStore {
                 let Some(family) = read_family(&tx, &id)? else {
                     return Ok(None);
                 };
-                let decision = decide(&family, &presented, now, grace);
-                let account = if Preview::wants_account(decision) {
-                    read_account(&tx, "username_key", family.username_key.as_str())?
-                } else {
-                    None
-                };
-                Ok(Some(Preview {
-                    family,
-                    decision,
-                    account,
-                }))
+                let preview = Preview::read(family, &presented, now, grace, |k| {
+                    read_account(&tx, "username_key", k.as_str())
+                })?;
+                Ok(Some(preview))
             })
             .await
     }
@@ -616,7 +607,10 @@ impl Store for SqliteStore {
             })
             .await
     }
+}
 
+#[async_trait]
+impl ResetStore for SqliteStore {
     async fn put_reset_token(&self, record: &ResetRecord) -> Result<(), StoreError> {
         let r = record.clone();
         self.db
@@ -656,7 +650,7 @@ impl Store for SqliteStore {
                         })
                     })
                     .optional()?;
-                Ok(record.filter(|r| now < r.expires_at))
+                Ok(record.filter(|r| r.is_live(now)))
             })
             .await
     }
@@ -671,20 +665,37 @@ impl Store for SqliteStore {
         let (key, hash) = (key.clone(), password_hash.clone());
         self.db
             .write(move |tx| {
-                let Some(mut a) = read_account(tx, "username_key", key.as_str())?.filter(|a| a.reset_epoch == epoch)
-                else {
+                let Some(mut a) = read_account(tx, "username_key", key.as_str())? else {
                     return Ok(None);
                 };
-                a.password_hash = hash;
-                a.session_epoch += 1;
-                a.reset_epoch += 1;
-                a.updated_at = now;
+                if !a.finish_reset(epoch, &hash, now) {
+                    return Ok(None);
+                }
                 write_account(tx, &a)?;
                 Ok(Some(a))
             })
             .await
     }
 
+    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.db
+            .write(move |tx| {
+                count_delivery(
+                    tx,
+                    "reset_deliveries",
+                    "username_key",
+                    key.as_str(),
+                    delivery::RESET_PER_ACCOUNT,
+                    now,
+                )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl JwksStore for SqliteStore {
     async fn put_published_jwks(&self, jwks: &Jwks) -> Result<(), StoreError> {
         let json = serde_json::to_string(jwks).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         self.db
@@ -707,23 +718,132 @@ impl Store for SqliteStore {
             .await?;
         json.map(|j| serde_json::from_str(&j).map_err(corrupt)).transpose()
     }
+}
 
-    async fn allow_reset_delivery(&self, key: &UsernameKey, now: UnixTime) -> Result<bool, StoreError> {
-        let key = key.clone();
+#[async_trait]
+impl InvitationStore for SqliteStore {
+    async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
+        let r = record.clone();
         self.db
             .write(move |tx| {
-                count_delivery(
+                if exists(
                     tx,
-                    "reset_deliveries",
-                    "username_key",
-                    key.as_str(),
-                    delivery::RESET_PER_ACCOUNT,
-                    now,
-                )
+                    "SELECT 1 FROM invitations WHERE invitation_id = ?1",
+                    r.invitation_id.as_str(),
+                )? {
+                    return Err(StoreError::Conflict("invitation id"));
+                }
+                tx.prepare_cached(&format!(
+                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ))?
+                .execute(params![
+                    r.invitation_id.as_str(),
+                    r.kind.as_str(),
+                    r.email.as_str(),
+                    roles_json(&r.roles),
+                    r.token_hash.as_str(),
+                    r.created_at,
+                    r.expires_at,
+                    r.conflicts,
+                ])?;
+                Ok(())
             })
             .await
     }
 
+    async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError> {
+        let id = id.clone();
+        self.db
+            .call(move |c| Ok(read_invitation(c, &id)?.filter(|r| r.is_live(now))))
+            .await
+    }
+
+    async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
+        self.db
+            .call(move |c| {
+                let rows = c
+                    .prepare_cached(&format!(
+                        "SELECT {INVITATION_COLUMNS} FROM invitations
+                         WHERE kind = 'invitation' AND expires_at > ?1 AND conflicts < ?2
+                         ORDER BY created_at, invitation_id"
+                    ))?
+                    .query_map([now, i64::from(MAX_CONFLICTS)], invitation_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                rows.into_iter().map(InvitationRow::into_record).collect()
+            })
+            .await
+    }
+
+    async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.db
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?
+                    > 0)
+            })
+            .await
+    }
+
+    async fn redeem_invitation(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+        account: &Account,
+    ) -> Result<bool, StoreError> {
+        let (id, hash, a) = (id.clone(), hash.clone(), account.clone());
+        // One write transaction: the record is checked, the account inserted as
+        // `create_account` inserts it and the record deleted, or (on a conflict, rolled back)
+        // nothing changes.
+        self.db
+            .write(move |tx| {
+                let redeemable = read_invitation(tx, &id)?.is_some_and(|r| r.redeemable_by(&hash, now));
+                if !redeemable {
+                    return Ok(false);
+                }
+                insert_new_account(tx, &a)?;
+                tx.prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn count_invitation_conflict(
+        &self,
+        id: &InvitationId,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<u32>, StoreError> {
+        let (id, hash) = (id.clone(), hash.clone());
+        self.db
+            .write(move |tx| {
+                let Some(r) = read_invitation(tx, &id)?.filter(|r| r.redeemable_by(&hash, now)) else {
+                    return Ok(None);
+                };
+                tx.prepare_cached("UPDATE invitations SET conflicts = conflicts + 1 WHERE invitation_id = ?1")?
+                    .execute([id.as_str()])?;
+                Ok(Some(r.conflicts + 1))
+            })
+            .await
+    }
+
+    async fn allow_registration_delivery(
+        &self,
+        counter: &RegistrationCounter,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (key, limit) = (counter.key(), counter.limit());
+        self.db
+            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", &key, limit, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl ShareStore for SqliteStore {
     async fn put_share(&self, share: &ShareRecord, limit: u32) -> Result<bool, StoreError> {
         let r = share.clone();
         self.db
@@ -818,125 +938,6 @@ impl Store for SqliteStore {
                 rows.map(|r| ShareId::parse(&r?).ok_or_else(|| corrupt("stored share id")))
                     .collect()
             })
-            .await
-    }
-
-    async fn put_invitation(&self, record: &InvitationRecord) -> Result<(), StoreError> {
-        let r = record.clone();
-        self.db
-            .write(move |tx| {
-                if exists(
-                    tx,
-                    "SELECT 1 FROM invitations WHERE invitation_id = ?1",
-                    r.invitation_id.as_str(),
-                )? {
-                    return Err(StoreError::Conflict("invitation id"));
-                }
-                tx.prepare_cached(&format!(
-                    "INSERT INTO invitations ({INVITATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                ))?
-                .execute(params![
-                    r.invitation_id.as_str(),
-                    r.kind.as_str(),
-                    r.email.as_str(),
-                    roles_json(&r.roles),
-                    r.token_hash.as_str(),
-                    r.created_at,
-                    r.expires_at,
-                    r.conflicts,
-                ])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn invitation(&self, id: &InvitationId, now: UnixTime) -> Result<Option<InvitationRecord>, StoreError> {
-        let id = id.clone();
-        self.db
-            .call(move |c| Ok(read_invitation(c, &id)?.filter(|r| r.is_live(now))))
-            .await
-    }
-
-    async fn pending_invitations(&self, now: UnixTime) -> Result<Vec<InvitationRecord>, StoreError> {
-        self.db
-            .call(move |c| {
-                let rows = c
-                    .prepare_cached(&format!(
-                        "SELECT {INVITATION_COLUMNS} FROM invitations
-                         WHERE kind = 'invitation' AND expires_at > ?1 AND conflicts < ?2
-                         ORDER BY created_at, invitation_id"
-                    ))?
-                    .query_map([now, i64::from(MAX_CONFLICTS)], invitation_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                rows.into_iter().map(InvitationRow::into_record).collect()
-            })
-            .await
-    }
-
-    async fn delete_invitation(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        let id = id.clone();
-        self.db
-            .write(move |tx| {
-                Ok(tx
-                    .prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
-                    .execute([id.as_str()])?
-                    > 0)
-            })
-            .await
-    }
-
-    async fn redeem_invitation(
-        &self,
-        id: &InvitationId,
-        hash: &TokenHash,
-        now: UnixTime,
-        account: &Account,
-    ) -> Result<bool, StoreError> {
-        let (id, hash, a) = (id.clone(), hash.clone(), account.clone());
-        // One write transaction: the record is checked, the account inserted as
-        // `create_account` inserts it and the record deleted, or (on a conflict, rolled back)
-        // nothing changes.
-        self.db
-            .write(move |tx| {
-                let redeemable = read_invitation(tx, &id)?.is_some_and(|r| r.is_live(now) && r.token_hash.ct_eq(&hash));
-                if !redeemable {
-                    return Ok(false);
-                }
-                insert_new_account(tx, &a)?;
-                tx.prepare_cached("DELETE FROM invitations WHERE invitation_id = ?1")?
-                    .execute([id.as_str()])?;
-                Ok(true)
-            })
-            .await
-    }
-
-    async fn count_invitation_conflict(
-        &self,
-        id: &InvitationId,
-        hash: &TokenHash,
-        now: UnixTime,
-    ) -> Result<Option<u32>, StoreError> {
-        let (id, hash) = (id.clone(), hash.clone());
-        self.db
-            .write(move |tx| {
-                let Some(r) = read_invitation(tx, &id)?.filter(|r| r.is_live(now) && r.token_hash.ct_eq(&hash)) else {
-                    return Ok(None);
-                };
-                tx.prepare_cached("UPDATE invitations SET conflicts = conflicts + 1 WHERE invitation_id = ?1")?
-                    .execute([id.as_str()])?;
-                Ok(Some(r.conflicts + 1))
-            })
-            .await
-    }
-
-    async fn allow_registration_delivery(
-        &self,
-        counter: &RegistrationCounter,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let (key, limit) = (counter.key(), counter.limit());
-        self.db
-            .write(move |tx| count_delivery(tx, "registration_deliveries", "email_key", &key, limit, now))
             .await
     }
 }
