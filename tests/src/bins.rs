@@ -128,6 +128,23 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, bearer:
     http(addr, "POST", path, &headers, &body.to_string())
 }
 
+/// A password login at `/auth/token`, by JSON.
+pub fn login(addr: SocketAddr, user: &str, pw: &str) -> HttpAnswer {
+    post_json(
+        addr,
+        "/auth/token",
+        &serde_json::json!({"grant_type": "password", "username": user, "password": pw}),
+        None,
+    )
+}
+
+/// The access token of a password login that must succeed.
+pub fn access_token(addr: SocketAddr, user: &str, pw: &str) -> String {
+    let a = login(addr, user, pw);
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Runs `cmd` (a `keygate` CLI command) with `stdin` written to it, and waits for its output.
 pub fn run_with_stdin(mut cmd: std::process::Command, stdin: Option<&str>) -> std::process::Output {
     use std::process::Stdio;

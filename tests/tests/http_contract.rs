@@ -858,7 +858,6 @@ async fn every_path_answers_another_method_with_405_and_allow() {
     }
 }
 
-
 #[tokio::test]
 async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     let t = setup(&[]).await;
@@ -1179,14 +1178,16 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
         400,
         "invalid_grant",
     );
-    let r = t.post_form("/auth/refresh",
-        None,
-        &format!(
-            "refresh_token={next}&client_id={}&client_secret={}",
-            key.key_id, key.api_key
-        ),
-    )
-    .await;
+    let r = t
+        .post_form(
+            "/auth/refresh",
+            None,
+            &format!(
+                "refresh_token={next}&client_id={}&client_secret={}",
+                key.key_id, key.api_key
+            ),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let third = format!(
         "grant_type=refresh_token&refresh_token={}",
@@ -1211,7 +1212,9 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
 
     // The user's credentials in Basic next to a body that names the grant: they are taken for
     // a client's, so the grant lacks its username and no token is issued.
-    let r = t.post_form("/auth/token", Some(&user_basic), "grant_type=password").await;
+    let r = t
+        .post_form("/auth/token", Some(&user_basic), "grant_type=password")
+        .await;
     assert_error(&r, 400, "invalid_request");
     let r = t
         .call(
@@ -1242,11 +1245,13 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
         .unwrap();
     assert_eq!(c.client_id, key.key_id);
     let rt = r.body["refresh_token"].as_str().unwrap();
-    let r = t.post_form("/auth/refresh",
-        Some(&encoded),
-        &format!("grant_type=refresh_token&refresh_token={rt}"),
-    )
-    .await;
+    let r = t
+        .post_form(
+            "/auth/refresh",
+            Some(&encoded),
+            &format!("grant_type=refresh_token&refresh_token={rt}"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
@@ -1256,7 +1261,9 @@ async fn a_public_clients_refresh_token_refreshes_only_with_its_client_id() {
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
     let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
-    let r = t.post_form("/auth/token", None, &format!("{user_form}&client_id=spa")).await;
+    let r = t
+        .post_form("/auth/token", None, &format!("{user_form}&client_id=spa"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     let refresh = format!("grant_type=refresh_token&refresh_token={rt}");
@@ -1272,7 +1279,9 @@ async fn a_public_clients_refresh_token_refreshes_only_with_its_client_id() {
     ] {
         assert_error(&t.post_form(path, auth, &form).await, 400, "invalid_grant");
     }
-    let r = t.post_form("/auth/refresh", None, &format!("{refresh}&client_id=spa")).await;
+    let r = t
+        .post_form("/auth/refresh", None, &format!("{refresh}&client_id=spa"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let next = r.body["refresh_token"].as_str().unwrap();
     let r = t
@@ -1302,7 +1311,9 @@ async fn naming_an_api_keys_id_without_its_secret_gets_no_token_for_that_client(
     // Naming a confidential client is no proof of it (contract section 12): the token is the
     // default client's, for an existing key's id and for any id of that form, by form or JSON.
     for id in [key.key_id.as_str(), "0123456789abcdef"] {
-        let r = t.post_form("/auth/token", None, &format!("{user_form}&client_id={id}")).await;
+        let r = t
+            .post_form("/auth/token", None, &format!("{user_form}&client_id={id}"))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let c = verifier
             .verify(r.body["access_token"].as_str().unwrap(), now())

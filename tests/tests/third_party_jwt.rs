@@ -15,7 +15,9 @@ use serde_json::Value;
 use std::sync::Arc;
 
 async fn call(app: &Keygate, method: Method, path: &str, body: &str) -> Value {
-    let req = request(method, path).header("content-type", "application/json").body(body);
+    let req = request(method, path)
+        .header("content-type", "application/json")
+        .body(body);
     send(app, req).await.body
 }
 
