@@ -43,6 +43,20 @@ impl From<Response> for Resp {
     }
 }
 
+impl Resp {
+    /// The `Set-Cookie` value that sets cookie `name`, attributes and all; panics without one.
+    pub fn set_cookie(&self, name: &str) -> String {
+        let prefix = format!("{name}=");
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {name} cookie: {:?}", self.headers))
+            .to_owned()
+    }
+}
+
 /// A request, built up: [`request`]`(Method::POST, "/auth/token?x=1").json(&body)`.
 pub struct Req(Request);
 

@@ -1427,14 +1427,7 @@ async fn an_api_key_name_of_128_characters_survives_export_and_import_and_129_is
 }
 
 fn set_session_cookie(r: &Resp) -> String {
-    let c = r
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("__Host-keygate-session="))
-        .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
-        .to_owned();
+    let c = r.set_cookie("__Host-keygate-session");
     for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
         assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
     }

@@ -87,14 +87,7 @@ impl T {
 /// The device cookie of a successful answer, with every attribute the contract names.
 fn device_cookie(r: &Resp) -> String {
     assert_eq!(r.status, 200, "{}", r.body);
-    let c = r
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("__Host-keygate-device="))
-        .unwrap_or_else(|| panic!("no device cookie: {:?}", r.headers))
-        .to_owned();
+    let c = r.set_cookie("__Host-keygate-device");
     for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=31536000"] {
         assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
     }
