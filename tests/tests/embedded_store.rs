@@ -5,14 +5,13 @@
 //! line at start. Export and import move accounts and API keys to DynamoDB (moto) and back.
 
 use keygate_tests::bins::{access_token, binary, http, login, post_json, run_with_stdin, succeeded as ok};
+use keygate_tests::fixtures::PW;
 use keygate_tests::serve::{ADMIN, Proc, Server, spawn_listening};
 use keygate_tests::tempdir::TempDir;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-const PW: &str = "tangerine kite orbit 42";
 
 fn serve(data: &str) -> Server {
     Server::start(&[("KEYGATE_DATA_DIR", data)])

@@ -7,13 +7,13 @@ use keygate_shared::domain::secret::RefreshToken;
 use keygate_shared::ports::RESET_DELIVERY_LIMIT;
 use keygate_shared::services::NewUser;
 use keygate_tests::bins::{HttpAnswer, login, post_json};
+use keygate_tests::fixtures::PW;
 use keygate_tests::serve::{ADMIN, Server};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const PW: &str = "tangerine kite orbit 42";
 const WORKERS: usize = 8;
 const DURATION: Duration = Duration::from_secs(3);
 
