@@ -2,7 +2,7 @@
 //! `keygate serve` use, on the embedded store and a generated key.
 
 use http::{Method, StatusCode, header};
-use keygate_tests::inproc::{App, FORM, PW, Resp, basic};
+use keygate_tests::inproc::{App, PW, Resp, basic, form};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ async fn password_login_issues_a_verifiable_token_pair() {
 async fn form_and_basic_logins() {
     let t = setup(&[]).await;
     t.user("bob", &[], None).await;
-    let form = format!("grant_type=password&username=bob&password={}", PW.replace(' ', "+"));
+    let form = form(&[("grant_type", "password"), ("username", "bob"), ("password", PW)]);
     let r = t
         .call(
             Method::POST,
@@ -878,12 +878,7 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     // client_secret_basic, the form body as OAuth 2.0 clients send it.
     let b = basic(id, secret);
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &b)],
-            "grant_type=client_credentials",
-        )
+        .post_form("/auth/token", Some(&b), "grant_type=client_credentials")
         .await;
     let c = claims_of(&r);
     assert_eq!(
@@ -894,18 +889,13 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     // Each Basic part form-urlencoded first (RFC 6749 section 2.3.1).
     let encoded = basic(id, &secret.replace('_', "%5F").replace('-', "%2D"));
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &encoded)],
-            "grant_type=client_credentials",
-        )
+        .post_form("/auth/token", Some(&encoded), "grant_type=client_credentials")
         .await;
     claims_of(&r);
 
     // client_secret_post, with a scope that narrows the roles.
     let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=reader");
-    let c = claims_of(&t.call(Method::POST, "/auth/token", &[FORM], &body).await);
+    let c = claims_of(&t.post_form("/auth/token", None, &body).await);
     assert_eq!(
         (c.roles.as_slice(), c.scope.as_str()),
         (&["reader".to_owned()][..], "reader")
@@ -938,10 +928,9 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
         ("not-a-key-id", secret),
     ] {
         let r = t
-            .call(
-                Method::POST,
+            .post_form(
                 "/auth/token",
-                &[FORM, ("authorization", &basic(cid, csecret))],
+                Some(&basic(cid, csecret)),
                 "grant_type=client_credentials",
             )
             .await;
@@ -973,10 +962,9 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     }
     // Two methods at once, or a secret without an id: malformed.
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM, ("authorization", &b)],
+            Some(&b),
             &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
         )
         .await;
@@ -992,12 +980,7 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     // A deleted key stops authenticating at once.
     t.app.delete_api_key(id).await.unwrap();
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &b)],
-            "grant_type=client_credentials",
-        )
+        .post_form("/auth/token", Some(&b), "grant_type=client_credentials")
         .await;
     assert_error(&r, 401, "invalid_client");
 }
@@ -1039,16 +1022,11 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     let t = setup(&[]).await;
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
 
     // A confidential client by Basic, the user's credentials in the body.
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &basic(&key.key_id, &key.api_key))],
-            &user_form,
-        )
+        .post_form("/auth/token", Some(&basic(&key.key_id, &key.api_key)), &user_form)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let c = t
@@ -1060,20 +1038,14 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     let confidential_rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     // A wrong client secret is not ignored.
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &basic(&key.key_id, "kgk_nope"))],
-            &user_form,
-        )
+        .post_form("/auth/token", Some(&basic(&key.key_id, "kgk_nope")), &user_form)
         .await;
     assert_error(&r, 401, "invalid_client");
     assert!(r.headers.get(header::WWW_AUTHENTICATE).is_some());
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM],
+            None,
             &format!("{user_form}&client_id={}&client_secret=kgk_nope", key.key_id),
         )
         .await;
@@ -1082,29 +1054,22 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     // A public client names itself; its refresh token refreshes at the token endpoint for it
     // and for no other client.
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM],
-            &format!("{user_form}&client_id=spa"),
-        )
+        .post_form("/auth/token", None, &format!("{user_form}&client_id=spa"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM],
+            None,
             &format!("grant_type=refresh_token&refresh_token={rt}&client_id=other-app"),
         )
         .await;
     assert_error(&r, 400, "invalid_grant");
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM],
+            None,
             &format!("grant_type=refresh_token&refresh_token={rt}&client_id=spa"),
         )
         .await;
@@ -1112,10 +1077,9 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     assert!(r.body["refresh_token"].is_string());
     // The confidential client's token refreshes with its credentials.
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM, ("authorization", &basic(&key.key_id, &key.api_key))],
+            Some(&basic(&key.key_id, &key.api_key)),
             &format!("grant_type=refresh_token&refresh_token={confidential_rt}"),
         )
         .await;
@@ -1129,7 +1093,7 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
     let other = t.app.create_api_key("another-backend", &[], None).await.unwrap();
     let (own, others) = (basic(&key.key_id, &key.api_key), basic(&other.key_id, &other.api_key));
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
 
     // The password grant by the client's Basic credentials: the session is the key's.
     let r = t.post_form("/auth/token", Some(&own), &user_form).await;
@@ -1225,7 +1189,7 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
         )
         .await;
     assert_error(&r, 400, "invalid_request");
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
     let r = t.post_form("/auth/token", Some(&user_basic), &user_form).await;
     assert_error(&r, 401, "invalid_client");
     // Basic alone, no body: the user's login, as before.
@@ -1260,7 +1224,7 @@ async fn a_public_clients_refresh_token_refreshes_only_with_its_client_id() {
     let t = setup(&[]).await;
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
     let r = t
         .post_form("/auth/token", None, &format!("{user_form}&client_id=spa"))
         .await;
@@ -1306,7 +1270,7 @@ async fn naming_an_api_keys_id_without_its_secret_gets_no_token_for_that_client(
     let t = setup(&[]).await;
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
     let verifier = t.verifier().await;
     // Naming a confidential client is no proof of it (contract section 12): the token is the
     // default client's, for an existing key's id and for any id of that form, by form or JSON.
