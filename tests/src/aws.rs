@@ -4,14 +4,45 @@
 use aws_config::SdkConfig;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The SDK configuration for moto. Fails loudly when moto is not configured: these tests never
-/// skip silently.
-pub async fn moto_sdk_config() -> SdkConfig {
+/// Fails the running test with one line, `needs moto: run .ci/test (...)`, and no panic trace:
+/// `resume_unwind` skips the panic hook (its location line and `RUST_BACKTRACE`'s backtrace) but
+/// still unwinds, so the test FAILS; it never passes or skips without moto.
+pub fn needs_moto(why: &str) -> ! {
+    let line = format!("needs moto: run .ci/test ({why})");
+    eprintln!("{line}");
+    std::panic::resume_unwind(Box::new(line))
+}
+
+/// moto's address from `AWS_ENDPOINT_URL`, once it answers; else the test fails with one line
+/// ([`needs_moto`]).
+pub fn moto_endpoint() -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    assert!(
-        endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
-        "AWS_ENDPOINT_URL must point at a local moto server (run the tests with .ci/test), got {endpoint:?}"
-    );
+    if endpoint.is_empty() {
+        needs_moto("AWS_ENDPOINT_URL is not set")
+    }
+    let Some(host_port) = endpoint
+        .strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .filter(|hp| hp.starts_with("127.0.0.1:") || hp.starts_with("localhost:"))
+    else {
+        needs_moto(&format!(
+            "AWS_ENDPOINT_URL must be a local moto server, http://127.0.0.1:PORT, not {endpoint:?}"
+        ))
+    };
+    let answers = std::net::ToSocketAddrs::to_socket_addrs(host_port)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .is_some_and(|addr| std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).is_ok());
+    if !answers {
+        needs_moto(&format!("nothing answers at AWS_ENDPOINT_URL={endpoint}"))
+    }
+    endpoint
+}
+
+/// The SDK configuration for moto. Fails with one line when moto is not configured or not
+/// running ([`needs_moto`]): these tests never skip silently.
+pub async fn moto_sdk_config() -> SdkConfig {
+    moto_endpoint();
     for (k, v) in [
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
@@ -19,7 +50,7 @@ pub async fn moto_sdk_config() -> SdkConfig {
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ] {
         if std::env::var_os(k).is_none() {
-            panic!("{k} must be set for the moto tests (.ci/test sets {k}={v})");
+            needs_moto(&format!("{k} is not set; .ci/test sets {k}={v}"));
         }
     }
     keygate_shared::adapters::aws::sdk_config().await

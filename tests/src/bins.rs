@@ -118,14 +118,44 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
     HttpAnswer { status, headers, body }
 }
 
-/// A JSON POST with an optional bearer token.
-pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, bearer: Option<&str>) -> HttpAnswer {
+/// A request with a JSON body (empty when `None`, `content-type` sent all the same) and an
+/// optional bearer token.
+pub fn json_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    bearer: Option<&str>,
+) -> HttpAnswer {
     let auth = bearer.map(|t| format!("Bearer {t}"));
     let mut headers = vec![("content-type", "application/json")];
     if let Some(a) = auth.as_deref() {
         headers.push(("authorization", a));
     }
-    http(addr, "POST", path, &headers, &body.to_string())
+    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+    http(addr, method, path, &headers, &body)
+}
+
+/// A JSON POST with an optional bearer token.
+pub fn post_json(addr: SocketAddr, path: &str, body: &serde_json::Value, bearer: Option<&str>) -> HttpAnswer {
+    json_call(addr, "POST", path, Some(body), bearer)
+}
+
+/// A password login at `/auth/token`, by JSON.
+pub fn login(addr: SocketAddr, user: &str, pw: &str) -> HttpAnswer {
+    post_json(
+        addr,
+        "/auth/token",
+        &serde_json::json!({"grant_type": "password", "username": user, "password": pw}),
+        None,
+    )
+}
+
+/// The access token of a password login that must succeed.
+pub fn access_token(addr: SocketAddr, user: &str, pw: &str) -> String {
+    let a = login(addr, user, pw);
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Runs `cmd` (a `keygate` CLI command) with `stdin` written to it, and waits for its output.

@@ -3,6 +3,7 @@ pub mod aws_proxy;
 pub mod bins;
 pub mod emulator;
 pub mod fixtures;
+pub mod inproc;
 pub mod rie;
 pub mod serve;
 pub mod stack;

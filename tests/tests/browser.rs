@@ -9,7 +9,7 @@
 //! name other binaries. Without them the test fails under CI (`CI` set) and is skipped otherwise.
 //! Nothing is downloaded and everything listens on 127.0.0.1.
 
-use keygate_tests::bins::{HttpAnswer, http};
+use keygate_tests::bins::{HttpAnswer, http, login, post_json};
 use keygate_tests::rie::venv;
 use keygate_tests::serve::{ADMIN, Server};
 use serde_json::json;
@@ -144,22 +144,14 @@ fn keygate(allowed: &str, env: &[(&str, &str)]) -> Server {
     all.extend_from_slice(env);
     let server = Server::start(&all);
 
-    let json = [("content-type", "application/json")];
-    let login = http(
+    let admin = login(server.addr, ADMIN.0, ADMIN.1);
+    assert_eq!(admin.status, 200, "admin login: {}", admin.body);
+    let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
+    let user = post_json(
         server.addr,
-        "POST",
-        "/auth/token",
-        &json,
-        &json!({"grant_type": "password", "username": ADMIN.0, "password": ADMIN.1}).to_string(),
-    );
-    assert_eq!(login.status, 200, "admin login: {}", login.body);
-    let bearer = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
-    let user = http(
-        server.addr,
-        "POST",
         "/admin/users",
-        &[("content-type", "application/json"), ("authorization", bearer.as_str())],
-        &json!({"username": USER.0, "password": USER.1, "roles": ["reader"]}).to_string(),
+        &json!({"username": USER.0, "password": USER.1, "roles": ["reader"]}),
+        Some(&admin),
     );
     assert_eq!(user.status, 201, "create the user: {}", user.body);
     server

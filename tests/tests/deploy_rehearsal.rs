@@ -5,35 +5,15 @@
 //! (moto's SES records it). Every AWS call each function made must be allowed by that function's
 //! IAM policy in the template.
 
-use keygate_tests::bins::{HttpAnswer, binary, http};
+use keygate_tests::bins::{binary, http, json_call, login};
 use keygate_tests::stack::Stack;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 const ADMIN_PW: &str = "a long admin passphrase 7";
 const ANN_PW: &str = "tangerine kite orbit 42";
 const ANN_NEW_PW: &str = "copper lantern meadow 19";
-
-fn call(stack: &Stack, method: &str, path: &str, body: Option<&Value>, bearer: Option<&str>) -> HttpAnswer {
-    let auth = bearer.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(a) = auth.as_deref() {
-        headers.push(("authorization", a));
-    }
-    let body = body.map(Value::to_string).unwrap_or_default();
-    http(stack.http, method, path, &headers, &body)
-}
-
-fn login(stack: &Stack, username: &str, password: &str) -> HttpAnswer {
-    call(
-        stack,
-        "POST",
-        "/auth/token",
-        Some(&json!({"grant_type": "password", "username": username, "password": password})),
-        None,
-    )
-}
 
 /// The README's first-admin step: `keygate user add` on the stack's table.
 fn add_admin(table: &str) {
@@ -117,33 +97,33 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     add_admin(&stack.output("TableName"));
 
     // Right after the deploy, the first rotation has given the secret a key, published.
-    let discovery = call(&stack, "GET", "/.well-known/openid-configuration", None, None);
+    let discovery = json_call(stack.http, "GET", "/.well-known/openid-configuration", None, None);
     assert_eq!(discovery.status, 200, "{}", discovery.body);
     assert_eq!(discovery.json()["issuer"], issuer.as_str());
-    let jwks = call(&stack, "GET", "/.well-known/jwks.json", None, None);
+    let jwks = json_call(stack.http, "GET", "/.well-known/jwks.json", None, None);
     assert_eq!(jwks.status, 200, "{}", jwks.body);
     assert_eq!(jwks.json()["keys"].as_array().map(Vec::len), Some(1), "{}", jwks.body);
 
     // 1. The admin logs in and creates a user, through the authorizer.
-    let admin = login(&stack, "admin", ADMIN_PW);
+    let admin = login(stack.http, "admin", ADMIN_PW);
     assert_eq!(admin.status, 200, "{}", admin.body);
     let admin = admin.json()["access_token"].as_str().expect("access token").to_owned();
     let ann = json!({"username": "ann", "password": ANN_PW, "email": "ann@example.com", "roles": ["reader"]});
-    let created = call(&stack, "POST", "/admin/users", Some(&ann), Some(&admin));
+    let created = json_call(stack.http, "POST", "/admin/users", Some(&ann), Some(&admin));
     assert_eq!(created.status, 201, "{}", created.body);
     assert!(
         stack.authorizer_calls() >= 1,
         "the admin route goes through the authorizer"
     );
-    let anon = call(&stack, "POST", "/admin/users", Some(&ann), None);
+    let anon = json_call(stack.http, "POST", "/admin/users", Some(&ann), None);
     assert_eq!(anon.status, 401, "no token: API Gateway refuses without a call");
 
     // 2. Ann logs in; her token is refused on the admin API by the authorizer (no admin role).
-    let pair = login(&stack, "ann", ANN_PW);
+    let pair = login(stack.http, "ann", ANN_PW);
     assert_eq!(pair.status, 200, "{}", pair.body);
     let pair = pair.json();
-    let denied = call(
-        &stack,
+    let denied = json_call(
+        stack.http,
         "POST",
         "/admin/users",
         Some(&ann),
@@ -153,8 +133,8 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
 
     // 3. Refresh rotates; the retired token presented again revokes the session.
     let first = pair["refresh_token"].as_str().expect("refresh token");
-    let refreshed = call(
-        &stack,
+    let refreshed = json_call(
+        stack.http,
         "POST",
         "/auth/refresh",
         Some(&json!({"refresh_token": first})),
@@ -165,16 +145,16 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
         .as_str()
         .expect("refresh token")
         .to_owned();
-    let reused = call(
-        &stack,
+    let reused = json_call(
+        stack.http,
         "POST",
         "/auth/refresh",
         Some(&json!({"refresh_token": first})),
         None,
     );
     assert_eq!(reused.status, 401, "{}", reused.body);
-    let after_reuse = call(
-        &stack,
+    let after_reuse = json_call(
+        stack.http,
         "POST",
         "/auth/refresh",
         Some(&json!({"refresh_token": second})),
@@ -183,18 +163,18 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     assert_eq!(after_reuse.status, 401, "the whole family is revoked");
 
     // 4. Log out: the session's refresh token stops working.
-    let pair = login(&stack, "ann", ANN_PW).json();
+    let pair = login(stack.http, "ann", ANN_PW).json();
     let token = pair["refresh_token"].as_str().expect("refresh token");
-    let out = call(
-        &stack,
+    let out = json_call(
+        stack.http,
         "POST",
         "/auth/revoke",
         Some(&json!({"refresh_token": token})),
         None,
     );
     assert_eq!(out.status, 200, "{}", out.body);
-    let dead = call(
-        &stack,
+    let dead = json_call(
+        stack.http,
         "POST",
         "/auth/refresh",
         Some(&json!({"refresh_token": token})),
@@ -203,8 +183,8 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     assert_eq!(dead.status, 401);
 
     // 5. Forgot password: the link arrives by mail through SES; the reset works once.
-    let forgot = call(
-        &stack,
+    let forgot = json_call(
+        stack.http,
         "POST",
         "/auth/password/forgot",
         Some(&json!({"username": "ann"})),
@@ -213,29 +193,29 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     assert_eq!(forgot.status, 202, "{}", forgot.body);
     let token = reset_token_mailed_to("ann@example.com");
     let reset = json!({"token": token, "new_password": ANN_NEW_PW});
-    let done = call(&stack, "POST", "/auth/password/reset", Some(&reset), None);
+    let done = json_call(stack.http, "POST", "/auth/password/reset", Some(&reset), None);
     assert_eq!(done.status, 204, "{}", done.body);
-    assert_eq!(login(&stack, "ann", ANN_PW).status, 401);
-    assert_eq!(login(&stack, "ann", ANN_NEW_PW).status, 200);
-    let again = call(&stack, "POST", "/auth/password/reset", Some(&reset), None);
+    assert_eq!(login(stack.http, "ann", ANN_PW).status, 401);
+    assert_eq!(login(stack.http, "ann", ANN_NEW_PW).status, 200);
+    let again = json_call(stack.http, "POST", "/auth/password/reset", Some(&reset), None);
     assert_eq!(again.status, 400, "the token is spent");
 
     // 6. An invitation: the admin route that mails is served by the register function, behind
     // the authorizer; the link arrives through SES and makes the account with the chosen roles.
     let invite = json!({"email": "bo@example.com", "roles": ["reader"]});
-    let invited = call(&stack, "POST", "/admin/invitations", Some(&invite), Some(&admin));
+    let invited = json_call(stack.http, "POST", "/admin/invitations", Some(&invite), Some(&admin));
     assert_eq!(invited.status, 201, "{}", invited.body);
-    let listed = call(&stack, "GET", "/admin/invitations", None, Some(&admin));
+    let listed = json_call(stack.http, "GET", "/admin/invitations", None, Some(&admin));
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert_eq!(listed.json()["invitations"][0]["email"], "bo@example.com");
     let token = token_mailed_to("bo@example.com", &format!("{issuer}/register?token="));
     let join = json!({"token": token, "username": "bo", "password": ANN_PW});
-    let joined = call(&stack, "POST", "/auth/register/complete", Some(&join), None);
+    let joined = json_call(stack.http, "POST", "/auth/register/complete", Some(&join), None);
     assert_eq!(joined.status, 201, "{}", joined.body);
     assert_eq!(joined.json()["roles"], json!(["reader"]));
-    assert_eq!(login(&stack, "bo", ANN_PW).status, 200);
-    let closed = call(
-        &stack,
+    assert_eq!(login(stack.http, "bo", ANN_PW).status, 200);
+    let closed = json_call(
+        stack.http,
         "POST",
         "/auth/register",
         Some(&json!({"email": "x@example.com"})),
@@ -244,8 +224,8 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     assert_eq!(closed.status, 403, "invite mode by default: {}", closed.body);
 
     // 7. A browser session: the cookie crosses API Gateway's payload 2.0 `cookies` both ways.
-    let session = call(
-        &stack,
+    let session = json_call(
+        stack.http,
         "POST",
         "/auth/session",
         Some(&json!({"username": "bo", "password": ANN_PW})),
@@ -273,12 +253,12 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     );
 
     // 8. A share link through the share function: minted, listed, revoked, on the public list.
-    let bo = login(&stack, "bo", ANN_PW).json()["access_token"]
+    let bo = login(stack.http, "bo", ANN_PW).json()["access_token"]
         .as_str()
         .expect("token")
         .to_owned();
-    let shared = call(
-        &stack,
+    let shared = json_call(
+        stack.http,
         "POST",
         "/auth/share",
         Some(&json!({"resource": "/graphs/42"})),
@@ -288,19 +268,25 @@ async fn a_fresh_stack_from_template_yaml_passes_the_readme_walkthrough() {
     let share_id = shared.json()["share_id"].as_str().expect("share id").to_owned();
     // The template's route policy (RouteRoles) reaches the share function: /admin/* is not
     // shareable, whoever asks.
-    let admin_link = call(
-        &stack,
+    let admin_link = json_call(
+        stack.http,
         "POST",
         "/auth/share",
         Some(&json!({"resource": "/admin/users"})),
         Some(&bo),
     );
     assert_eq!(admin_link.status, 403, "{}", admin_link.body);
-    let mine = call(&stack, "GET", "/auth/share", None, Some(&bo));
+    let mine = json_call(stack.http, "GET", "/auth/share", None, Some(&bo));
     assert_eq!(mine.json()["shares"][0]["share_id"], share_id.as_str(), "{}", mine.body);
-    let gone = call(&stack, "DELETE", &format!("/auth/share/{share_id}"), None, Some(&bo));
+    let gone = json_call(
+        stack.http,
+        "DELETE",
+        &format!("/auth/share/{share_id}"),
+        None,
+        Some(&bo),
+    );
     assert_eq!(gone.status, 204, "{}", gone.body);
-    let revoked = call(&stack, "GET", "/auth/share/revoked", None, None);
+    let revoked = json_call(stack.http, "GET", "/auth/share/revoked", None, None);
     assert_eq!(revoked.json()["revoked"], json!([share_id]), "{}", revoked.body);
 
     // The stack's wiring and its least-privilege policies held for everything above.
@@ -380,7 +366,7 @@ async fn a_custom_domain_names_the_issuer_and_closes_the_default_endpoint() {
     assert!(stack.has("ApiDomain") && stack.has("ApiDomainMapping"));
     assert!(!stack.has("ApiDomainRecord"), "no hosted zone given: no record");
     // The first rotation ran here too: the stack has a published key.
-    let jwks = call(&stack, "GET", "/.well-known/jwks.json", None, None);
+    let jwks = json_call(stack.http, "GET", "/.well-known/jwks.json", None, None);
     assert_eq!(jwks.json()["keys"].as_array().map(Vec::len), Some(1), "{}", jwks.body);
 }
 

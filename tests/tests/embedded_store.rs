@@ -4,7 +4,8 @@
 //! running server, files are private whatever the umask, and a bad data directory is one clear
 //! line at start. Export and import move accounts and API keys to DynamoDB (moto) and back.
 
-use keygate_tests::bins::{HttpAnswer, binary, http, post_json, run_with_stdin, succeeded as ok};
+use keygate_tests::bins::{access_token, binary, http, login, post_json, run_with_stdin, succeeded as ok};
+use keygate_tests::fixtures::PW;
 use keygate_tests::serve::{ADMIN, Proc, Server, spawn_listening};
 use keygate_tests::tempdir::TempDir;
 use serde_json::{Value, json};
@@ -12,25 +13,12 @@ use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const PW: &str = "tangerine kite orbit 42";
-
 fn serve(data: &str) -> Server {
     Server::start(&[("KEYGATE_DATA_DIR", data)])
 }
 
-fn login(addr: SocketAddr, user: &str, pw: &str) -> HttpAnswer {
-    post_json(
-        addr,
-        "/auth/token",
-        &json!({"grant_type": "password", "username": user, "password": pw}),
-        None,
-    )
-}
-
 fn admin_token(addr: SocketAddr) -> String {
-    let a = login(addr, ADMIN.0, ADMIN.1);
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.json()["access_token"].as_str().unwrap().to_owned()
+    access_token(addr, ADMIN.0, ADMIN.1)
 }
 
 fn validate(addr: SocketAddr, token: &str) -> u16 {

@@ -5,44 +5,28 @@
 //!
 //! It drives the same handler as Lambda and `keygate serve`, on the embedded store.
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, header};
-use keygate_shared::config::{Config, Host};
-use keygate_shared::http::{Function, Request, Response, handle};
-use keygate_shared::runtime::{Mode, build};
-use keygate_shared::services::{Keygate, NewUser};
+use http::Method;
+use keygate_shared::http::Response;
+use keygate_shared::services::NewUser;
+use keygate_tests::inproc::{App, PW, request};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const PW: &str = "tangerine kite orbit 42";
 const SAMPLES: usize = 30;
 
-async fn app(forgot_floor: Duration) -> Keygate {
-    let config = Config::from_lookup(Host::Local, |k| match k {
-        "KEYGATE_MAILER" => Some("log".to_owned()),
-        "KEYGATE_DATA_DIR" => Some(":memory:".to_owned()),
-        _ => None,
-    })
-    .unwrap();
-    let mut app = build(config, Mode::Local).await.unwrap();
-    app.forgot_floor = forgot_floor;
-    app
+async fn app(forgot_floor: Duration) -> App {
+    App::setup()
+        .env("KEYGATE_MAILER", "log")
+        .env("KEYGATE_DATA_DIR", ":memory:")
+        .forgot_floor(forgot_floor)
+        .start()
+        .await
 }
 
-async fn post(app: &Keygate, path: &str, body: Value) -> (Response, Duration) {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let req = Request {
-        method: Method::POST,
-        path: path.into(),
-        query: None,
-        headers,
-        body: Some(Bytes::from(body.to_string())),
-        request_id: "timing".into(),
-        source_ip: None,
-    };
+async fn post(app: &App, path: &str, body: Value) -> (Response, Duration) {
+    let req = request(Method::POST, path).json(&body).request_id("timing").build();
     let t = Instant::now();
-    let r = handle(app, Function::Local, req).await;
+    let r = app.handle(req).await;
     (r, t.elapsed())
 }
 

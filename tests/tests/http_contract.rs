@@ -1,163 +1,23 @@
 //! The contract's HTTP rules (section 2 and 4), driven through the same handler that Lambda and
 //! `keygate serve` use, on the embedded store and a generated key.
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use keygate_sdk::{Jwks, Verifier, VerifyOptions};
-use keygate_shared::config::{Config, Host};
-use keygate_shared::http::{Function, Request, handle};
-use keygate_shared::runtime::{Mode, build};
-use keygate_shared::services::{Keygate, NewUser};
+use http::{Method, StatusCode, header};
+use keygate_tests::inproc::{App, PW, Resp, basic, form};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 
-const PW: &str = "tangerine kite orbit 42";
+/// The app in process ([`App`]), and this file's helpers on it.
+struct T(App);
 
-struct T {
-    app: Arc<Keygate>,
-    outbox: std::path::PathBuf,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Dir {
-            let p = std::env::temp_dir().join(format!("keygate-test-{}-{}", std::process::id(), rand_suffix()));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
+impl std::ops::Deref for T {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
     }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    fn rand_suffix() -> u64 {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64;
-        t ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
 }
 
 async fn setup(extra: &[(&str, &str)]) -> T {
-    let dir = tempdir::Dir::new();
-    let outbox = dir.0.join("outbox.jsonl");
-    let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("KEYGATE_MAILER".into(), "outbox".into());
-    env.insert("KEYGATE_OUTBOX".into(), outbox.display().to_string());
-    // The contract runs on the embedded SQLite store, as `keygate serve` keeps it.
-    env.insert("KEYGATE_DATA_DIR".into(), dir.0.join("data").display().to_string());
-    for (k, v) in extra {
-        env.insert(k.to_string(), v.to_string());
-    }
-    let config = Config::from_lookup(Host::Local, |k| env.get(k).cloned()).unwrap();
-    let mut app = build(config, Mode::Local).await.unwrap();
-    app.forgot_floor = std::time::Duration::from_millis(20);
-    T {
-        app: Arc::new(app),
-        outbox,
-        _dir: dir,
-    }
-}
-
-impl T {
-    async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(
-                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        let (path, query) = match path.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_owned())),
-            None => (path, None),
-        };
-        let req = Request {
-            method,
-            path: path.into(),
-            query,
-            headers: h,
-            body: Some(Bytes::from(body.to_owned())),
-            request_id: "test".into(),
-            source_ip: None,
-        };
-        let r = handle(&self.app, Function::Local, req).await;
-        let body = r
-            .body
-            .as_deref()
-            .map(|b| serde_json::from_str(b).unwrap())
-            .unwrap_or(Value::Null);
-        Resp {
-            status: r.status,
-            headers: r.headers,
-            body,
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Resp {
-        self.call(
-            Method::POST,
-            path,
-            &[("content-type", "application/json")],
-            &body.to_string(),
-        )
-        .await
-    }
-
-    async fn login(&self, user: &str, pw: &str) -> Resp {
-        self.post(
-            "/auth/token",
-            json!({"grant_type": "password", "username": user, "password": pw}),
-        )
-        .await
-    }
-
-    async fn user(&self, name: &str, roles: &[&str], email: Option<&str>) {
-        self.app
-            .create_user(NewUser {
-                username: name.into(),
-                password: PW.into(),
-                email: email.map(str::to_owned),
-                roles: roles.iter().map(|r| r.to_string()).collect(),
-            })
-            .await
-            .unwrap();
-    }
-
-    async fn verifier(&self) -> Verifier {
-        let r = self.call(Method::GET, "/.well-known/jwks.json", &[], "").await;
-        let jwks: Jwks = serde_json::from_value(r.body).unwrap();
-        Verifier::new(
-            VerifyOptions {
-                issuer: "http://127.0.0.1:3000".into(),
-                audience: "keygate".into(),
-                leeway: 30,
-                max_lifetime: 900,
-            },
-            &jwks,
-        )
-    }
-
-    fn outbox_lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.outbox)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
+    T(App::start(extra).await)
 }
 
 fn now() -> i64 {
@@ -197,7 +57,7 @@ async fn password_login_issues_a_verifiable_token_pair() {
 async fn form_and_basic_logins() {
     let t = setup(&[]).await;
     t.user("bob", &[], None).await;
-    let form = format!("grant_type=password&username=bob&password={}", PW.replace(' ', "+"));
+    let form = form(&[("grant_type", "password"), ("username", "bob"), ("password", PW)]);
     let r = t
         .call(
             Method::POST,
@@ -998,16 +858,6 @@ async fn every_path_answers_another_method_with_405_and_allow() {
     }
 }
 
-fn basic(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
-}
-
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-
 #[tokio::test]
 async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     let t = setup(&[]).await;
@@ -1028,12 +878,7 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     // client_secret_basic, the form body as OAuth 2.0 clients send it.
     let b = basic(id, secret);
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &b)],
-            "grant_type=client_credentials",
-        )
+        .post_form("/auth/token", Some(&b), "grant_type=client_credentials")
         .await;
     let c = claims_of(&r);
     assert_eq!(
@@ -1044,18 +889,13 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     // Each Basic part form-urlencoded first (RFC 6749 section 2.3.1).
     let encoded = basic(id, &secret.replace('_', "%5F").replace('-', "%2D"));
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &encoded)],
-            "grant_type=client_credentials",
-        )
+        .post_form("/auth/token", Some(&encoded), "grant_type=client_credentials")
         .await;
     claims_of(&r);
 
     // client_secret_post, with a scope that narrows the roles.
     let body = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=reader");
-    let c = claims_of(&t.call(Method::POST, "/auth/token", &[FORM], &body).await);
+    let c = claims_of(&t.post_form("/auth/token", None, &body).await);
     assert_eq!(
         (c.roles.as_slice(), c.scope.as_str()),
         (&["reader".to_owned()][..], "reader")
@@ -1088,10 +928,9 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
         ("not-a-key-id", secret),
     ] {
         let r = t
-            .call(
-                Method::POST,
+            .post_form(
                 "/auth/token",
-                &[FORM, ("authorization", &basic(cid, csecret))],
+                Some(&basic(cid, csecret)),
                 "grant_type=client_credentials",
             )
             .await;
@@ -1123,10 +962,9 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     }
     // Two methods at once, or a secret without an id: malformed.
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM, ("authorization", &b)],
+            Some(&b),
             &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
         )
         .await;
@@ -1142,12 +980,7 @@ async fn client_credentials_with_basic_or_post_and_scope_narrowing() {
     // A deleted key stops authenticating at once.
     t.app.delete_api_key(id).await.unwrap();
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &b)],
-            "grant_type=client_credentials",
-        )
+        .post_form("/auth/token", Some(&b), "grant_type=client_credentials")
         .await;
     assert_error(&r, 401, "invalid_client");
 }
@@ -1189,16 +1022,11 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     let t = setup(&[]).await;
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
 
     // A confidential client by Basic, the user's credentials in the body.
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &basic(&key.key_id, &key.api_key))],
-            &user_form,
-        )
+        .post_form("/auth/token", Some(&basic(&key.key_id, &key.api_key)), &user_form)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let c = t
@@ -1210,20 +1038,14 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     let confidential_rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     // A wrong client secret is not ignored.
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM, ("authorization", &basic(&key.key_id, "kgk_nope"))],
-            &user_form,
-        )
+        .post_form("/auth/token", Some(&basic(&key.key_id, "kgk_nope")), &user_form)
         .await;
     assert_error(&r, 401, "invalid_client");
     assert!(r.headers.get(header::WWW_AUTHENTICATE).is_some());
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM],
+            None,
             &format!("{user_form}&client_id={}&client_secret=kgk_nope", key.key_id),
         )
         .await;
@@ -1232,29 +1054,22 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     // A public client names itself; its refresh token refreshes at the token endpoint for it
     // and for no other client.
     let r = t
-        .call(
-            Method::POST,
-            "/auth/token",
-            &[FORM],
-            &format!("{user_form}&client_id=spa"),
-        )
+        .post_form("/auth/token", None, &format!("{user_form}&client_id=spa"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM],
+            None,
             &format!("grant_type=refresh_token&refresh_token={rt}&client_id=other-app"),
         )
         .await;
     assert_error(&r, 400, "invalid_grant");
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM],
+            None,
             &format!("grant_type=refresh_token&refresh_token={rt}&client_id=spa"),
         )
         .await;
@@ -1262,24 +1077,13 @@ async fn password_and_refresh_grants_authenticate_the_client_they_name() {
     assert!(r.body["refresh_token"].is_string());
     // The confidential client's token refreshes with its credentials.
     let r = t
-        .call(
-            Method::POST,
+        .post_form(
             "/auth/token",
-            &[FORM, ("authorization", &basic(&key.key_id, &key.api_key))],
+            Some(&basic(&key.key_id, &key.api_key)),
             &format!("grant_type=refresh_token&refresh_token={confidential_rt}"),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-}
-
-/// The session cookie's value in a `Set-Cookie` of `r`, with the contract's attributes.
-/// A token request by form: the answer.
-async fn form_token(t: &T, path: &str, auth: Option<&str>, form: &str) -> Resp {
-    let mut headers = vec![FORM];
-    if let Some(a) = auth {
-        headers.push(("authorization", a));
-    }
-    t.call(Method::POST, path, &headers, form).await
 }
 
 #[tokio::test]
@@ -1289,10 +1093,10 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
     let other = t.app.create_api_key("another-backend", &[], None).await.unwrap();
     let (own, others) = (basic(&key.key_id, &key.api_key), basic(&other.key_id, &other.api_key));
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
 
     // The password grant by the client's Basic credentials: the session is the key's.
-    let r = form_token(&t, "/auth/token", Some(&own), &user_form).await;
+    let r = t.post_form("/auth/token", Some(&own), &user_form).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let verifier = t.verifier().await;
     let c = verifier
@@ -1310,7 +1114,7 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
         ("/auth/token", None, format!("{refresh}&client_id={}", key.key_id)),
         ("/auth/refresh", None, format!("{refresh}&client_id={}", key.key_id)),
     ] {
-        let r = form_token(&t, path, auth, &form).await;
+        let r = t.post_form(path, auth, &form).await;
         assert_error(&r, 401, "invalid_client");
         assert!(r.headers.get(header::WWW_AUTHENTICATE).is_some(), "{path}");
     }
@@ -1321,10 +1125,10 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
         ("/auth/refresh", Some(others.as_str()), refresh.as_str()),
         ("/auth/token", None, by_post.as_str()),
     ] {
-        assert_error(&form_token(&t, path, auth, form).await, 400, "invalid_grant");
+        assert_error(&t.post_form(path, auth, form).await, 400, "invalid_grant");
     }
     // Nothing rotated on any refusal: the token still refreshes, once, with the right client.
-    let r = form_token(&t, "/auth/token", Some(&own), &refresh).await;
+    let r = t.post_form("/auth/token", Some(&own), &refresh).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let c = verifier
         .verify(r.body["access_token"].as_str().unwrap(), now())
@@ -1334,32 +1138,32 @@ async fn a_confidential_clients_refresh_token_refreshes_only_with_that_clients_a
     // The retired token from another client is refused like any presentation by it, and the
     // session lives on; by its own client it is reuse, and the session dies for every client.
     assert_error(
-        &form_token(&t, "/auth/token", Some(&others), &refresh).await,
+        &t.post_form("/auth/token", Some(&others), &refresh).await,
         400,
         "invalid_grant",
     );
-    let r = form_token(
-        &t,
-        "/auth/refresh",
-        None,
-        &format!(
-            "refresh_token={next}&client_id={}&client_secret={}",
-            key.key_id, key.api_key
-        ),
-    )
-    .await;
+    let r = t
+        .post_form(
+            "/auth/refresh",
+            None,
+            &format!(
+                "refresh_token={next}&client_id={}&client_secret={}",
+                key.key_id, key.api_key
+            ),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let third = format!(
         "grant_type=refresh_token&refresh_token={}",
         r.body["refresh_token"].as_str().unwrap()
     );
     assert_error(
-        &form_token(&t, "/auth/token", Some(&own), &refresh).await,
+        &t.post_form("/auth/token", Some(&own), &refresh).await,
         401,
         "invalid_grant",
     );
     for auth in [Some(own.as_str()), Some(others.as_str()), None] {
-        assert_error(&form_token(&t, "/auth/token", auth, &third).await, 401, "invalid_grant");
+        assert_error(&t.post_form("/auth/token", auth, &third).await, 401, "invalid_grant");
     }
 }
 
@@ -1372,7 +1176,9 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
 
     // The user's credentials in Basic next to a body that names the grant: they are taken for
     // a client's, so the grant lacks its username and no token is issued.
-    let r = form_token(&t, "/auth/token", Some(&user_basic), "grant_type=password").await;
+    let r = t
+        .post_form("/auth/token", Some(&user_basic), "grant_type=password")
+        .await;
     assert_error(&r, 400, "invalid_request");
     let r = t
         .call(
@@ -1383,8 +1189,8 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
         )
         .await;
     assert_error(&r, 400, "invalid_request");
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
-    let r = form_token(&t, "/auth/token", Some(&user_basic), &user_form).await;
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
+    let r = t.post_form("/auth/token", Some(&user_basic), &user_form).await;
     assert_error(&r, 401, "invalid_client");
     // Basic alone, no body: the user's login, as before.
     let r = t
@@ -1394,7 +1200,7 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
 
     // The client's Basic parts are form-decoded before they are compared (RFC 6749 2.3.1).
     let encoded = basic(&key.key_id, &key.api_key.replace('_', "%5F").replace('-', "%2D"));
-    let r = form_token(&t, "/auth/token", Some(&encoded), &user_form).await;
+    let r = t.post_form("/auth/token", Some(&encoded), &user_form).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let c = t
         .verifier()
@@ -1403,13 +1209,13 @@ async fn with_a_body_http_basic_authenticates_the_client_never_the_user() {
         .unwrap();
     assert_eq!(c.client_id, key.key_id);
     let rt = r.body["refresh_token"].as_str().unwrap();
-    let r = form_token(
-        &t,
-        "/auth/refresh",
-        Some(&encoded),
-        &format!("grant_type=refresh_token&refresh_token={rt}"),
-    )
-    .await;
+    let r = t
+        .post_form(
+            "/auth/refresh",
+            Some(&encoded),
+            &format!("grant_type=refresh_token&refresh_token={rt}"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
@@ -1418,8 +1224,10 @@ async fn a_public_clients_refresh_token_refreshes_only_with_its_client_id() {
     let t = setup(&[]).await;
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
-    let r = form_token(&t, "/auth/token", None, &format!("{user_form}&client_id=spa")).await;
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
+    let r = t
+        .post_form("/auth/token", None, &format!("{user_form}&client_id=spa"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let rt = r.body["refresh_token"].as_str().unwrap().to_owned();
     let refresh = format!("grant_type=refresh_token&refresh_token={rt}");
@@ -1433,9 +1241,11 @@ async fn a_public_clients_refresh_token_refreshes_only_with_its_client_id() {
         ("/auth/refresh", None, format!("{refresh}&client_id=keygate")),
         ("/auth/token", Some(keys.as_str()), refresh.clone()),
     ] {
-        assert_error(&form_token(&t, path, auth, &form).await, 400, "invalid_grant");
+        assert_error(&t.post_form(path, auth, &form).await, 400, "invalid_grant");
     }
-    let r = form_token(&t, "/auth/refresh", None, &format!("{refresh}&client_id=spa")).await;
+    let r = t
+        .post_form("/auth/refresh", None, &format!("{refresh}&client_id=spa"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let next = r.body["refresh_token"].as_str().unwrap();
     let r = t
@@ -1460,12 +1270,14 @@ async fn naming_an_api_keys_id_without_its_secret_gets_no_token_for_that_client(
     let t = setup(&[]).await;
     t.user("lia", &["reader"], None).await;
     let key = t.app.create_api_key("web-backend", &[], None).await.unwrap();
-    let user_form = format!("grant_type=password&username=lia&password={}", PW.replace(' ', "+"));
+    let user_form = form(&[("grant_type", "password"), ("username", "lia"), ("password", PW)]);
     let verifier = t.verifier().await;
     // Naming a confidential client is no proof of it (contract section 12): the token is the
     // default client's, for an existing key's id and for any id of that form, by form or JSON.
     for id in [key.key_id.as_str(), "0123456789abcdef"] {
-        let r = form_token(&t, "/auth/token", None, &format!("{user_form}&client_id={id}")).await;
+        let r = t
+            .post_form("/auth/token", None, &format!("{user_form}&client_id={id}"))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let c = verifier
             .verify(r.body["access_token"].as_str().unwrap(), now())
@@ -1579,14 +1391,7 @@ async fn an_api_key_name_of_128_characters_survives_export_and_import_and_129_is
 }
 
 fn set_session_cookie(r: &Resp) -> String {
-    let c = r
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("__Host-keygate-session="))
-        .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
-        .to_owned();
+    let c = r.set_cookie("__Host-keygate-session");
     for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
         assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
     }

@@ -6,37 +6,19 @@
 use keygate_shared::domain::secret::RefreshToken;
 use keygate_shared::ports::RESET_DELIVERY_LIMIT;
 use keygate_shared::services::NewUser;
-use keygate_tests::bins::{HttpAnswer, http};
+use keygate_tests::bins::{HttpAnswer, login, post_json};
+use keygate_tests::fixtures::PW;
 use keygate_tests::serve::{ADMIN, Server};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const PW: &str = "tangerine kite orbit 42";
 const WORKERS: usize = 8;
 const DURATION: Duration = Duration::from_secs(3);
 
-fn post(addr: SocketAddr, path: &str, body: &Value, bearer: Option<&str>) -> HttpAnswer {
-    let auth = bearer.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("content-type", "application/json")];
-    if let Some(a) = auth.as_deref() {
-        headers.push(("authorization", a));
-    }
-    http(addr, "POST", path, &headers, &body.to_string())
-}
-
-fn login(addr: SocketAddr, user: &str, pw: &str) -> HttpAnswer {
-    post(
-        addr,
-        "/auth/token",
-        &json!({"grant_type": "password", "username": user, "password": pw}),
-        None,
-    )
-}
-
 fn refresh(addr: SocketAddr, token: &str) -> HttpAnswer {
-    post(addr, "/auth/refresh", &json!({"refresh_token": token}), None)
+    post_json(addr, "/auth/refresh", &json!({"refresh_token": token}), None)
 }
 
 /// One worker's record: every refresh chain it built (oldest token first), and its resets.
@@ -67,7 +49,7 @@ fn worker(addr: SocketAddr, user: String, deadline: Instant) -> Record {
         }
         rec.chains.push(chain);
         if n % 3 == 0 {
-            let f = post(addr, "/auth/password/forgot", &json!({"username": user}), None);
+            let f = post_json(addr, "/auth/password/forgot", &json!({"username": user}), None);
             *rec.statuses.entry(f.status).or_default() += 1;
             rec.resets_asked += 1;
         }
@@ -94,7 +76,7 @@ fn keygate_serve_under_concurrent_logins_refreshes_and_resets() {
     let users: Vec<String> = (0..WORKERS).map(|i| format!("load{i}")).collect();
     for u in &users {
         let body = json!({"username": u, "password": PW, "email": format!("{u}@example.com"), "roles": []});
-        assert_eq!(post(s.addr, "/admin/users", &body, Some(&admin)).status, 201);
+        assert_eq!(post_json(s.addr, "/admin/users", &body, Some(&admin)).status, 201);
     }
 
     let deadline = Instant::now() + DURATION;

@@ -4,50 +4,30 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use keygate_shared::config::{Config, Host};
+use http::{Method, header};
 use keygate_shared::domain::keys::{Alg, SigningKey};
-use keygate_shared::http::{Function, Request, handle};
-use keygate_shared::runtime::{Mode, build};
-use keygate_shared::services::{Keygate, NewUser};
 use keygate_tests::bins::{binary, run_with_stdin};
-use keygate_tests::tempdir::TempDir;
+use keygate_tests::inproc::{App, PW, Resp, basic};
 use serde_json::{Value, json};
 
-const PW: &str = "tangerine kite orbit 42";
 const WRONG: &str = "certainly not the password";
 
-struct T {
-    app: Keygate,
-    dir: TempDir,
-}
+/// The app in process ([`App`]), with ann, bob and root (an admin), and this file's helpers.
+struct T(App);
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
+impl std::ops::Deref for T {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
 }
 
 async fn setup() -> T {
-    let dir = TempDir::new("lockout");
-    let data = dir.join("data");
-    let env = [("KEYGATE_DATA_DIR", data.as_str()), ("KEYGATE_MAILER", "log")];
-    let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-    let app = build(Config::from_lookup(Host::Local, lookup).unwrap(), Mode::Local)
-        .await
-        .unwrap();
-    for (name, roles) in [("ann", vec![]), ("bob", vec![]), ("root", vec!["admin".to_owned()])] {
-        app.create_user(NewUser {
-            username: name.into(),
-            password: PW.into(),
-            email: None,
-            roles,
-        })
-        .await
-        .unwrap();
+    let t = T(App::setup().env("KEYGATE_MAILER", "log").start().await);
+    for (name, roles) in [("ann", &[][..]), ("bob", &[]), ("root", &["admin"])] {
+        t.user(name, roles, None).await;
     }
-    T { app, dir }
+    t
 }
 
 /// A device cookie as the browser sends it back, beside another cookie.
@@ -56,36 +36,6 @@ fn cookie_header(device: &str) -> String {
 }
 
 impl T {
-    async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.append(
-                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        let req = Request {
-            method,
-            path: path.into(),
-            query: None,
-            headers: h,
-            body: Some(Bytes::from(body.to_owned())),
-            request_id: "test".into(),
-            source_ip: None,
-        };
-        let r = handle(&self.app, Function::Local, req).await;
-        let body = r
-            .body
-            .as_deref()
-            .map(|b| serde_json::from_str(b).unwrap())
-            .unwrap_or(Value::Null);
-        Resp {
-            status: r.status,
-            headers: r.headers,
-            body,
-        }
-    }
-
     /// A password login at `path` (`/auth/session` or `/auth/token`), with a device cookie or not.
     async fn login_at(&self, path: &str, user: &str, pw: &str, device: Option<&str>) -> Resp {
         let cookie = device.map(cookie_header);
@@ -107,10 +57,7 @@ impl T {
 
     /// A password login by HTTP Basic (no body) at `/auth/token`.
     async fn basic(&self, user: &str, pw: &str, device: Option<&str>) -> Resp {
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
-        );
+        let auth = basic(user, pw);
         let cookie = device.map(cookie_header);
         let mut h = vec![("authorization", auth.as_str())];
         if let Some(c) = &cookie {
@@ -140,14 +87,7 @@ impl T {
 /// The device cookie of a successful answer, with every attribute the contract names.
 fn device_cookie(r: &Resp) -> String {
     assert_eq!(r.status, 200, "{}", r.body);
-    let c = r
-        .headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("__Host-keygate-device="))
-        .unwrap_or_else(|| panic!("no device cookie: {:?}", r.headers))
-        .to_owned();
+    let c = r.set_cookie("__Host-keygate-device");
     for attr in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=31536000"] {
         assert!(c.split("; ").any(|a| a == attr), "{attr} in {c}");
     }

@@ -2,7 +2,7 @@
 //! `keygate serve`: client_credentials (Basic and body), password, refresh and revocation,
 //! with endpoints from discovery and no keygate-specific code (`tests/oauth/client_flows.py`).
 
-use keygate_tests::bins::http;
+use keygate_tests::bins::{login, post_json};
 use keygate_tests::rie::venv;
 use keygate_tests::serve::{ADMIN, spawn_listening};
 use serde_json::json;
@@ -41,31 +41,21 @@ fn authlib_runs_every_standard_grant_without_keygate_specific_code() {
         .env("RUST_LOG", "warn");
     let (_server, addr) = spawn_listening(cmd);
 
-    let json = [("content-type", "application/json")];
-    let login = http(
+    let admin = login(addr, ADMIN.0, ADMIN.1);
+    assert_eq!(admin.status, 200, "{}", admin.body);
+    let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
+    let user = post_json(
         addr,
-        "POST",
-        "/auth/token",
-        &json,
-        &json!({"grant_type": "password", "username": ADMIN.0, "password": ADMIN.1}).to_string(),
-    );
-    assert_eq!(login.status, 200, "{}", login.body);
-    let bearer = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
-    let admin = [("content-type", "application/json"), ("authorization", bearer.as_str())];
-    let user = http(
-        addr,
-        "POST",
         "/admin/users",
-        &admin,
-        &json!({"username": USER.0, "password": USER.1, "roles": ["reader"]}).to_string(),
+        &json!({"username": USER.0, "password": USER.1, "roles": ["reader"]}),
+        Some(&admin),
     );
     assert_eq!(user.status, 201, "{}", user.body);
-    let key = http(
+    let key = post_json(
         addr,
-        "POST",
         "/admin/api-keys",
-        &admin,
-        &json!({"name": "authlib", "roles": ["reader", "writer"]}).to_string(),
+        &json!({"name": "authlib", "roles": ["reader", "writer"]}),
+        Some(&admin),
     );
     assert_eq!(key.status, 201, "{}", key.body);
     let key = key.json();

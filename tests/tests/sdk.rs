@@ -2,7 +2,7 @@
 //! refreshing client, and the two runnable examples.
 
 use keygate_sdk::client::Client;
-use keygate_tests::bins::{binary, http};
+use keygate_tests::bins::{access_token, binary, http};
 use keygate_tests::serve::{ADMIN, Server, spawn_listening};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -28,14 +28,7 @@ fn keygate_serve(ttl: &str) -> (Server, SocketAddr) {
 }
 
 fn admin_call(k: SocketAddr, path: &str, body: &Value) -> Value {
-    let login = http(
-        k,
-        "POST",
-        "/auth/token",
-        &[("content-type", "application/json")],
-        &json!({"grant_type": "password", "username": "admin", "password": ADMIN_PW}).to_string(),
-    );
-    let token = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let token = format!("Bearer {}", access_token(k, ADMIN.0, ADMIN_PW));
     let r = http(
         k,
         "POST",
@@ -114,14 +107,8 @@ async fn guard_client_and_examples_against_keygate_serve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shared_graph_example_serves_link_holders_until_revoked() {
     let (_kg, k) = keygate_serve("900");
-    let login = http(
-        k,
-        "POST",
-        "/auth/token",
-        &[("content-type", "application/json")],
-        &json!({"grant_type": "password", "username": "admin", "password": ADMIN_PW}).to_string(),
-    );
-    let bearer = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let admin = access_token(k, ADMIN.0, ADMIN_PW);
+    let bearer = format!("Bearer {admin}");
     let mint = |resource: &str| {
         let r = http(
             k,
@@ -148,10 +135,7 @@ async fn the_shared_graph_example_serves_link_holders_until_revoked() {
         },
         &serde_json::from_str(&http(k, "GET", "/.well-known/jwks.json", &[], "").body).unwrap(),
     )
-    .verify(
-        login.json()["access_token"].as_str().unwrap(),
-        keygate_shared::domain::time::now(),
-    )
+    .verify(&admin, keygate_shared::domain::time::now())
     .unwrap()
     .sub;
     let del = http(
@@ -187,7 +171,7 @@ async fn the_shared_graph_example_serves_link_holders_until_revoked() {
         "/graphs/42".to_owned(),
         format!("/graphs/7?share={dead}"),
         format!("/graphs/43?share={not_theirs}"),
-        format!("/graphs/42?share={}", login.json()["access_token"].as_str().unwrap()),
+        format!("/graphs/42?share={admin}"),
     ] {
         assert_eq!(get(path.clone()).status, 404, "{path}");
     }
@@ -226,14 +210,7 @@ async fn client_refreshes_serializes_and_falls_back_to_login() {
     assert_ne!(tokens[0], first);
 
     // Sessions revoked by an operator: the refresh fails, the client logs in afresh.
-    let login = http(
-        k,
-        "POST",
-        "/auth/token",
-        &[("content-type", "application/json")],
-        &json!({"grant_type": "password", "username": "admin", "password": ADMIN_PW}).to_string(),
-    );
-    let admin = format!("Bearer {}", login.json()["access_token"].as_str().unwrap());
+    let admin = format!("Bearer {}", access_token(k, ADMIN.0, ADMIN_PW));
     let r = http(
         k,
         "POST",

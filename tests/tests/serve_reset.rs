@@ -1,25 +1,20 @@
 //! Password reset through `keygate serve` (the real binary): a finished reset spends every
 //! other outstanding reset token of the account (`openapi.yaml`, POST /auth/password/reset).
 
-use keygate_tests::bins::post_json;
+use keygate_tests::bins::{login, post_json};
 use keygate_tests::serve::{ADMIN, Server};
+use keygate_tests::tempdir::TempDir;
 use serde_json::{Value, json};
 
 #[test]
 fn a_reset_spends_every_other_reset_token_of_the_account() {
-    let dir = std::env::temp_dir().join(format!("keygate-serve-reset-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let outbox = dir.join("outbox.jsonl");
+    let dir = TempDir::new("serve-reset");
+    let outbox = dir.path().join("outbox.jsonl");
     let s = Server::start(&[
         ("KEYGATE_MAILER", "outbox"),
         ("KEYGATE_OUTBOX", &outbox.display().to_string()),
     ]);
-    let admin = post_json(
-        s.addr,
-        "/auth/token",
-        &json!({"grant_type": "password", "username": ADMIN.0, "password": ADMIN.1}),
-        None,
-    );
+    let admin = login(s.addr, ADMIN.0, ADMIN.1);
     let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
     let created = post_json(
         s.addr,
@@ -58,12 +53,6 @@ fn a_reset_spends_every_other_reset_token_of_the_account() {
     );
     assert_eq!(late.status, 400, "{}", late.body);
     assert_eq!(late.json()["error"], "invalid_token");
-    let login = post_json(
-        s.addr,
-        "/auth/token",
-        &json!({"grant_type": "password", "username": "rhea", "password": "violet harbor lantern 7"}),
-        None,
-    );
-    assert_eq!(login.status, 200, "the first reset's password stays: {}", login.body);
-    let _ = std::fs::remove_dir_all(&dir);
+    let again = login(s.addr, "rhea", "violet harbor lantern 7");
+    assert_eq!(again.status, 200, "the first reset's password stays: {}", again.body);
 }

@@ -1,8 +1,7 @@
 //! keygate's tokens, checked by a third-party JWT library (`jsonwebtoken`) that sees nothing but
 //! the published JWKS.
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::Method;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use keygate_sdk::AccessClaims;
@@ -10,25 +9,16 @@ use keygate_shared::adapters::local_key::GeneratedKeySource;
 use keygate_shared::adapters::memory::MemoryStore;
 use keygate_shared::config::{Config, Host};
 use keygate_shared::domain::keys::{Alg, SigningKey};
-use keygate_shared::http::{Function, Request, handle};
 use keygate_shared::services::{Keygate, NewUser};
+use keygate_tests::inproc::{request, send};
 use serde_json::Value;
 use std::sync::Arc;
 
 async fn call(app: &Keygate, method: Method, path: &str, body: &str) -> Value {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let req = Request {
-        method,
-        path: path.into(),
-        query: None,
-        headers,
-        body: Some(Bytes::from(body.to_owned())),
-        request_id: "t".into(),
-        source_ip: None,
-    };
-    let r = handle(app, Function::Local, req).await;
-    serde_json::from_str(r.body.as_deref().unwrap_or("null")).unwrap()
+    let req = request(method, path)
+        .header("content-type", "application/json")
+        .body(body);
+    send(app, req).await.body
 }
 
 fn third_party_verify(token: &str, jwks_json: &Value, alg: Algorithm) -> jsonwebtoken::TokenData<Value> {

@@ -1,7 +1,8 @@
 //! The README's walkthrough, step by step, against the real `keygate serve` binary.
 
-use keygate_tests::bins::{http, post_json};
+use keygate_tests::bins::{http, login, post_json};
 use keygate_tests::serve::Server;
+use keygate_tests::tempdir::TempDir;
 use serde_json::{Value, json};
 
 fn start(outbox: &std::path::Path) -> Server {
@@ -11,18 +12,12 @@ fn start(outbox: &std::path::Path) -> Server {
 
 #[test]
 fn readme_walkthrough() {
-    let dir = std::env::temp_dir().join(format!("keygate-walkthrough-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let outbox = dir.join("outbox.jsonl");
+    let dir = TempDir::new("walkthrough");
+    let outbox = dir.path().join("outbox.jsonl");
     let s = start(&outbox);
 
     // 1. The admin logs in and creates a user.
-    let admin = post_json(
-        s.addr,
-        "/auth/token",
-        &json!({"grant_type":"password","username":"admin","password":"correct-horse-battery-9"}),
-        None,
-    );
+    let admin = login(s.addr, "admin", "correct-horse-battery-9");
     assert_eq!(admin.status, 200, "{}", admin.body);
     let admin = admin.json()["access_token"].as_str().unwrap().to_owned();
     let created = post_json(
@@ -104,5 +99,4 @@ fn readme_walkthrough() {
     );
     let again = http(s.addr, "POST", "/auth/token", &[("authorization", &basic)], "");
     assert_eq!(again.json()["token_type"], "Bearer");
-    let _ = std::fs::remove_dir_all(&dir);
 }
