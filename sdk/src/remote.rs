@@ -33,7 +33,9 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
-fn describe<E: std::error::Error>(e: &E) -> String {
+/// An error and its chain of sources on one line, for logs (`a: b: c`); keygate's adapters use
+/// it for the AWS SDK's errors too.
+pub fn describe<E: std::error::Error>(e: &E) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

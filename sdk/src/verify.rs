@@ -165,6 +165,42 @@ impl<'de> serde::Deserialize<'de> for Members {
 
 /// A token part's JSON: strict base64url (no padding), a JSON object without duplicate members
 /// (checked on the names alone, borrowed from the input).
+/// The first claim of `claims` (name, present) that is missing, as the error.
+fn require(claims: &[(&'static str, bool)]) -> Result<(), VerifyError> {
+    match claims.iter().find(|(_, present)| !present) {
+        Some((name, _)) => Err(VerifyError::MissingClaim(name)),
+        None => Ok(()),
+    }
+}
+
+impl VerifyOptions {
+    /// The time rules every token kind shares, with the leeway: not expired, not before `nbf`,
+    /// not issued in the future, and living no longer than `max_lifetime` (`exp - iat`). The
+    /// order is the errors' order.
+    fn check_times(
+        &self,
+        now: i64,
+        exp: i64,
+        iat: i64,
+        nbf: Option<i64>,
+        max_lifetime: i64,
+    ) -> Result<(), VerifyError> {
+        if now - self.leeway >= exp {
+            return Err(VerifyError::Expired);
+        }
+        if nbf.is_some_and(|nbf| nbf > now + self.leeway) {
+            return Err(VerifyError::NotYetValid);
+        }
+        if iat > now + self.leeway {
+            return Err(VerifyError::IssuedInFuture);
+        }
+        if exp - iat > max_lifetime {
+            return Err(VerifyError::LifetimeTooLong);
+        }
+        Ok(())
+    }
+}
+
 fn decoded(part: &str) -> Result<Vec<u8>, VerifyError> {
     if part.is_empty() || part.contains('=') {
         return Err(VerifyError::Malformed);
@@ -276,15 +312,7 @@ impl Verifier {
         if iss != o.issuer {
             return Err(VerifyError::WrongIssuer);
         }
-        if now - o.leeway >= exp {
-            return Err(VerifyError::Expired);
-        }
-        if iat > now + o.leeway {
-            return Err(VerifyError::IssuedInFuture);
-        }
-        if exp - iat > max_lifetime {
-            return Err(VerifyError::LifetimeTooLong);
-        }
+        o.check_times(now, exp, iat, None, max_lifetime)?;
         Ok(DeviceClaims {
             sub,
             device_id,
@@ -359,7 +387,7 @@ impl Verifier {
         let bytes = decoded(payload)?;
         let c: RawShareClaims = serde_json::from_slice(&bytes).map_err(|_| VerifyError::Malformed)?;
         let o = &self.options;
-        let required = [
+        require(&[
             ("iss", c.iss.is_some()),
             ("sub", c.sub.is_some()),
             ("aud", c.aud.is_some()),
@@ -369,10 +397,7 @@ impl Verifier {
             ("resource", c.resource.is_some()),
             ("shared_by", c.shared_by.is_some()),
             ("scope", c.scope.is_some()),
-        ];
-        if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
-            return Err(VerifyError::MissingClaim(name));
-        }
+        ])?;
         if c.iss.as_deref() != Some(o.issuer.as_str()) {
             return Err(VerifyError::WrongIssuer);
         }
@@ -380,15 +405,7 @@ impl Verifier {
             return Err(VerifyError::WrongAudience);
         }
         let (exp, iat) = (c.exp.unwrap_or_default(), c.iat.unwrap_or_default());
-        if now - o.leeway >= exp {
-            return Err(VerifyError::Expired);
-        }
-        if iat > now + o.leeway {
-            return Err(VerifyError::IssuedInFuture);
-        }
-        if exp - iat > max_lifetime {
-            return Err(VerifyError::LifetimeTooLong);
-        }
+        o.check_times(now, exp, iat, None, max_lifetime)?;
         let (Some(jti), Some(sub), Some(resource), Some(shared_by), Some(scope)) =
             (c.jti, c.sub, c.resource, c.shared_by, c.scope)
         else {
@@ -417,7 +434,7 @@ impl Verifier {
         let bytes = decoded(payload)?;
         let c: RawClaims = serde_json::from_slice(&bytes).map_err(|_| VerifyError::Malformed)?;
         let o = &self.options;
-        let required = [
+        require(&[
             ("iss", c.iss.is_some()),
             ("sub", c.sub.is_some()),
             ("aud", c.aud.is_some()),
@@ -425,10 +442,7 @@ impl Verifier {
             ("iat", c.iat.is_some()),
             ("jti", c.jti.is_some()),
             ("client_id", c.client_id.is_some()),
-        ];
-        if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
-            return Err(VerifyError::MissingClaim(name));
-        }
+        ])?;
         if c.iss.as_ref().and_then(Value::as_str) != Some(o.issuer.as_str()) {
             return Err(VerifyError::WrongIssuer);
         }
@@ -447,20 +461,7 @@ impl Verifier {
         let exp = int(&c.exp)?.ok_or(VerifyError::MissingClaim("exp"))?;
         let iat = int(&c.iat)?.ok_or(VerifyError::MissingClaim("iat"))?;
         let nbf = int(&c.nbf)?;
-        if now - o.leeway >= exp {
-            return Err(VerifyError::Expired);
-        }
-        if let Some(nbf) = nbf
-            && nbf > now + o.leeway
-        {
-            return Err(VerifyError::NotYetValid);
-        }
-        if iat > now + o.leeway {
-            return Err(VerifyError::IssuedInFuture);
-        }
-        if exp - iat > o.max_lifetime {
-            return Err(VerifyError::LifetimeTooLong);
-        }
+        o.check_times(now, exp, iat, nbf, o.max_lifetime)?;
         let string = |v: Option<Value>| match v {
             Some(Value::String(s)) => Ok(s),
             _ => Err(VerifyError::Malformed),

@@ -131,17 +131,9 @@ fn pem(der: &[u8]) -> String {
     out
 }
 
-/// A short description of an SDK error for logs (never contains request payloads).
-pub fn describe<E: std::error::Error>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
+/// A short description of an SDK error for logs (never contains request payloads): the error
+/// and its sources on one line, as keygate-sdk writes them.
+pub use keygate_sdk::remote::describe;
 
 #[cfg(test)]
 mod tests {
