@@ -310,6 +310,7 @@ pub enum Bootstrapped {
     SkeletonsClaimed(u64),
 }
 
+#[cfg(all(feature = "dynamodb", feature = "secrets-manager"))]
 fn other(e: impl std::fmt::Display) -> StartError {
     StartError::Other(e.to_string())
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod delivery;
 pub mod device;
 pub mod device_cookie;
+pub mod factor;
 pub mod invitation;
 pub mod keys;
 pub mod lockout;
