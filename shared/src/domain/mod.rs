@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod device;
 pub mod device_cookie;
 pub mod factor;
+pub mod hash;
 pub mod invitation;
 pub mod keys;
 pub mod lockout;

@@ -156,39 +156,39 @@ static COMMON: &[&str] = &[
     "keygatekeygate",
 ];
 
-/// The 100,000 most common breached passwords, NFKC-normalized, lowercased, 8 characters or
-/// more, one per line, sorted by bytes (`shared/data/README.md` names the source and licence).
-/// Kept as text and searched in place: nothing is built at start (cold start unchanged).
+/// The 100,000 most common breached passwords (NFKC-normalized, lowercased, 8 characters or
+/// more; `shared/data/README.md` names the source and licence), each as the first 4 bytes of
+/// its SHA-256, big-endian, sorted (`shared/data/make_breach_hashes.py` writes the file from
+/// `common-passwords.txt`). 150 KB where the text was 355 KB, which kept the `register`
+/// function under the 10,000,000-byte budget (BENCHMARKS.md, "Binary sizes"); searched in
+/// place, so nothing is built at start. A password that is not on the list but shares a prefix
+/// with an entry is refused too: 1 in about 110,000, a new password chosen again.
 /// Only the binaries that set passwords carry it (cargo feature `password-list`: the admin and
 /// reset functions, `keygate serve`, the CLI); `authenticate` and `refresh` only verify.
 #[cfg(feature = "password-list")]
-static BREACHED: Option<&str> = Some(include_str!("../../data/common-passwords.txt"));
+static BREACHED: Option<&[u8]> = Some(include_bytes!("../../data/common-passwords.sha256-32"));
 /// Without the list, every new password is refused (fail closed): such a binary has no route
 /// that sets one.
 #[cfg(not(feature = "password-list"))]
-static BREACHED: Option<&str> = None;
+static BREACHED: Option<&[u8]> = None;
 
-/// Whether `needle` is a whole line of `sorted` (lines sorted by bytes, each ending in `\n`):
-/// a binary search over byte offsets, each probe widened to the line around it.
-fn sorted_lines_contain(sorted: &str, needle: &str) -> bool {
-    let text = sorted.as_bytes();
-    let needle = needle.as_bytes();
-    // [lo, hi) always holds whole lines.
-    let (mut lo, mut hi) = (0usize, text.len());
+/// The list's key for a normalized, lowercased password.
+fn breach_prefix(lower: &str) -> [u8; 4] {
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, lower.as_bytes());
+    let mut prefix = [0u8; 4];
+    prefix.copy_from_slice(&hash.as_ref()[..4]);
+    prefix
+}
+
+/// Whether `prefix` is one of the sorted 4-byte values of `list` (a binary search in place).
+fn sorted_prefixes_contain(list: &[u8], prefix: [u8; 4]) -> bool {
+    let (mut lo, mut hi) = (0usize, list.len() / 4);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let start = text[lo..mid]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(lo, |i| lo + i + 1);
-        let end = text[start..hi]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(hi, |i| start + i);
-        match text[start..end].cmp(needle) {
+        match list[mid * 4..mid * 4 + 4].cmp(&prefix[..]) {
             std::cmp::Ordering::Equal => return true,
-            std::cmp::Ordering::Less => lo = end + 1,
-            std::cmp::Ordering::Greater => hi = start,
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
         }
     }
     false
@@ -196,7 +196,7 @@ fn sorted_lines_contain(sorted: &str, needle: &str) -> bool {
 
 fn is_predictable(pw: &str, context: &[&str]) -> bool {
     let lower = pw.to_lowercase();
-    let breached = BREACHED.is_none_or(|list| sorted_lines_contain(list, &lower));
+    let breached = BREACHED.is_none_or(|list| sorted_prefixes_contain(list, breach_prefix(&lower)));
     if COMMON.contains(&lower.as_str()) || breached {
         return true;
     }
@@ -386,22 +386,24 @@ mod tests {
 
     #[test]
     #[cfg(feature = "password-list")]
-    fn the_breach_list_is_sorted_normalized_and_searchable_end_to_end() {
-        let list = BREACHED.unwrap_or_default();
-        let lines: Vec<&str> = list.lines().collect();
+    fn the_breach_list_holds_every_entry_of_the_text_list_sorted_and_nothing_else() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/common-passwords.txt")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() > 30_000, "{}", lines.len());
-        assert!(list.ends_with('\n'));
-        for w in lines.windows(2) {
-            assert!(w[0].as_bytes() < w[1].as_bytes(), "{} / {}", w[0], w[1]);
-        }
         for l in &lines {
             assert!(
                 l.chars().count() >= 8 && l.nfkc().collect::<String>() == *l && l.to_lowercase() == *l,
                 "{l}"
             );
         }
-        for l in [lines[0], lines[1], lines[lines.len() / 2], lines[lines.len() - 1]] {
-            assert!(sorted_lines_contain(list, l), "{l}");
+        // The embedded file is exactly what make_breach_hashes.py writes from the text.
+        let mut want: Vec<[u8; 4]> = lines.iter().map(|l| breach_prefix(l)).collect();
+        want.sort();
+        want.dedup();
+        let list = BREACHED.unwrap_or_default();
+        assert_eq!(list, want.concat().as_slice(), "run shared/data/make_breach_hashes.py");
+        for l in &lines {
+            assert!(sorted_prefixes_contain(list, breach_prefix(l)), "{l}");
         }
         for absent in [
             "",
@@ -410,9 +412,10 @@ mod tests {
             "passwordstandar",
             "passwordstandardx",
         ] {
-            assert!(!sorted_lines_contain(list, absent), "{absent}");
+            assert!(!sorted_prefixes_contain(list, breach_prefix(absent)), "{absent}");
         }
-        assert!(sorted_lines_contain("a\nb\nc\n", "c") && !sorted_lines_contain("", "a"));
+        assert!(!sorted_prefixes_contain(&[], [0; 4]));
+        assert!(sorted_prefixes_contain(&[0, 0, 0, 1, 0, 0, 0, 2], [0, 0, 0, 2]));
     }
 
     #[test]
