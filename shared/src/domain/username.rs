@@ -67,12 +67,97 @@ pub struct UsernameSkeleton(String);
 impl UsernameSkeleton {
     /// The skeleton of a username key (also of a stored one, whatever rules it was made under).
     pub fn of(key: &UsernameKey) -> UsernameSkeleton {
-        UsernameSkeleton(unicode_security::skeleton(key.as_str()).collect())
+        UsernameSkeleton(confusables::skeleton(key.as_str()))
     }
 
     /// The skeleton as text (used as a storage key).
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// TR39's skeleton over the data of `shared/data/confusables.bin`: the `unicode-security`
+/// crate's own tables (`make_confusables.py` copies them; a unit test compares every code point
+/// with the crate), kept as flat little-endian words. Written here rather than calling the
+/// crate because its table is one pointer and one dynamic relocation per entry, about 360 KB in
+/// each function binary that can create an account, against 94 KB here (BENCHMARKS.md, "Binary
+/// sizes").
+mod confusables {
+    use unicode_normalization::UnicodeNormalization;
+
+    static DATA: &[u8] = include_bytes!("../../data/confusables.bin");
+
+    fn word(i: usize) -> Option<u32> {
+        let b = DATA.get(i * 4..i * 4 + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// (entries, targets, ignorable ranges) from the header, after the `KGCF` magic.
+    fn counts() -> Option<(usize, usize, usize)> {
+        (DATA.get(..4)? == b"KGCF").then_some(())?;
+        Some((word(1)? as usize, word(2)? as usize, word(3)? as usize))
+    }
+
+    /// Whether `c` is a default-ignorable code point (dropped from skeletons).
+    fn ignorable(c: char, entries: usize, targets: usize, ranges: usize) -> bool {
+        let base = 4 + entries * 2 + targets;
+        let (mut lo, mut hi) = (0usize, ranges);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (Some(first), Some(last)) = (word(base + mid * 2), word(base + mid * 2 + 1)) else {
+                return false;
+            };
+            if (c as u32) < first {
+                hi = mid;
+            } else if (c as u32) > last {
+                lo = mid + 1;
+            } else {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `c`'s prototype, pushed onto `out`; `false` when `c` has none (it is its own).
+    fn push_prototype(c: char, entries: usize, out: &mut String) -> bool {
+        let (mut lo, mut hi) = (0usize, entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (Some(src), Some(packed)) = (word(4 + mid * 2), word(4 + mid * 2 + 1)) else {
+                return false;
+            };
+            match (c as u32).cmp(&src) {
+                std::cmp::Ordering::Less => hi = mid,
+                std::cmp::Ordering::Greater => lo = mid + 1,
+                std::cmp::Ordering::Equal => {
+                    let (offset, len) = ((packed >> 8) as usize, (packed & 0xff) as usize);
+                    let start = 4 + entries * 2 + offset;
+                    for t in (start..start + len).filter_map(word).filter_map(char::from_u32) {
+                        out.push(t);
+                    }
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// TR39 section 4: NFD, default-ignorables dropped, each character replaced by its
+    /// prototype, NFD again.
+    pub(super) fn skeleton(s: &str) -> String {
+        let Some((entries, targets, ranges)) = counts() else {
+            return s.nfd().collect();
+        };
+        let mut mapped = String::with_capacity(s.len());
+        for c in s.nfd() {
+            if ignorable(c, entries, targets, ranges) {
+                continue;
+            }
+            if !push_prototype(c, entries, &mut mapped) {
+                mapped.push(c);
+            }
+        }
+        mapped.nfd().collect()
     }
 }
 
@@ -224,6 +309,23 @@ mod tests {
             Username::from_stored("admin\u{200b}").unwrap().key().as_str(),
             "admin\u{200b}"
         );
+    }
+
+    #[test]
+    fn skeletons_agree_with_the_unicode_security_crate_on_every_code_point() {
+        let mut checked = 0;
+        for cp in 0..=0x10_ffffu32 {
+            let Some(c) = char::from_u32(cp) else { continue };
+            let one = c.to_string();
+            let theirs: String = unicode_security::skeleton(&one).collect();
+            assert_eq!(confusables::skeleton(&one), theirs, "U+{cp:04X}");
+            checked += 1;
+        }
+        assert!(checked > 1_100_000);
+        for s in ["admin", "\u{430}dm\u{131}n", "a\u{200b}d\u{301}min", "ǅungla", "ﬃ"] {
+            let theirs: String = unicode_security::skeleton(s).collect();
+            assert_eq!(confusables::skeleton(s), theirs, "{s:?}");
+        }
     }
 
     #[test]
