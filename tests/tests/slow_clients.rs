@@ -5,7 +5,7 @@
 //! keep being answered, and it is answered once a slot frees.
 
 use keygate_tests::serve::Server;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -48,27 +48,11 @@ fn closed_within(s: &mut TcpStream, since: Instant, limit: Duration) -> Option<D
 /// Reads one answer from a kept-alive connection: its status.
 fn read_answer(s: &TcpStream) -> u16 {
     let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("not a status line: {line:?}"));
-    let mut length = 0;
-    loop {
-        line.clear();
-        r.read_line(&mut line).expect("header");
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':')
-            && k.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().expect("content-length");
-        }
-    }
+    let (status, headers) = keygate_tests::bins::read_head(&mut r);
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().expect("content-length"));
     // The server sends nothing after the body, so this reader holds nothing more when dropped.
     let mut body = vec![0u8; length];
     r.read_exact(&mut body).expect("body");
